@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the tests need into $STWBRIDGE_TOOLS (default .tools/), once.
+#   scripts/tools.sh all    everything
+#   scripts/tools.sh NAME   one of: otelcol, workerd, apt
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOOLS=${STWBRIDGE_TOOLS:-$PWD/.tools}
+mkdir -p "$TOOLS/bin"
+
+otelcol() {
+	# A real OpenTelemetry Collector, built from its Go modules in its own module.
+	local bin=$TOOLS/bin/otelcol
+	local stamp
+	stamp=$(cat internal/tools/otelcol/go.mod internal/tools/otelcol/*.go 2>/dev/null | sha256sum | cut -c1-16)
+	if [ -x "$bin" ] && [ "$(cat "$bin.stamp" 2>/dev/null)" = "$stamp" ]; then return; fi
+	[ -f internal/tools/otelcol/go.mod ] || return 0
+	echo "tools: building the OpenTelemetry Collector (once)"
+	(cd internal/tools/otelcol && go build -o "$bin" .)
+	echo "$stamp" > "$bin.stamp"
+}
+
+workerd() {
+	:
+}
+
+apt() {
+	:
+}
+
+case "${1:-all}" in
+all) apt; otelcol; workerd ;;
+*) "$1" ;;
+esac
