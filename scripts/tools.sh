@@ -24,7 +24,16 @@ workerd() {
 }
 
 apt() {
-	:
+	# Debian tools the tests drive: tmux (the tail UI test), docker-compose (compose check).
+	local missing=()
+	command -v tmux >/dev/null || missing+=(tmux)
+	command -v docker-compose >/dev/null || missing+=(docker-compose)
+	[ ${#missing[@]} -eq 0 ] && return
+	echo "tools: apt-get install ${missing[*]}"
+	local sudo=""
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 case "${1:-all}" in
