@@ -2,7 +2,11 @@ package bridge
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,14 +26,24 @@ const (
 	DefaultConsumeTimeout = 30 * time.Second
 )
 
-// PipelineOptions configure a Pipeline. Zero fields take the defaults above.
+const (
+	// maxDropStreams bounds, per tail, the streams whose drops are remembered until
+	// their StreamDiagnostic is delivered. Drops of further streams are counted in
+	// PipelineStats.UntrackedDrops and reported by no diagnostic.
+	maxDropStreams = 1024
+	// errorLogInterval is the least time between two log lines about failed Consume
+	// calls of one tail; the failures in between are counted in the next line.
+	errorLogInterval = 10 * time.Second
+)
+
+// PipelineOptions configure a Pipeline. Zero or negative fields take the defaults above.
 type PipelineOptions struct {
-	MaxQueueEvents int
-	MaxQueueBytes  int
-	BatchSize      int
-	FlushInterval  time.Duration
-	ConsumeTimeout time.Duration
-	Logger         *slog.Logger
+	MaxQueueEvents int           // events per tail queue; default DefaultMaxQueueEvents
+	MaxQueueBytes  int           // estimated bytes (Event.Size) per tail queue; default DefaultMaxQueueBytes
+	BatchSize      int           // largest batch per Consume, at most MaxQueueEvents; default DefaultBatchSize
+	FlushInterval  time.Duration // longest wait for a batch to fill; default DefaultFlushInterval
+	ConsumeTimeout time.Duration // deadline of each Consume call; default DefaultConsumeTimeout
+	Logger         *slog.Logger  // where failed Consume calls are reported; default slog.Default()
 }
 
 // PipelineOption changes PipelineOptions.
@@ -57,38 +71,600 @@ func WithConsumeTimeout(d time.Duration) PipelineOption {
 // WithLogger sets the logger for delivery errors (default slog.Default()).
 func WithLogger(l *slog.Logger) PipelineOption { return func(o *PipelineOptions) { o.Logger = l } }
 
+func (o *PipelineOptions) setDefaults() {
+	if o.MaxQueueEvents <= 0 {
+		o.MaxQueueEvents = DefaultMaxQueueEvents
+	}
+	if o.MaxQueueBytes <= 0 {
+		o.MaxQueueBytes = DefaultMaxQueueBytes
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	o.BatchSize = min(o.BatchSize, o.MaxQueueEvents)
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.ConsumeTimeout <= 0 {
+		o.ConsumeTimeout = DefaultConsumeTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
 // PipelineStats are the pipeline's counters, summed over its tails.
 type PipelineStats struct {
-	Published  uint64 // events accepted by Publish, counted once per tail
-	Dropped    uint64 // events dropped because a tail's queue was full
-	Delivered  uint64 // events handed to a tail's Consume
-	Failed     uint64 // events in batches whose Consume returned an error
-	QueueDepth int    // events waiting now
+	Published uint64 // events accepted by Publish, counted once per tail
+	// Dropped counts events a tail never received: its queue had no room (see the drop
+	// policy of Pipeline), Publish came after Shutdown, or Shutdown's deadline passed
+	// before they were delivered.
+	Dropped     uint64
+	Delivered   uint64 // events handed to a tail's Consume, diagnostics included
+	Failed      uint64 // events in batches whose Consume returned an error
+	QueueDepth  int    // events held now: queued or being delivered
+	Diagnostics uint64 // StreamDiagnostic events the pipeline added to report drops
+	// UntrackedDrops counts the drops of streams beyond the per-tail limit of streams
+	// with unreported drops (1024); no StreamDiagnostic reports them.
+	UntrackedDrops uint64
+}
+
+func (s *PipelineStats) add(o PipelineStats) {
+	s.Published += o.Published
+	s.Dropped += o.Dropped
+	s.Delivered += o.Delivered
+	s.Failed += o.Failed
+	s.QueueDepth += o.QueueDepth
+	s.Diagnostics += o.Diagnostics
+	s.UntrackedDrops += o.UntrackedDrops
 }
 
 // Pipeline is the streaming tail pipeline: producers Publish events, each tail gets
 // them in batches from its own bounded queue and worker, so a slow tail never stalls
 // a fast one and Publish never blocks.
+//
+// A batch goes to a tail when it holds BatchSize events, or FlushInterval after the
+// tail's worker found the first event of the batch waiting. Per stream, a tail receives
+// events in the order they were published.
+//
+// Drop policy. Each tail's queue holds at most MaxQueueEvents events and MaxQueueBytes
+// estimated bytes (Event.Size), counting the events being delivered. When an event
+// does not fit, that tail drops it; other tails are not affected. The last tenth of
+// both bounds is kept for events of spans and invocations already announced: a new
+// SpanOpen or Onset is dropped once the queue is 90% full, while UpdateName,
+// Attributes, StatusUpdate, SpanEndData, Log, Outcome and the other events may use the
+// queue to the end. So under pressure whole spans are shed, rather than the end of a
+// span whose start went out.
+//
+// Every drop is counted (Stats, StatsByTail). Drops are also reported in the stream
+// itself, as workerd's droppedEvents: for each run of consecutive dropped events of a
+// stream, the tail later receives a StreamDiagnostic{DroppedEvents: n} whose envelope
+// carries the stream's StreamID and TraceID and, as Sequence, the sequence number of
+// the last event of the run. It comes in order: after the events of the stream
+// delivered before the run, and before the next event of the stream, or as soon as
+// the queue has room if the stream publishes nothing more. A receiver can therefore
+// account for sequence numbers Sequence-n+1 through Sequence.
 type Pipeline struct {
-	// implementation: see issue 2
+	tails    []*tailQueue
+	shutdown atomic.Bool
 }
 
-// NewPipeline starts a pipeline delivering to tails.
+// NewPipeline starts a pipeline delivering to tails, one worker goroutine per tail.
+// Nil tails are ignored.
 func NewPipeline(tails []Tail, opts ...PipelineOption) *Pipeline {
-	panic("not implemented yet")
+	var o PipelineOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.setDefaults()
+	p := &Pipeline{}
+	for i, t := range tails {
+		if t == nil {
+			continue
+		}
+		q := newTailQueue(i, t, &o)
+		p.tails = append(p.tails, q)
+		go q.run()
+	}
+	return p
 }
 
 // Publish enqueues e for every tail without blocking. It reports false when at least
 // one tail dropped the event (its queue was full, or the pipeline is shut down).
-func (p *Pipeline) Publish(e Event) bool { panic("not implemented yet") }
+//
+// Publish never blocks on a tail and does no I/O; it holds each tail's queue lock
+// for a copy of the event. The event must not be modified afterwards.
+func (p *Pipeline) Publish(e Event) bool {
+	size := e.Size()
+	k := e.Kind()
+	opening := k == KindSpanOpen || k == KindOnset
+	ok := true
+	for _, q := range p.tails {
+		if !q.publish(&e, size, opening) {
+			ok = false
+		}
+	}
+	return ok
+}
 
 // ForceFlush delivers every event published before the call, then calls ForceFlush of
 // the tails that implement Flusher; it returns ctx.Err() if the deadline passes first.
-func (p *Pipeline) ForceFlush(ctx context.Context) error { panic("not implemented yet") }
+// Flusher calls run on the tail's worker, so a tail never sees Consume and ForceFlush
+// at the same time. After Shutdown, ForceFlush does nothing.
+func (p *Pipeline) ForceFlush(ctx context.Context) error {
+	reqs := make([]*flushRequest, 0, len(p.tails))
+	for _, q := range p.tails {
+		if r := q.requestFlush(ctx); r != nil {
+			reqs = append(reqs, r)
+		}
+	}
+	var errs []error
+	for _, r := range reqs {
+		select {
+		case <-r.done:
+			if r.err != nil {
+				errs = append(errs, r.err)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Shutdown stops accepting events, delivers what is queued, then shuts down the tails
 // that implement Shutdowner. It honours ctx's deadline; later calls return nil.
-func (p *Pipeline) Shutdown(ctx context.Context) error { panic("not implemented yet") }
+//
+// If the deadline passes first, Shutdown returns ctx.Err(); each tail's worker then
+// finishes its Consume call in progress (bounded by ConsumeTimeout), counts what is
+// left as dropped, calls Shutdown of the tail with the expired ctx, and exits.
+func (p *Pipeline) Shutdown(ctx context.Context) error {
+	if !p.shutdown.CompareAndSwap(false, true) {
+		return nil
+	}
+	for _, q := range p.tails {
+		q.stop(ctx)
+	}
+	var errs []error
+	for _, q := range p.tails {
+		select {
+		case <-q.done:
+			if q.shutdownErr != nil {
+				errs = append(errs, q.shutdownErr)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Stats returns the counters so far.
-func (p *Pipeline) Stats() PipelineStats { panic("not implemented yet") }
+func (p *Pipeline) Stats() PipelineStats {
+	var s PipelineStats
+	for _, q := range p.tails {
+		s.add(q.stats())
+	}
+	return s
+}
+
+// StatsByTail returns the counters of each tail, in the order given to NewPipeline
+// (nil tails left out).
+func (p *Pipeline) StatsByTail() []PipelineStats {
+	out := make([]PipelineStats, len(p.tails))
+	for i, q := range p.tails {
+		out[i] = q.stats()
+	}
+	return out
+}
+
+// workerState tells producers whether the worker needs a wake-up.
+type workerState uint8
+
+const (
+	workerBusy   workerState = iota // delivering or about to look at the queue
+	workerIdle                      // waiting for a first event
+	workerTiming                    // waiting for a full batch or FlushInterval
+	workerWoken                     // a wake-up token is in the channel
+)
+
+// dropRun is a run of consecutive dropped events of one stream, not yet reported.
+type dropRun struct {
+	count uint64
+	last  Event // envelope of the last dropped event (Body unused)
+}
+
+// flushRequest is one ForceFlush waiting for a tail's worker.
+type flushRequest struct {
+	ctx    context.Context
+	target uint64 // flush done when handled reaches target
+	done   chan struct{}
+	err    error // set before done is closed
+}
+
+// tailQueue is one tail's bounded queue and its worker.
+type tailQueue struct {
+	index int
+	tail  Tail
+	log   *slog.Logger
+
+	maxEvents, softEvents int // softEvents: limit for opening events (90%)
+	maxBytes, softBytes   int
+	batchSize             int
+	flushInterval         time.Duration
+	consumeTimeout        time.Duration
+
+	wake chan struct{} // capacity 1; at most one token, see workerWoken
+	done chan struct{} // closed when the worker exits
+
+	mu       sync.Mutex
+	buf      []Event // queued, in publish order
+	held     int     // events queued or being delivered
+	bytes    int     // their estimated size
+	state    workerState
+	closed   bool
+	stopCtx  context.Context
+	flushes  []*flushRequest
+	runs     map[StreamID]dropRun
+	accepted uint64 // events appended to buf so far, diagnostics included
+	handled  uint64 // events delivered, failed or discarded so far
+	counters PipelineStats
+
+	// Worker-only state.
+	spare       []Event
+	lastErrLog  time.Time
+	suppressed  int
+	shutdownErr error // set before done is closed
+}
+
+func newTailQueue(index int, t Tail, o *PipelineOptions) *tailQueue {
+	return &tailQueue{
+		index:          index,
+		tail:           t,
+		log:            o.Logger,
+		maxEvents:      o.MaxQueueEvents,
+		softEvents:     o.MaxQueueEvents - o.MaxQueueEvents/10,
+		maxBytes:       o.MaxQueueBytes,
+		softBytes:      o.MaxQueueBytes - o.MaxQueueBytes/10,
+		batchSize:      o.BatchSize,
+		flushInterval:  o.FlushInterval,
+		consumeTimeout: o.ConsumeTimeout,
+		wake:           make(chan struct{}, 1),
+		done:           make(chan struct{}),
+		state:          workerBusy,
+		buf:            make([]Event, 0, o.BatchSize),
+		spare:          make([]Event, 0, o.BatchSize),
+	}
+}
+
+// diagnosticSize is the estimated size of an injected StreamDiagnostic event.
+var diagnosticSize = (&Event{Body: &StreamDiagnostic{}}).Size()
+
+// publish appends e to the queue if it fits; see the drop policy on Pipeline.
+func (q *tailQueue) publish(e *Event, size int, opening bool) bool {
+	q.mu.Lock()
+	if q.closed {
+		q.counters.Dropped++
+		q.mu.Unlock()
+		return false
+	}
+	limitEvents, limitBytes := q.maxEvents, q.maxBytes
+	if opening {
+		limitEvents, limitBytes = q.softEvents, q.softBytes
+	}
+	// A pending drop run of this stream is reported right before the stream's next
+	// event, so that event needs room for the diagnostic too.
+	var run dropRun
+	hasRun := false
+	if len(q.runs) > 0 {
+		run, hasRun = q.runs[e.StreamID]
+	}
+	needEvents, needBytes := 1, size
+	if hasRun {
+		needEvents, needBytes = 2, size+diagnosticSize
+	}
+	if q.held+needEvents > limitEvents || q.bytes+needBytes > limitBytes ||
+		(hasRun && (q.held+2 > q.maxEvents || q.bytes+needBytes > q.maxBytes)) {
+		q.dropLocked(e)
+		q.mu.Unlock()
+		return false
+	}
+	if hasRun {
+		delete(q.runs, e.StreamID)
+		q.appendLocked(diagnosticEvent(e.StreamID, run), diagnosticSize)
+		q.counters.Diagnostics++
+	}
+	q.appendLocked(*e, size)
+	q.counters.Published++
+	if q.state == workerIdle || (q.state == workerTiming && len(q.buf) >= q.batchSize) {
+		q.wakeLocked()
+	}
+	q.mu.Unlock()
+	return true
+}
+
+func (q *tailQueue) appendLocked(e Event, size int) {
+	if len(q.buf) == cap(q.buf) {
+		// Grow by hand so the buffer never exceeds the queue bound.
+		grown := make([]Event, len(q.buf), min(max(2*cap(q.buf), 16), q.maxEvents))
+		copy(grown, q.buf)
+		q.buf = grown
+	}
+	q.buf = append(q.buf, e)
+	q.held++
+	q.bytes += size
+	q.accepted++
+}
+
+// dropLocked counts a dropped event and extends its stream's drop run.
+func (q *tailQueue) dropLocked(e *Event) {
+	q.counters.Dropped++
+	run, ok := q.runs[e.StreamID]
+	if !ok {
+		if len(q.runs) >= maxDropStreams {
+			q.counters.UntrackedDrops++
+			return
+		}
+		if q.runs == nil {
+			q.runs = make(map[StreamID]dropRun)
+		}
+	}
+	run.count++
+	run.last = Event{TraceID: e.TraceID, SpanID: e.SpanID, StreamID: e.StreamID,
+		Sequence: e.Sequence, Time: e.Time, Resource: e.Resource, Scope: e.Scope}
+	q.runs[e.StreamID] = run
+}
+
+// diagnosticEvent reports run: see the drop policy on Pipeline.
+func diagnosticEvent(id StreamID, run dropRun) Event {
+	return Event{
+		TraceID:  run.last.TraceID,
+		StreamID: id,
+		Sequence: run.last.Sequence,
+		Time:     run.last.Time,
+		Resource: run.last.Resource,
+		Scope:    run.last.Scope,
+		Body:     &StreamDiagnostic{DroppedEvents: run.count},
+	}
+}
+
+// injectDiagnosticsLocked queues the diagnostics of pending drop runs that fit. It is
+// in order for each stream: a run is pending only while no later event of its stream
+// was accepted.
+func (q *tailQueue) injectDiagnosticsLocked() {
+	for id, run := range q.runs {
+		if q.held+1 > q.maxEvents || q.bytes+diagnosticSize > q.maxBytes {
+			return
+		}
+		delete(q.runs, id)
+		q.appendLocked(diagnosticEvent(id, run), diagnosticSize)
+		q.counters.Diagnostics++
+	}
+}
+
+// wakeLocked hands the worker a wake-up token if it waits. The state guarantees at
+// most one token in the channel, so the send never blocks.
+func (q *tailQueue) wakeLocked() {
+	if q.state == workerIdle || q.state == workerTiming {
+		q.state = workerWoken
+		q.wake <- struct{}{}
+	}
+}
+
+func (q *tailQueue) requestFlush(ctx context.Context) *flushRequest {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return nil
+	}
+	r := &flushRequest{ctx: ctx, target: q.accepted, done: make(chan struct{})}
+	q.flushes = append(q.flushes, r)
+	q.wakeLocked()
+	return r
+}
+
+func (q *tailQueue) stop(ctx context.Context) {
+	q.mu.Lock()
+	q.closed = true
+	q.stopCtx = ctx
+	q.wakeLocked()
+	q.mu.Unlock()
+}
+
+func (q *tailQueue) stats() PipelineStats {
+	q.mu.Lock()
+	s := q.counters
+	s.QueueDepth = q.held
+	q.mu.Unlock()
+	return s
+}
+
+// run is the worker: it waits for a batch, delivers it, and answers flushes, until
+// the pipeline shuts down and the queue is empty.
+func (q *tailQueue) run() {
+	defer close(q.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		q.mu.Lock()
+		for len(q.buf) == 0 && !q.closed && len(q.flushes) == 0 {
+			q.state = workerIdle
+			q.mu.Unlock()
+			<-q.wake
+			q.mu.Lock()
+		}
+		if len(q.buf) < q.batchSize && !q.closed && len(q.flushes) == 0 {
+			q.state = workerTiming
+			q.mu.Unlock()
+			timer.Reset(q.flushInterval)
+			timedOut := false
+			select {
+			case <-q.wake:
+			case <-timer.C:
+				timedOut = true
+			}
+			timer.Stop()
+			q.mu.Lock()
+			if timedOut && q.state == workerWoken {
+				<-q.wake // sent under the lock before we took it: take the token back
+			}
+		}
+		q.state = workerBusy
+		batch := q.buf
+		q.buf, q.spare = q.spare, nil
+		stopCtx := q.stopCtx
+		q.mu.Unlock()
+
+		q.deliver(batch, stopCtx)
+		clear(batch)
+		q.spare = batch[:0]
+
+		q.mu.Lock()
+		finished := q.closed && (len(q.buf) == 0 || stopCtx.Err() != nil)
+		if finished {
+			q.discardLocked()
+		}
+		q.mu.Unlock()
+		if finished {
+			q.finish(stopCtx)
+			return
+		}
+	}
+}
+
+// deliver hands batch to the tail in chunks of at most batchSize events. When
+// stopCtx (set by Shutdown) expires, the rest is discarded.
+func (q *tailQueue) deliver(batch []Event, stopCtx context.Context) {
+	for len(batch) > 0 || q.flushPending() {
+		chunk := batch[:min(len(batch), q.batchSize)]
+		batch = batch[len(chunk):]
+		discard := stopCtx != nil && stopCtx.Err() != nil
+		var err error
+		if len(chunk) > 0 && !discard {
+			err = q.consume(chunk)
+		}
+		size := 0
+		for i := range chunk {
+			size += chunk[i].Size()
+		}
+		q.mu.Lock()
+		q.held -= len(chunk)
+		q.bytes -= size
+		q.handled += uint64(len(chunk))
+		switch {
+		case discard:
+			q.counters.Dropped += uint64(len(chunk))
+		case err != nil:
+			q.counters.Delivered += uint64(len(chunk))
+			q.counters.Failed += uint64(len(chunk))
+		default:
+			q.counters.Delivered += uint64(len(chunk))
+		}
+		if len(q.runs) > 0 && !discard {
+			q.injectDiagnosticsLocked()
+		}
+		ready := q.takeReadyFlushesLocked()
+		q.mu.Unlock()
+		q.answerFlushes(ready)
+		if len(batch) == 0 {
+			return
+		}
+	}
+}
+
+// flushPending reports whether a flush waits for nothing more than what is handled.
+func (q *tailQueue) flushPending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.flushes) > 0
+}
+
+// consume calls the tail with a ConsumeTimeout deadline, turns a panic into an error,
+// and logs failures at most once per errorLogInterval.
+func (q *tailQueue) consume(events []Event) (err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), q.consumeTimeout)
+	defer cancel()
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("tail panicked: %v", r)
+			}
+		}()
+		err = q.tail.Consume(ctx, events)
+	}()
+	if err != nil {
+		q.logFailure(len(events), err)
+	}
+	return err
+}
+
+func (q *tailQueue) logFailure(events int, err error) {
+	now := time.Now()
+	if !q.lastErrLog.IsZero() && now.Sub(q.lastErrLog) < errorLogInterval {
+		q.suppressed++
+		return
+	}
+	q.log.Warn("bridge: a tail failed to consume a batch; its events are lost to that tail",
+		"tail", q.index, "tail_type", fmt.Sprintf("%T", q.tail), "events", events,
+		"error", err, "failures_not_logged", q.suppressed)
+	q.lastErrLog, q.suppressed = now, 0
+}
+
+// takeReadyFlushesLocked removes the flushes whose events are all handled.
+func (q *tailQueue) takeReadyFlushesLocked() []*flushRequest {
+	var ready []*flushRequest
+	kept := q.flushes[:0]
+	for _, r := range q.flushes {
+		if q.handled >= r.target {
+			ready = append(ready, r)
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	clear(q.flushes[len(kept):])
+	q.flushes = kept
+	return ready
+}
+
+// answerFlushes calls the tail's ForceFlush for each ready flush and releases it.
+func (q *tailQueue) answerFlushes(ready []*flushRequest) {
+	for _, r := range ready {
+		if f, ok := q.tail.(Flusher); ok {
+			if err := r.ctx.Err(); err != nil {
+				r.err = err
+			} else if err := f.ForceFlush(r.ctx); err != nil {
+				r.err = fmt.Errorf("tail %d (%T) ForceFlush: %w", q.index, q.tail, err)
+			}
+		}
+		close(r.done)
+	}
+}
+
+// discardLocked drops what is left once Shutdown's deadline has passed.
+func (q *tailQueue) discardLocked() {
+	n := len(q.buf)
+	q.counters.Dropped += uint64(n)
+	for i := range q.buf {
+		q.bytes -= q.buf[i].Size()
+	}
+	clear(q.buf)
+	q.buf = q.buf[:0]
+	q.held -= n
+	q.handled += uint64(n)
+}
+
+// finish shuts the tail down and releases flushes still waiting.
+func (q *tailQueue) finish(ctx context.Context) {
+	if s, ok := q.tail.(Shutdowner); ok {
+		if err := s.Shutdown(ctx); err != nil {
+			q.shutdownErr = fmt.Errorf("tail %d (%T) Shutdown: %w", q.index, q.tail, err)
+		}
+	}
+	q.mu.Lock()
+	rest := q.flushes
+	q.flushes = nil
+	q.mu.Unlock()
+	for _, r := range rest {
+		close(r.done)
+	}
+}

@@ -19,8 +19,24 @@ otelcol() {
 	echo "$stamp" > "$bin.stamp"
 }
 
+# WORKERD_VERSION is the workerd release the tests run (the one that produced
+# ../shared/testdata/workerd-stw-sample.ndjson).
+WORKERD_VERSION=1.20261117.1
+
 workerd() {
-	:
+	# Real workerd from npm, into $TOOLS/workerd (ignored by git); the binary ends up at
+	# $TOOLS/workerd/node_modules/@cloudflare/workerd-linux-64/bin/workerd.
+	local dir=$TOOLS/workerd
+	local bin=$dir/node_modules/@cloudflare/workerd-linux-64/bin/workerd
+	if [ -x "$bin" ] && [ "$(cat "$dir/version" 2>/dev/null)" = "$WORKERD_VERSION" ]; then return; fi
+	command -v npm >/dev/null || { echo "tools: npm is needed to install workerd (apt-get install npm)" >&2; return 1; }
+	echo "tools: installing @cloudflare/workerd-linux-64@$WORKERD_VERSION (once)"
+	mkdir -p "$dir"
+	[ -f "$dir/package.json" ] || echo '{"name":"stwbridge-tools","private":true}' > "$dir/package.json"
+	npm install --prefix "$dir" --no-audit --no-fund --silent --save-exact \
+		"@cloudflare/workerd-linux-64@$WORKERD_VERSION"
+	[ -x "$bin" ] || { echo "tools: workerd binary missing after npm install: $bin" >&2; return 1; }
+	echo "$WORKERD_VERSION" > "$dir/version"
 }
 
 apt() {

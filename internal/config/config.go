@@ -1,0 +1,279 @@
+// Package config is the configuration of the stwbridge forwarder: defaults, a YAML file
+// in the OpenTelemetry Collector's style, environment variables and command-line flags,
+// applied in that order (a flag beats its variable, which beats the file, which beats
+// the default), then validated as a whole. Every error names the flag, variable or key
+// that is wrong and says what is allowed.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/stwbridge/stwbridge/bridge"
+)
+
+// Defaults of the forwarder that are not the defaults of bridge or otlpexport.
+const (
+	// DefaultListen is the OTLP/gRPC receiver's address (the OTLP port, on loopback).
+	DefaultListen = "127.0.0.1:4317"
+	// DefaultHTTPListen is the HTTP receiver's address (OTLP/HTTP, /v1/stw, /v1/live, /metrics).
+	DefaultHTTPListen = "127.0.0.1:4318"
+	// DefaultMaxRecvMsgSizeMiB bounds one OTLP/gRPC request, in MiB (the Collector's default).
+	DefaultMaxRecvMsgSizeMiB = 4
+	// DefaultMaxRequestBodySize bounds one HTTP request body, in bytes (20 MiB, as the Collector).
+	DefaultMaxRequestBodySize = 20 << 20
+	// DefaultExportTimeout bounds one export request downstream.
+	DefaultExportTimeout = 10 * time.Second
+	// DefaultShutdownTimeout is how long a graceful shutdown may take before the process
+	// exits anyway.
+	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultGroupWait is how long the stdout printer waits for more spans of a trace
+	// before printing the trace's tree.
+	DefaultGroupWait = 500 * time.Millisecond
+)
+
+// Config is the whole configuration of `stwbridge serve`. Its YAML form is the config
+// file; field tags give the key names.
+type Config struct {
+	Receivers     Receivers `yaml:"receivers"`
+	Exporter      Exporter  `yaml:"exporter"`
+	Assembler     Assembler `yaml:"assembler"`
+	Pipeline      Pipeline  `yaml:"pipeline"`
+	Stdout        Stdout    `yaml:"stdout"`
+	ForwardEvents bool      `yaml:"forward_events"`
+	Log           Log       `yaml:"log"`
+	// ShutdownTimeout bounds the graceful shutdown on SIGTERM/SIGINT.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+
+	// File is the config file that was read ("" for none); not a YAML key.
+	File string `yaml:"-"`
+}
+
+// Receivers configures the listeners.
+type Receivers struct {
+	OTLP OTLPReceivers `yaml:"otlp"`
+}
+
+// OTLPReceivers holds the two OTLP protocols, as the Collector's otlpreceiver.
+type OTLPReceivers struct {
+	GRPC GRPCReceiver `yaml:"grpc"`
+	HTTP HTTPReceiver `yaml:"http"`
+}
+
+// GRPCReceiver is the OTLP/gRPC listener (TraceService, LogsService, health).
+type GRPCReceiver struct {
+	Endpoint          string `yaml:"endpoint"`
+	MaxRecvMsgSizeMiB int    `yaml:"max_recv_msg_size_mib"`
+}
+
+// HTTPReceiver is the HTTP listener: OTLP/HTTP, /v1/stw, /v1/live and /metrics.
+type HTTPReceiver struct {
+	Endpoint           string `yaml:"endpoint"`
+	MaxRequestBodySize int64  `yaml:"max_request_body_size"`
+}
+
+// Exporter configures the downstream OTLP/gRPC connection.
+type Exporter struct {
+	// Endpoint is http://host:port (plaintext) or https://host:port (TLS); empty prints
+	// spans to stdout instead.
+	Endpoint    string            `yaml:"endpoint"`
+	TLS         TLS               `yaml:"tls"`
+	Headers     map[string]string `yaml:"headers"`
+	Compression string            `yaml:"compression"`
+	Timeout     Duration          `yaml:"timeout"`
+}
+
+// TLS configures the client side of TLS towards an https:// endpoint.
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Assembler configures span assembly and unfinished-span detection.
+type Assembler struct {
+	OrphanAfter   Duration `yaml:"orphan_after"`
+	StreamTimeout Duration `yaml:"stream_timeout"`
+	MaxOpenSpans  int      `yaml:"max_open_spans"`
+	ReorderWindow int      `yaml:"reorder_window"`
+	// SweepInterval is how often open spans are checked; 0 means min(1s, orphan_after/10,
+	// stream_timeout/10).
+	SweepInterval Duration `yaml:"sweep_interval"`
+}
+
+// Pipeline configures the bounded event pipeline between receivers and tails.
+type Pipeline struct {
+	Queue Queue `yaml:"queue"`
+	Batch Batch `yaml:"batch"`
+}
+
+// Queue bounds each tail's queue.
+type Queue struct {
+	MaxEvents int `yaml:"max_events"`
+	MaxBytes  int `yaml:"max_bytes"`
+}
+
+// Batch shapes the batches handed to tails.
+type Batch struct {
+	Size    int      `yaml:"size"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Stdout configures the printer used when there is no exporter endpoint.
+type Stdout struct {
+	// GroupWait is how long to wait for more spans of a trace before printing it.
+	GroupWait Duration `yaml:"group_wait"`
+}
+
+// Log configures the process's own logs.
+type Log struct {
+	Format string `yaml:"format"` // text or json
+	Level  string `yaml:"level"`  // debug, info, warn, error
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Receivers: Receivers{OTLP: OTLPReceivers{
+			GRPC: GRPCReceiver{Endpoint: DefaultListen, MaxRecvMsgSizeMiB: DefaultMaxRecvMsgSizeMiB},
+			HTTP: HTTPReceiver{Endpoint: DefaultHTTPListen, MaxRequestBodySize: DefaultMaxRequestBodySize},
+		}},
+		Exporter: Exporter{Compression: "gzip", Timeout: Duration(DefaultExportTimeout)},
+		Assembler: Assembler{
+			OrphanAfter:   Duration(bridge.DefaultOrphanAfter),
+			StreamTimeout: Duration(bridge.DefaultStreamTimeout),
+			MaxOpenSpans:  bridge.DefaultMaxOpenSpans,
+			ReorderWindow: bridge.DefaultReorderWindow,
+		},
+		Pipeline: Pipeline{
+			Queue: Queue{MaxEvents: bridge.DefaultMaxQueueEvents, MaxBytes: bridge.DefaultMaxQueueBytes},
+			Batch: Batch{Size: bridge.DefaultBatchSize, Timeout: Duration(bridge.DefaultFlushInterval)},
+		},
+		Stdout:          Stdout{GroupWait: Duration(DefaultGroupWait)},
+		Log:             Log{Format: "text", Level: "info"},
+		ShutdownTimeout: Duration(DefaultShutdownTimeout),
+	}
+}
+
+// Forward describes the parsed exporter endpoint.
+type Forward struct {
+	HostPort string
+	TLS      bool
+}
+
+// ParseForward parses an exporter endpoint URL: http://host:port or https://host:port.
+func ParseForward(s string) (Forward, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return Forward{}, fmt.Errorf("%q is not a downstream URL: want http://host:port (plaintext) or https://host:port (TLS)", s)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "4317")
+	}
+	return Forward{HostPort: host, TLS: u.Scheme == "https"}, nil
+}
+
+// SweepEvery returns how often the assembler's open spans are checked.
+func (c *Config) SweepEvery() time.Duration {
+	if c.Assembler.SweepInterval > 0 {
+		return c.Assembler.SweepInterval.D()
+	}
+	d := time.Second
+	for _, t := range []time.Duration{c.Assembler.OrphanAfter.D() / 10, c.Assembler.StreamTimeout.D() / 10} {
+		if t > 0 && t < d {
+			d = t
+		}
+	}
+	return max(d, 10*time.Millisecond)
+}
+
+// Validate checks the whole configuration and names the first wrong key.
+func (c *Config) Validate() error {
+	var errs []string
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, key+": "+fmt.Sprintf(format, a...))
+	}
+	hostPort := func(key, v string) {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			bad(key, "%q is not host:port (e.g. 127.0.0.1:4317, or :4317 for every interface)", v)
+		}
+	}
+	hostPort("receivers.otlp.grpc.endpoint", c.Receivers.OTLP.GRPC.Endpoint)
+	hostPort("receivers.otlp.http.endpoint", c.Receivers.OTLP.HTTP.Endpoint)
+	if c.Receivers.OTLP.GRPC.MaxRecvMsgSizeMiB <= 0 {
+		bad("receivers.otlp.grpc.max_recv_msg_size_mib", "must be a positive number of MiB, got %d", c.Receivers.OTLP.GRPC.MaxRecvMsgSizeMiB)
+	}
+	if c.Receivers.OTLP.HTTP.MaxRequestBodySize <= 0 {
+		bad("receivers.otlp.http.max_request_body_size", "must be a positive number of bytes, got %d", c.Receivers.OTLP.HTTP.MaxRequestBodySize)
+	}
+	if c.Exporter.Endpoint != "" {
+		f, err := ParseForward(c.Exporter.Endpoint)
+		if err != nil {
+			bad("exporter.endpoint", "%v", err)
+		} else if !f.TLS && c.Exporter.TLS != (TLS{}) {
+			bad("exporter.tls", "is set but exporter.endpoint %q is plaintext: use https://", c.Exporter.Endpoint)
+		}
+	}
+	if (c.Exporter.TLS.CertFile == "") != (c.Exporter.TLS.KeyFile == "") {
+		bad("exporter.tls", "cert_file and key_file go together: set both or neither")
+	}
+	switch c.Exporter.Compression {
+	case "gzip", "none":
+	default:
+		bad("exporter.compression", "%q is not allowed: use gzip or none", c.Exporter.Compression)
+	}
+	for k := range c.Exporter.Headers {
+		if k == "" || strings.ToLower(k) != k && strings.ContainsAny(k, " \t:") {
+			bad("exporter.headers", "%q is not a valid header name", k)
+		}
+	}
+	positiveDur := func(key string, d Duration) {
+		if d <= 0 {
+			bad(key, "must be a positive duration such as 500ms, 10s or 5m, got %s", d.D())
+		}
+	}
+	positiveInt := func(key string, n int) {
+		if n <= 0 {
+			bad(key, "must be a positive number, got %d", n)
+		}
+	}
+	positiveDur("exporter.timeout", c.Exporter.Timeout)
+	positiveDur("assembler.orphan_after", c.Assembler.OrphanAfter)
+	positiveDur("assembler.stream_timeout", c.Assembler.StreamTimeout)
+	positiveInt("assembler.max_open_spans", c.Assembler.MaxOpenSpans)
+	positiveInt("assembler.reorder_window", c.Assembler.ReorderWindow)
+	if c.Assembler.SweepInterval < 0 {
+		bad("assembler.sweep_interval", "must not be negative (0 picks it from orphan_after and stream_timeout)")
+	}
+	positiveInt("pipeline.queue.max_events", c.Pipeline.Queue.MaxEvents)
+	positiveInt("pipeline.queue.max_bytes", c.Pipeline.Queue.MaxBytes)
+	positiveInt("pipeline.batch.size", c.Pipeline.Batch.Size)
+	positiveDur("pipeline.batch.timeout", c.Pipeline.Batch.Timeout)
+	positiveDur("stdout.group_wait", c.Stdout.GroupWait)
+	positiveDur("shutdown_timeout", c.ShutdownTimeout)
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not allowed: use text or json", c.Log.Format)
+	}
+	if _, err := ParseLevel(c.Log.Level); err != nil {
+		bad("log.level", "%v", err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Duration is a time.Duration written as "500ms", "10s", "5m" in YAML.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
