@@ -2,7 +2,15 @@ package bridge
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of the assembler.
@@ -17,9 +25,26 @@ const (
 	// DefaultReorderWindow is how many events per stream are held back to put late
 	// events in sequence order.
 	DefaultReorderWindow = 256
+	// DefaultReorderTimeout is how long a stream waits at most for a missing sequence
+	// number before going on without it (a stream first seen mid-way, or a lost event).
+	DefaultReorderTimeout = 2 * time.Second
 	// DefaultMaxOpenSpans bounds the spans held open at once.
 	DefaultMaxOpenSpans = 100_000
+	// DefaultMaxAttributesPerSpan bounds the distinct attribute keys kept per span;
+	// further keys are dropped and counted (the span's DroppedAttributes).
+	DefaultMaxAttributesPerSpan = 128
+	// DefaultMaxEventsPerSpan bounds the span events (logs, exceptions) kept per span;
+	// further ones are dropped and counted (the span's DroppedEvents).
+	DefaultMaxEventsPerSpan = 128
+	// DefaultMaxLateSpans is how many spans emitted as unfinished are remembered, so
+	// that their real end, if it comes late, still yields the real span.
+	DefaultMaxLateSpans = 10_000
 )
+
+// DefaultRequestHeaders are the request headers of a workerd fetch invocation recorded
+// as http.request.header.<name> attributes. Headers that may hold secrets
+// (authorization, cookie, ...) are not among them.
+var DefaultRequestHeaders = []string{"accept", "content-type", "content-length", "x-request-id"}
 
 // AssemblerOptions configure an Assembler. Zero fields take the defaults above.
 type AssemblerOptions struct {
@@ -29,10 +54,73 @@ type AssemblerOptions struct {
 	MaxOpenSpans  int
 	// Now returns the current time (tests set it); default time.Now.
 	Now func() time.Time
+	// ReorderTimeout: see DefaultReorderTimeout.
+	ReorderTimeout time.Duration
+	// MaxAttributesPerSpan: see DefaultMaxAttributesPerSpan.
+	MaxAttributesPerSpan int
+	// MaxEventsPerSpan: see DefaultMaxEventsPerSpan.
+	MaxEventsPerSpan int
+	// MaxLateSpans: see DefaultMaxLateSpans; negative keeps none.
+	MaxLateSpans int
+	// RequestHeaders lists the request headers (lower case) recorded on the root span
+	// of a workerd fetch invocation; nil means DefaultRequestHeaders, empty none.
+	RequestHeaders []string
 }
 
 // AssemblerOption changes AssemblerOptions.
 type AssemblerOption func(*AssemblerOptions)
+
+// WithOrphanAfter sets how long a span may stay open before it is emitted unfinished.
+func WithOrphanAfter(d time.Duration) AssemblerOption {
+	return func(o *AssemblerOptions) { o.OrphanAfter = d }
+}
+
+// WithStreamTimeout sets how long a stream may stay silent before its open spans are
+// emitted unfinished.
+func WithStreamTimeout(d time.Duration) AssemblerOption {
+	return func(o *AssemblerOptions) { o.StreamTimeout = d }
+}
+
+// WithReorderWindow sets how many events per stream are held back to restore order.
+func WithReorderWindow(n int) AssemblerOption {
+	return func(o *AssemblerOptions) { o.ReorderWindow = n }
+}
+
+// WithReorderTimeout sets how long a stream waits at most for a missing sequence number.
+func WithReorderTimeout(d time.Duration) AssemblerOption {
+	return func(o *AssemblerOptions) { o.ReorderTimeout = d }
+}
+
+// WithMaxOpenSpans bounds the spans held open at once; further SpanOpens are refused
+// and counted (Overflow).
+func WithMaxOpenSpans(n int) AssemblerOption {
+	return func(o *AssemblerOptions) { o.MaxOpenSpans = n }
+}
+
+// WithMaxAttributesPerSpan bounds the distinct attribute keys kept per span.
+func WithMaxAttributesPerSpan(n int) AssemblerOption {
+	return func(o *AssemblerOptions) { o.MaxAttributesPerSpan = n }
+}
+
+// WithMaxEventsPerSpan bounds the span events kept per span.
+func WithMaxEventsPerSpan(n int) AssemblerOption {
+	return func(o *AssemblerOptions) { o.MaxEventsPerSpan = n }
+}
+
+// WithMaxLateSpans sets how many unfinished-emitted spans are remembered for a late end.
+func WithMaxLateSpans(n int) AssemblerOption {
+	return func(o *AssemblerOptions) { o.MaxLateSpans = n }
+}
+
+// WithRequestHeaders sets the request headers recorded on workerd fetch invocations.
+func WithRequestHeaders(names ...string) AssemblerOption {
+	return func(o *AssemblerOptions) { o.RequestHeaders = append([]string{}, names...) }
+}
+
+// WithNow sets the clock (tests use a fake one).
+func WithNow(now func() time.Time) AssemblerOption {
+	return func(o *AssemblerOptions) { o.Now = now }
+}
 
 // AssemblerStats are the assembler's counters.
 type AssemblerStats struct {
@@ -45,33 +133,767 @@ type AssemblerStats struct {
 	Rejected   uint64 // events that could not be used (e.g. end without open past the window)
 	Overflow   uint64 // spans refused because MaxOpenSpans was reached
 	OpenSpans  int    // spans open now
+
+	Late              uint64 // real ends of spans already emitted unfinished (emitted again, real)
+	Dropped           uint64 // events producers reported dropped (StreamDiagnostic), not counted as gaps
+	NoOnset           uint64 // invocation events (log, exception, return) of a stream without onset
+	AttributesDropped uint64 // attributes over MaxAttributesPerSpan
+	EventsDropped     uint64 // span events over MaxEventsPerSpan
+	Streams           int    // streams tracked now
 }
+
+// ErrAssemblerShutdown is returned by Consume after Shutdown.
+var ErrAssemblerShutdown = errors.New("bridge: assembler is shut down")
 
 // Assembler turns events back into complete spans: SpanOpen + UpdateName* +
-// Attributes* + SpanEndData make one span with the last name and merged attributes.
-// It is a Tail; complete spans go to its SpanConsumer as soon as they end.
+// Attributes* + StatusUpdate* + SpanEndData make one span with the last name and the
+// merged attributes (a later value of a key wins; SpanEndData's attributes are merged
+// last). It is a Tail; complete spans go to its SpanConsumer as soon as they end.
+//
+// Per stream, events are put back in Sequence order within ReorderWindow events and
+// ReorderTimeout; duplicates are dropped. A StreamDiagnostic{DroppedEvents: n} stands
+// for the n sequence numbers up to and including its own: they are not waited for.
+// (workerd numbers its streamDiagnostic after the events it dropped, so for a workerd
+// stream with drops the missing numbers are waited for ReorderTimeout, then counted as
+// gaps.)
+//
+// Spans that never end come out unfinished (Unfinished set, status Error with the
+// reason, End the last time anything was seen of the span or its stream): when their
+// stream ends (Outcome), when Sweep finds them open longer than OrphanAfter or their
+// stream silent longer than StreamTimeout, at Shutdown, or when the producer reports
+// them so (SpanEndData.Unfinished). The stw.unfinished attribute is the exporter's job.
+//
+// The STW invocation events (Onset, Return, Exception, Log, Outcome) are mapped as
+// invocation.go describes: Onset opens the invocation's root span, Outcome ends it,
+// and Log and Exception become span events ("log", "exception") of their span. Consume, Sweep, Shutdown and Stats are safe to call
+// concurrently; spans reach the SpanConsumer from one call at a time, in order.
 type Assembler struct {
-	// implementation: see issue 2
+	next SpanConsumer
+	opts AssemblerOptions
+
+	mu       sync.Mutex
+	emitMu   sync.Mutex // held while handing spans to next, to keep their order
+	streams  map[StreamID]*streamState
+	open     map[spanKey]*openSpan
+	late     map[spanKey]*openSpan // emitted unfinished, kept for a late end
+	lateFIFO []spanKey
+	stats    AssemblerStats
+	out      []Span // spans completed by the current call
+	shutdown bool
 }
 
-var _ Tail = (*Assembler)(nil)
+var (
+	_ Tail       = (*Assembler)(nil)
+	_ Shutdowner = (*Assembler)(nil)
+)
+
+type spanKey struct {
+	trace trace.TraceID
+	span  trace.SpanID
+}
+
+// openSpan is a span being assembled. It is linked into its stream's list of open spans.
+type openSpan struct {
+	span       Span
+	openedAt   time.Time // clock time it opened, for OrphanAfter
+	lastSeen   time.Time // latest event time concerning it
+	stream     *streamState
+	prev, next *openSpan
+	attrsOwned bool // span.Attributes is ours to change (else shared with an event)
+	// status is the span's own status, kept when it is emitted unfinished.
+	status Status
+}
+
+// seqRange is a closed range of sequence numbers accounted for by a StreamDiagnostic.
+type seqRange struct{ lo, hi uint64 }
+
+type streamState struct {
+	id          StreamID
+	next        uint64  // next sequence number to apply
+	pending     []Event // held back, sorted by Sequence, all > next
+	waitSince   time.Time
+	dropped     []seqRange
+	skipped     map[uint64]struct{} // gap numbers given up on; applied if they come late
+	lastArrival time.Time           // clock time of the last event, heartbeats included
+	lastTime    time.Time           // latest event time
+	spans       *openSpan           // open spans of the stream (linked list)
+	nspans      int
+	ended       bool
+	droppedN    uint64 // events reported dropped by StreamDiagnostic events
+	inv         *invocation
+}
 
 // NewAssembler returns an assembler that hands complete spans to next.
 func NewAssembler(next SpanConsumer, opts ...AssemblerOption) *Assembler {
-	panic("not implemented yet")
+	o := AssemblerOptions{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.OrphanAfter <= 0 {
+		o.OrphanAfter = DefaultOrphanAfter
+	}
+	if o.StreamTimeout <= 0 {
+		o.StreamTimeout = DefaultStreamTimeout
+	}
+	if o.ReorderWindow <= 0 {
+		o.ReorderWindow = DefaultReorderWindow
+	}
+	if o.ReorderTimeout <= 0 {
+		o.ReorderTimeout = DefaultReorderTimeout
+	}
+	if o.MaxOpenSpans <= 0 {
+		o.MaxOpenSpans = DefaultMaxOpenSpans
+	}
+	if o.MaxAttributesPerSpan <= 0 {
+		o.MaxAttributesPerSpan = DefaultMaxAttributesPerSpan
+	}
+	if o.MaxEventsPerSpan <= 0 {
+		o.MaxEventsPerSpan = DefaultMaxEventsPerSpan
+	}
+	if o.MaxLateSpans == 0 {
+		o.MaxLateSpans = DefaultMaxLateSpans
+	}
+	if o.RequestHeaders == nil {
+		o.RequestHeaders = DefaultRequestHeaders
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Assembler{
+		next:    next,
+		opts:    o,
+		streams: make(map[StreamID]*streamState),
+		open:    make(map[spanKey]*openSpan),
+		late:    make(map[spanKey]*openSpan),
+	}
 }
 
 // Consume adds events and emits the spans they complete.
 func (a *Assembler) Consume(ctx context.Context, events []Event) error {
-	panic("not implemented yet")
+	a.mu.Lock()
+	if a.shutdown {
+		a.mu.Unlock()
+		return ErrAssemblerShutdown
+	}
+	now := a.opts.Now()
+	var last *streamState
+	for i := range events {
+		s := a.receive(events[i], now)
+		// A stream whose wait for a gap has lasted long enough goes on without it.
+		if s != nil && s != last && len(s.pending) > 0 {
+			a.expireWait(s, now)
+		}
+		last = s
+	}
+	if last != nil {
+		a.expireWait(last, now)
+	}
+	return a.emit(ctx)
 }
 
 // Sweep emits as unfinished the spans open longer than OrphanAfter and those of
-// streams silent longer than StreamTimeout. Callers run it periodically.
-func (a *Assembler) Sweep(ctx context.Context) error { panic("not implemented yet") }
+// streams silent longer than StreamTimeout. It also stops waiting for sequence numbers
+// missing longer than ReorderTimeout and forgets idle streams. Callers run it
+// periodically, about every ReorderTimeout/2.
+func (a *Assembler) Sweep(ctx context.Context) error {
+	a.mu.Lock()
+	now := a.opts.Now()
+	for _, s := range a.streams {
+		a.expireWait(s, now)
+	}
+	for _, s := range a.streams {
+		silent := now.Sub(s.lastArrival)
+		if s.spans != nil && silent > a.opts.StreamTimeout && s.id.IsValid() {
+			reason := fmt.Sprintf("no event from its producer for %s", a.opts.StreamTimeout)
+			for s.spans != nil {
+				a.emitUnfinished(s.spans, reason, time.Time{})
+			}
+		}
+		// A stream is remembered a while after its last event, to recognise retried
+		// duplicates: StreamTimeout once ended, twice that otherwise (it may resume).
+		keep := a.opts.StreamTimeout
+		if !s.ended {
+			keep *= 2
+		}
+		if s.spans == nil && len(s.pending) == 0 && silent > keep {
+			delete(a.streams, s.id)
+		}
+	}
+	reason := fmt.Sprintf("still open after %s", a.opts.OrphanAfter)
+	for _, sp := range a.open {
+		if now.Sub(sp.openedAt) > a.opts.OrphanAfter {
+			a.emitUnfinished(sp, reason, time.Time{})
+		}
+	}
+	return a.emit(ctx)
+}
 
-// Shutdown emits every span still open as unfinished.
-func (a *Assembler) Shutdown(ctx context.Context) error { panic("not implemented yet") }
+// Shutdown applies the events still held back for ordering, then emits every span
+// still open as unfinished. Later calls of Consume return ErrAssemblerShutdown.
+func (a *Assembler) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	if a.shutdown {
+		a.mu.Unlock()
+		return nil
+	}
+	a.shutdown = true
+	for _, s := range a.streams {
+		for len(s.pending) > 0 {
+			a.skipGap(s)
+			a.drain(s)
+		}
+	}
+	for _, sp := range a.open {
+		a.emitUnfinished(sp, "the assembler shut down while it was open", time.Time{})
+	}
+	return a.emit(ctx)
+}
 
 // Stats returns the counters so far.
-func (a *Assembler) Stats() AssemblerStats { panic("not implemented yet") }
+func (a *Assembler) Stats() AssemblerStats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.stats
+	st.OpenSpans = len(a.open)
+	st.Streams = len(a.streams)
+	return st
+}
+
+// emit hands the spans completed so far to next. It is called with a.mu held and
+// releases it, holding emitMu so that spans leave in the order they were completed.
+func (a *Assembler) emit(ctx context.Context) error {
+	spans := a.out
+	a.out = nil
+	if len(spans) == 0 {
+		a.mu.Unlock()
+		return nil
+	}
+	a.emitMu.Lock()
+	a.mu.Unlock()
+	defer a.emitMu.Unlock()
+	if err := a.next.ConsumeSpans(ctx, spans); err != nil {
+		return fmt.Errorf("bridge: assembler: handing %d spans on: %w", len(spans), err)
+	}
+	return nil
+}
+
+// receive places one event in its stream's order and applies what has become ready.
+func (a *Assembler) receive(e Event, now time.Time) *streamState {
+	if e.Body == nil {
+		a.stats.Rejected++
+		return nil
+	}
+	s := a.streams[e.StreamID]
+	if s == nil {
+		s = &streamState{id: e.StreamID}
+		a.streams[e.StreamID] = s
+	}
+	s.lastArrival = now
+	if e.Time.After(s.lastTime) {
+		s.lastTime = e.Time
+	}
+	if !e.StreamID.IsValid() {
+		// No stream: no order to restore and no duplicates to recognise.
+		a.stats.Events++
+		a.apply(s, e)
+		return nil
+	}
+	seq := e.Sequence
+	if seq < s.next {
+		if _, ok := s.skipped[seq]; ok {
+			// A gap given up on was filled after all: apply it late rather than lose it.
+			delete(s.skipped, seq)
+			a.stats.Gaps--
+			a.stats.Reordered++
+			a.stats.Events++
+			a.apply(s, e)
+			return s
+		}
+		a.stats.Duplicates++
+		return s
+	}
+	i, found := slices.BinarySearchFunc(s.pending, seq, func(p Event, q uint64) int {
+		switch {
+		case p.Sequence < q:
+			return -1
+		case p.Sequence > q:
+			return 1
+		}
+		return 0
+	})
+	if found {
+		a.stats.Duplicates++
+		return s
+	}
+	a.stats.Events++
+	if seq == s.next && len(s.pending) == 0 {
+		s.next++
+		a.apply(s, e)
+		a.drain(s)
+		return s
+	}
+	if i < len(s.pending) {
+		a.stats.Reordered++
+	}
+	s.pending = slices.Insert(s.pending, i, e)
+	if d, ok := e.Body.(*StreamDiagnostic); ok {
+		a.accountDropped(s, seq, d.DroppedEvents)
+	}
+	a.drain(s)
+	for len(s.pending) > a.opts.ReorderWindow {
+		a.skipGap(s)
+		a.drain(s)
+	}
+	return s
+}
+
+// accountDropped records that the n sequence numbers up to and including seq (the
+// StreamDiagnostic's own) were dropped by the producer: they are not waited for.
+func (a *Assembler) accountDropped(s *streamState, seq, n uint64) {
+	if n < 2 {
+		return // the diagnostic's own number is all there is
+	}
+	lo := uint64(0)
+	if seq >= n-1 {
+		lo = seq - (n - 1)
+	}
+	if seq == 0 {
+		return
+	}
+	hi := seq - 1
+	if hi < s.next {
+		return
+	}
+	lo = max(lo, s.next)
+	s.dropped = append(s.dropped, seqRange{lo, hi})
+}
+
+// drain applies the held-back events that are next in order, skipping the numbers
+// accounted for by StreamDiagnostic events.
+func (a *Assembler) drain(s *streamState) {
+	for {
+		if len(s.pending) > 0 && s.pending[0].Sequence == s.next {
+			e := s.pending[0]
+			s.pending[0] = Event{}
+			s.pending = s.pending[1:]
+			s.next++
+			a.apply(s, e)
+			continue
+		}
+		if !a.skipDropped(s) {
+			break
+		}
+	}
+	if len(s.pending) == 0 {
+		s.pending = nil
+		s.waitSince = time.Time{}
+	} else if s.waitSince.IsZero() {
+		s.waitSince = a.opts.Now()
+	}
+}
+
+// skipDropped moves past sequence numbers a StreamDiagnostic accounted for.
+func (a *Assembler) skipDropped(s *streamState) bool {
+	for i := 0; i < len(s.dropped); i++ {
+		r := s.dropped[i]
+		if r.hi < s.next {
+			s.dropped = slices.Delete(s.dropped, i, i+1)
+			i--
+			continue
+		}
+		if r.lo > s.next {
+			continue
+		}
+		to := r.hi + 1
+		if len(s.pending) > 0 && s.pending[0].Sequence < to {
+			to = s.pending[0].Sequence
+		}
+		if to == s.next {
+			return false
+		}
+		s.next = to
+		return true
+	}
+	return false
+}
+
+// expireWait gives up on the missing numbers a stream has waited for too long.
+func (a *Assembler) expireWait(s *streamState, now time.Time) {
+	for len(s.pending) > 0 && !s.waitSince.IsZero() && now.Sub(s.waitSince) >= a.opts.ReorderTimeout {
+		a.skipGap(s)
+		s.waitSince = time.Time{}
+		a.drain(s)
+	}
+}
+
+// skipGap gives up on the numbers missing before the first held-back event, counting
+// them as gaps and remembering (a bounded number of) them in case they come late.
+func (a *Assembler) skipGap(s *streamState) {
+	if len(s.pending) == 0 {
+		return
+	}
+	to := s.pending[0].Sequence
+	if to < s.next {
+		// Cannot happen (receive keeps held-back events above next); never loop on it.
+		s.pending = s.pending[1:]
+		a.stats.Duplicates++
+		return
+	}
+	if to == s.next {
+		return // drain applies it
+	}
+	a.stats.Gaps += to - s.next
+	if s.skipped == nil {
+		s.skipped = make(map[uint64]struct{})
+	}
+	from := s.next
+	if to-from > uint64(a.opts.ReorderWindow) {
+		from = to - uint64(a.opts.ReorderWindow)
+	}
+	for q := from; q < to; q++ {
+		s.skipped[q] = struct{}{}
+	}
+	// Keep the memory of given-up numbers bounded: forget the oldest.
+	if over := len(s.skipped) - a.opts.ReorderWindow; over > 0 {
+		keys := make([]uint64, 0, len(s.skipped))
+		for q := range s.skipped {
+			keys = append(keys, q)
+		}
+		slices.Sort(keys)
+		for _, q := range keys[:over] {
+			delete(s.skipped, q)
+		}
+	}
+	s.next = to
+}
+
+// apply applies one event, in order, to the state of its span or stream.
+func (a *Assembler) apply(s *streamState, e Event) {
+	key := spanKey{e.TraceID, e.SpanID}
+	switch b := e.Body.(type) {
+	case *SpanOpen:
+		a.openSpan(s, e, b)
+	case *UpdateName:
+		if sp := a.find(key, e); sp != nil {
+			sp.span.Name = b.Name
+		}
+	case *Attributes:
+		if sp := a.find(key, e); sp != nil {
+			a.mergeAttrs(sp, b.Attributes)
+		}
+	case *StatusUpdate:
+		if sp := a.find(key, e); sp != nil && b.Status.Code != codes.Unset {
+			sp.span.Status = b.Status
+		}
+	case *SpanEndData:
+		a.endSpan(s, e, b)
+	case *Heartbeat:
+		// Liveness only: receive has noted the time.
+	case *Onset:
+		a.onset(s, e, b)
+	case *Outcome:
+		a.outcome(s, e, b)
+	case *Log:
+		a.log(s, e, b)
+	case *Exception:
+		a.exception(s, e, b)
+	case *Return:
+		a.ret(s, e, b)
+	case *StreamDiagnostic:
+		a.diagnostic(s, e, b)
+	default:
+		a.stats.Rejected++
+	}
+}
+
+// find returns the open span an event concerns and notes when it was seen; it counts
+// the event as rejected when the span is not open.
+func (a *Assembler) find(key spanKey, e Event) *openSpan {
+	sp := a.open[key]
+	if sp == nil {
+		a.stats.Rejected++
+		return nil
+	}
+	sp.seen(e.Time)
+	return sp
+}
+
+func (sp *openSpan) seen(t time.Time) {
+	if t.After(sp.lastSeen) {
+		sp.lastSeen = t
+	}
+}
+
+// newSpan opens a span in stream s, or returns nil (counted) past MaxOpenSpans.
+func (a *Assembler) newSpan(s *streamState, e Event) *openSpan {
+	key := spanKey{e.TraceID, e.SpanID}
+	if a.open[key] != nil {
+		a.stats.Rejected++ // opened twice under different sequence numbers
+		return nil
+	}
+	if len(a.open) >= a.opts.MaxOpenSpans {
+		a.stats.Overflow++
+		return nil
+	}
+	sp := &openSpan{
+		span: Span{
+			TraceID:  e.TraceID,
+			SpanID:   e.SpanID,
+			Start:    e.Time,
+			Resource: e.Resource,
+			Scope:    e.Scope,
+			StreamID: e.StreamID,
+		},
+		openedAt: a.opts.Now(),
+		lastSeen: e.Time,
+		stream:   s,
+	}
+	a.open[key] = sp
+	sp.next = s.spans
+	if s.spans != nil {
+		s.spans.prev = sp
+	}
+	s.spans = sp
+	s.nspans++
+	return sp
+}
+
+func (a *Assembler) openSpan(s *streamState, e Event, b *SpanOpen) {
+	sp := a.newSpan(s, e)
+	if sp == nil {
+		return
+	}
+	sp.span.Name = b.Name
+	sp.span.SpanKind = b.SpanKind
+	sp.span.Parent = b.Parent
+	sp.span.RemoteParent = b.RemoteParent
+	sp.span.TraceState = b.TraceState
+	sp.span.TraceFlags = b.TraceFlags
+	sp.span.Links = b.Links
+	if len(b.Attributes) <= a.opts.MaxAttributesPerSpan && !hasDuplicateKeys(b.Attributes) {
+		sp.span.Attributes = b.Attributes // shared with the event until changed
+	} else {
+		a.mergeAttrs(sp, b.Attributes)
+	}
+}
+
+func hasDuplicateKeys(attrs []attribute.KeyValue) bool {
+	if len(attrs) > 16 {
+		seen := make(map[attribute.Key]struct{}, len(attrs))
+		for _, kv := range attrs {
+			if _, dup := seen[kv.Key]; dup {
+				return true
+			}
+			seen[kv.Key] = struct{}{}
+		}
+		return false
+	}
+	for i := range attrs {
+		for j := i + 1; j < len(attrs); j++ {
+			if attrs[i].Key == attrs[j].Key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mergeAttrs sets attrs on the span: a key already there takes the new value in place,
+// a new key is appended while the span holds fewer than MaxAttributesPerSpan.
+func (a *Assembler) mergeAttrs(sp *openSpan, attrs []attribute.KeyValue) {
+	if len(attrs) == 0 {
+		return
+	}
+	if !sp.attrsOwned {
+		// Copy on first change, with just the room this change may need.
+		owned := make([]attribute.KeyValue, len(sp.span.Attributes), len(sp.span.Attributes)+len(attrs))
+		copy(owned, sp.span.Attributes)
+		sp.span.Attributes = owned
+		sp.attrsOwned = true
+	}
+	for _, kv := range attrs {
+		i := slices.IndexFunc(sp.span.Attributes, func(x attribute.KeyValue) bool { return x.Key == kv.Key })
+		switch {
+		case i >= 0:
+			sp.span.Attributes[i].Value = kv.Value
+		case len(sp.span.Attributes) < a.opts.MaxAttributesPerSpan:
+			sp.span.Attributes = append(sp.span.Attributes, kv)
+		default:
+			sp.span.DroppedAttributes++
+			a.stats.AttributesDropped++
+		}
+	}
+}
+
+func (a *Assembler) addEvent(sp *openSpan, ev SpanEvent) {
+	if len(sp.span.Events) >= a.opts.MaxEventsPerSpan {
+		sp.span.DroppedEvents++
+		a.stats.EventsDropped++
+		return
+	}
+	sp.span.Events = append(sp.span.Events, ev)
+}
+
+func (a *Assembler) endSpan(s *streamState, e Event, b *SpanEndData) {
+	key := spanKey{e.TraceID, e.SpanID}
+	sp := a.open[key]
+	late := false
+	if sp == nil {
+		if sp = a.late[key]; sp == nil {
+			a.stats.Rejected++
+			return
+		}
+		// Its unfinished form went out already: emit the real one too, from a copy, as
+		// the emitted span shares slices with it.
+		a.forgetLate(key)
+		cp := *sp
+		cp.span.Attributes = slices.Clone(sp.span.Attributes)
+		cp.span.Events = slices.Clip(sp.span.Events)
+		cp.span.Links = slices.Clip(sp.span.Links)
+		cp.attrsOwned = true
+		cp.span.Unfinished = false
+		cp.span.Status = sp.status
+		sp = &cp
+		late = true
+	}
+	sp.seen(e.Time)
+	a.mergeAttrs(sp, b.Attributes)
+	for _, ev := range b.Events {
+		a.addEvent(sp, ev)
+	}
+	if len(b.Links) > 0 {
+		sp.span.Links = append(slices.Clip(sp.span.Links), b.Links...)
+	}
+	if b.Status.Code != codes.Unset {
+		sp.span.Status = b.Status
+	}
+	sp.span.DroppedAttributes += b.DroppedAttributes
+	sp.span.DroppedEvents += b.DroppedEvents
+	sp.span.DroppedLinks += b.DroppedLinks
+	sp.span.ChildSpanCount = b.ChildSpanCount
+	if late {
+		a.stats.Late++
+		sp.span.End = later(e.Time, sp.span.Start)
+		a.out = append(a.out, sp.span)
+		a.stats.Spans++
+		return
+	}
+	if b.Unfinished {
+		reason := "its producer shut down while it was open"
+		if b.Status.Code == codes.Error && b.Status.Description != "" {
+			reason = b.Status.Description
+		}
+		a.emitUnfinished(sp, reason, e.Time)
+		return
+	}
+	sp.span.End = e.Time
+	a.finish(sp)
+}
+
+// unlink removes an open span from the open set and its stream's list.
+func (a *Assembler) unlink(sp *openSpan) {
+	delete(a.open, spanKey{sp.span.TraceID, sp.span.SpanID})
+	s := sp.stream
+	if sp.prev != nil {
+		sp.prev.next = sp.next
+	} else if s.spans == sp {
+		s.spans = sp.next
+	}
+	if sp.next != nil {
+		sp.next.prev = sp.prev
+	}
+	sp.prev, sp.next = nil, nil
+	s.nspans--
+	if s.inv != nil && s.inv.root == sp {
+		s.inv.root = nil
+	}
+}
+
+// finish emits a span that really ended.
+func (a *Assembler) finish(sp *openSpan) {
+	a.unlink(sp)
+	sp.span.End = later(sp.span.End, sp.span.Start)
+	a.out = append(a.out, sp.span)
+	a.stats.Spans++
+}
+
+// later returns the later of two times: an end is never before its start, whatever
+// the producers' clocks say.
+func later(t, u time.Time) time.Time {
+	if t.Before(u) {
+		return u
+	}
+	return t
+}
+
+// emitUnfinished emits an open span as unfinished and remembers it for a late end.
+// end is the time to report; zero means the last time the span or its stream was seen.
+func (a *Assembler) emitUnfinished(sp *openSpan, reason string, end time.Time) {
+	if end.IsZero() {
+		end = sp.lastSeen
+		if sp.stream.lastTime.After(end) {
+			end = sp.stream.lastTime
+		}
+	}
+	sp.span.End = end
+	sp.span.Unfinished = true
+	sp.status = sp.span.Status
+	sp.span.Status = Status{Code: codes.Error, Description: "span never ended: " + reason}
+	a.finish(sp)
+	a.stats.Unfinished++
+	a.remember(sp)
+}
+
+func (a *Assembler) remember(sp *openSpan) {
+	if a.opts.MaxLateSpans < 0 {
+		return
+	}
+	key := spanKey{sp.span.TraceID, sp.span.SpanID}
+	if _, ok := a.late[key]; !ok {
+		a.lateFIFO = append(a.lateFIFO, key)
+	}
+	a.late[key] = sp
+	for len(a.late) > a.opts.MaxLateSpans && len(a.lateFIFO) > 0 {
+		old := a.lateFIFO[0]
+		a.lateFIFO = a.lateFIFO[1:]
+		delete(a.late, old)
+	}
+	if len(a.lateFIFO) > 2*a.opts.MaxLateSpans+16 {
+		a.compactLate()
+	}
+}
+
+func (a *Assembler) forgetLate(key spanKey) {
+	delete(a.late, key)
+	if len(a.lateFIFO) > 2*len(a.late)+16 {
+		a.compactLate()
+	}
+}
+
+// compactLate drops from the FIFO the keys already forgotten.
+func (a *Assembler) compactLate() {
+	kept := a.lateFIFO[:0]
+	seen := make(map[spanKey]struct{}, len(a.late))
+	for _, k := range a.lateFIFO {
+		if _, ok := a.late[k]; !ok {
+			continue
+		}
+		if _, dup := seen[k]; dup {
+			continue
+		}
+		seen[k] = struct{}{}
+		kept = append(kept, k)
+	}
+	a.lateFIFO = slices.Clip(kept)
+}
+
+// endStream handles the end of a stream (its Outcome): its spans still open come out
+// unfinished.
+func (a *Assembler) endStream(s *streamState, reason string) {
+	s.ended = true
+	for s.spans != nil {
+		a.emitUnfinished(s.spans, reason, time.Time{})
+	}
+	s.skipped = nil
+	s.dropped = nil
+}

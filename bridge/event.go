@@ -170,6 +170,10 @@ type SpanEndData struct {
 	// crashed, or sent no end within the orphan timeout. Such a span is exported with
 	// status Error and the attribute stw.unfinished=true.
 	Unfinished bool
+
+	// Outcome is workerd's spanClose outcome ("ok", "exception", "canceled", ...) when
+	// the end came from workerd; empty otherwise.
+	Outcome string
 }
 
 // Heartbeat tells receivers that the producer of a stream is alive while the stream
@@ -186,6 +190,10 @@ type Onset struct {
 	Entrypoint     string
 	ScriptTags     []string
 	Info           TriggerInfo
+	// DispatchNamespace is the Workers for Platforms namespace of the script, if any.
+	DispatchNamespace string
+	// Attributes are attributes workerd attaches to the invocation itself.
+	Attributes []attribute.KeyValue
 }
 
 // TriggerInfo describes what started an invocation (workerd's onset "info"). Type is

@@ -50,7 +50,9 @@ type PipelineOptions struct {
 type PipelineOption func(*PipelineOptions)
 
 // WithMaxQueueEvents bounds each tail's queue by event count.
-func WithMaxQueueEvents(n int) PipelineOption { return func(o *PipelineOptions) { o.MaxQueueEvents = n } }
+func WithMaxQueueEvents(n int) PipelineOption {
+	return func(o *PipelineOptions) { o.MaxQueueEvents = n }
+}
 
 // WithMaxQueueBytes bounds each tail's queue by the estimated bytes of its events.
 func WithMaxQueueBytes(n int) PipelineOption { return func(o *PipelineOptions) { o.MaxQueueBytes = n } }
@@ -143,7 +145,12 @@ func (s *PipelineStats) add(o PipelineStats) {
 // the last event of the run. It comes in order: after the events of the stream
 // delivered before the run, and before the next event of the stream, or as soon as
 // the queue has room if the stream publishes nothing more. A receiver can therefore
-// account for sequence numbers Sequence-n+1 through Sequence.
+// account for sequence numbers Sequence-n+1 through Sequence. The diagnostic's SpanID
+// is zero, its Time that of the last dropped event, its Resource and Scope those of
+// the first. A diagnostic takes room in the queue like any event, except that
+// ForceFlush and Shutdown queue the pending ones even when the queue is full (at most
+// 1024 small events more). A tail tracks unreported drops of at most 1024 streams at
+// a time; drops of further streams are counted (UntrackedDrops) but not reported.
 type Pipeline struct {
 	tails    []*tailQueue
 	shutdown atomic.Bool
@@ -172,15 +179,32 @@ func NewPipeline(tails []Tail, opts ...PipelineOption) *Pipeline {
 // Publish enqueues e for every tail without blocking. It reports false when at least
 // one tail dropped the event (its queue was full, or the pipeline is shut down).
 //
-// Publish never blocks on a tail and does no I/O; it holds each tail's queue lock
-// for a copy of the event. The event must not be modified afterwards.
+// Publish never waits on a tail and does no I/O: it holds each tail's queue lock for
+// a copy of the event, and when a full queue's lock is busy it records the drop
+// without it. It does not allocate. The event must not be modified afterwards.
 func (p *Pipeline) Publish(e Event) bool {
-	size := e.Size()
+	size := -1 // e.Size(), computed once it is needed
 	k := e.Kind()
 	opening := k == KindSpanOpen || k == KindOnset
 	ok := true
 	for _, q := range p.tails {
-		if !q.publish(&e, size, opening) {
+		if fill := q.fill.Load(); fill == fillFull || fill == fillReserve && opening {
+			// e will be dropped: rather than wait for a busy lock, record the drop
+			// in the journal (see dropJournal).
+			if !q.mu.TryLock() {
+				if q.journal.record(&e) {
+					ok = false
+					continue
+				}
+				q.mu.Lock()
+			}
+		} else {
+			if size < 0 {
+				size = e.Size() // likely needed: out of the critical section
+			}
+			q.mu.Lock()
+		}
+		if !q.publishLocked(&e, &size, opening) {
 			ok = false
 		}
 	}
@@ -268,12 +292,6 @@ const (
 	workerWoken                     // a wake-up token is in the channel
 )
 
-// dropRun is a run of consecutive dropped events of one stream, not yet reported.
-type dropRun struct {
-	count uint64
-	last  Event // envelope of the last dropped event (Body unused)
-}
-
 // flushRequest is one ForceFlush waiting for a tail's worker.
 type flushRequest struct {
 	ctx    context.Context
@@ -297,21 +315,29 @@ type tailQueue struct {
 	wake chan struct{} // capacity 1; at most one token, see workerWoken
 	done chan struct{} // closed when the worker exits
 
+	// fill tells Publish, without the lock, when an event cannot fit: then it drops
+	// the event through the journal. Never fillFull or fillReserve after Shutdown.
+	fill    atomic.Uint32
+	journal dropJournal
+
 	mu       sync.Mutex
+	fillSet  uint32  // the value last stored in fill
 	buf      []Event // queued, in publish order
+	sizes    []int   // Event.Size of each event of buf
 	held     int     // events queued or being delivered
 	bytes    int     // their estimated size
 	state    workerState
 	closed   bool
 	stopCtx  context.Context
 	flushes  []*flushRequest
-	runs     map[StreamID]dropRun
+	runs     dropRuns
 	accepted uint64 // events appended to buf so far, diagnostics included
 	handled  uint64 // events delivered, failed or discarded so far
 	counters PipelineStats
 
 	// Worker-only state.
 	spare       []Event
+	spareSizes  []int
 	lastErrLog  time.Time
 	suppressed  int
 	shutdownErr error // set before done is closed
@@ -333,16 +359,22 @@ func newTailQueue(index int, t Tail, o *PipelineOptions) *tailQueue {
 		done:           make(chan struct{}),
 		state:          workerBusy,
 		buf:            make([]Event, 0, o.BatchSize),
+		sizes:          make([]int, 0, o.BatchSize),
 		spare:          make([]Event, 0, o.BatchSize),
+		spareSizes:     make([]int, 0, o.BatchSize),
 	}
 }
 
 // diagnosticSize is the estimated size of an injected StreamDiagnostic event.
 var diagnosticSize = (&Event{Body: &StreamDiagnostic{}}).Size()
 
-// publish appends e to the queue if it fits; see the drop policy on Pipeline.
-func (q *tailQueue) publish(e *Event, size int, opening bool) bool {
-	q.mu.Lock()
+// publishLocked appends e to the queue if it fits (see the drop policy on Pipeline)
+// and unlocks q.mu, which the caller took. *size is e.Size(), or -1 until someone
+// needs it: a drop for lack of room by count does not.
+func (q *tailQueue) publishLocked(e *Event, size *int, opening bool) bool {
+	if q.journal.pending() {
+		q.drainJournalLocked() // drops of e's stream may wait there
+	}
 	if q.closed {
 		q.counters.Dropped++
 		q.mu.Unlock()
@@ -354,27 +386,34 @@ func (q *tailQueue) publish(e *Event, size int, opening bool) bool {
 	}
 	// A pending drop run of this stream is reported right before the stream's next
 	// event, so that event needs room for the diagnostic too.
-	var run dropRun
-	hasRun := false
-	if len(q.runs) > 0 {
-		run, hasRun = q.runs[e.StreamID]
-	}
-	needEvents, needBytes := 1, size
+	hasRun := q.runs.has(e.StreamID)
+	needEvents, needBytes := 1, 0
 	if hasRun {
-		needEvents, needBytes = 2, size+diagnosticSize
+		needEvents, needBytes = 2, diagnosticSize
 	}
-	if q.held+needEvents > limitEvents || q.bytes+needBytes > limitBytes ||
-		(hasRun && (q.held+2 > q.maxEvents || q.bytes+needBytes > q.maxBytes)) {
+	fits := q.held+needEvents <= limitEvents
+	if fits {
+		if *size < 0 {
+			*size = e.Size()
+		}
+		needBytes += *size
+		fits = q.bytes+needBytes <= limitBytes
+	}
+	if !fits {
 		q.dropLocked(e)
+		if q.state == workerIdle {
+			// Nothing is queued (the event alone exceeds the byte bound): let the
+			// worker report the drop now rather than at the next delivery.
+			q.wakeLocked()
+		}
 		q.mu.Unlock()
 		return false
 	}
 	if hasRun {
-		delete(q.runs, e.StreamID)
-		q.appendLocked(diagnosticEvent(e.StreamID, run), diagnosticSize)
+		q.appendLocked(diagnosticEvent(e.StreamID, q.runs.take(e.StreamID)), diagnosticSize)
 		q.counters.Diagnostics++
 	}
-	q.appendLocked(*e, size)
+	q.appendLocked(*e, *size)
 	q.counters.Published++
 	if q.state == workerIdle || (q.state == workerTiming && len(q.buf) >= q.batchSize) {
 		q.wakeLocked()
@@ -386,57 +425,88 @@ func (q *tailQueue) publish(e *Event, size int, opening bool) bool {
 func (q *tailQueue) appendLocked(e Event, size int) {
 	if len(q.buf) == cap(q.buf) {
 		// Grow by hand so the buffer never exceeds the queue bound.
-		grown := make([]Event, len(q.buf), min(max(2*cap(q.buf), 16), q.maxEvents))
-		copy(grown, q.buf)
-		q.buf = grown
+		n := min(max(2*cap(q.buf), 16), q.maxEvents)
+		q.buf = append(make([]Event, 0, n), q.buf...)
+		q.sizes = append(make([]int, 0, n), q.sizes...)
 	}
 	q.buf = append(q.buf, e)
+	q.sizes = append(q.sizes, size)
 	q.held++
 	q.bytes += size
 	q.accepted++
+	q.updateFullLocked()
+}
+
+// Values of tailQueue.fill.
+const (
+	fillRoom    uint32 = iota // any event may fit
+	fillReserve               // in the reserve: opening events do not fit
+	fillFull                  // no event fits
+)
+
+// updateFullLocked keeps fill in step with held and bytes.
+func (q *tailQueue) updateFullLocked() {
+	fill := fillRoom
+	switch {
+	case q.closed:
+	case q.held >= q.maxEvents || q.bytes >= q.maxBytes:
+		fill = fillFull
+	case q.held >= q.softEvents || q.bytes >= q.softBytes:
+		fill = fillReserve
+	}
+	if fill != q.fillSet {
+		q.fillSet = fill
+		q.fill.Store(fill)
+	}
+}
+
+// drainJournalLocked counts the drops of the journal and extends their runs.
+func (q *tailQueue) drainJournalLocked() {
+	q.journal.drain(q.recordDropLocked)
 }
 
 // dropLocked counts a dropped event and extends its stream's drop run.
 func (q *tailQueue) dropLocked(e *Event) {
 	q.counters.Dropped++
-	run, ok := q.runs[e.StreamID]
-	if !ok {
-		if len(q.runs) >= maxDropStreams {
-			q.counters.UntrackedDrops++
-			return
-		}
-		if q.runs == nil {
-			q.runs = make(map[StreamID]dropRun)
-		}
+	if !q.runs.addEvent(e) {
+		q.counters.UntrackedDrops++
 	}
-	run.count++
-	run.last = Event{TraceID: e.TraceID, SpanID: e.SpanID, StreamID: e.StreamID,
-		Sequence: e.Sequence, Time: e.Time, Resource: e.Resource, Scope: e.Scope}
-	q.runs[e.StreamID] = run
+}
+
+// recordDropLocked is dropLocked for a drop recorded in the journal.
+func (q *tailQueue) recordDropLocked(d *droppedEvent) {
+	q.counters.Dropped++
+	if !q.runs.addDropped(d) {
+		q.counters.UntrackedDrops++
+	}
 }
 
 // diagnosticEvent reports run: see the drop policy on Pipeline.
 func diagnosticEvent(id StreamID, run dropRun) Event {
-	return Event{
-		TraceID:  run.last.TraceID,
+	e := Event{
+		TraceID:  run.traceID,
 		StreamID: id,
-		Sequence: run.last.Sequence,
-		Time:     run.last.Time,
-		Resource: run.last.Resource,
-		Scope:    run.last.Scope,
+		Sequence: run.lastSeq,
+		Resource: run.resource,
+		Scope:    run.scope,
 		Body:     &StreamDiagnostic{DroppedEvents: run.count},
 	}
+	if run.lastTime != 0 {
+		e.Time = time.Unix(0, run.lastTime)
+	}
+	return e
 }
 
-// injectDiagnosticsLocked queues the diagnostics of pending drop runs that fit. It is
-// in order for each stream: a run is pending only while no later event of its stream
-// was accepted.
-func (q *tailQueue) injectDiagnosticsLocked() {
-	for id, run := range q.runs {
-		if q.held+1 > q.maxEvents || q.bytes+diagnosticSize > q.maxBytes {
+// injectDiagnosticsLocked queues the diagnostics of pending drop runs: those that fit,
+// or all of them when force is set (for ForceFlush and Shutdown, which may exceed the
+// queue's bounds by at most maxDropStreams small events). It is in order for each
+// stream: a run is pending only while no later event of its stream was accepted.
+func (q *tailQueue) injectDiagnosticsLocked(force bool) {
+	for q.runs.len() > 0 {
+		if !force && (q.held+1 > q.maxEvents || q.bytes+diagnosticSize > q.maxBytes) {
 			return
 		}
-		delete(q.runs, id)
+		id, run := q.runs.pop()
 		q.appendLocked(diagnosticEvent(id, run), diagnosticSize)
 		q.counters.Diagnostics++
 	}
@@ -457,6 +527,9 @@ func (q *tailQueue) requestFlush(ctx context.Context) *flushRequest {
 	if q.closed {
 		return nil
 	}
+	// The drops reported so far are part of what is flushed.
+	q.drainJournalLocked()
+	q.injectDiagnosticsLocked(true)
 	r := &flushRequest{ctx: ctx, target: q.accepted, done: make(chan struct{})}
 	q.flushes = append(q.flushes, r)
 	q.wakeLocked()
@@ -466,6 +539,7 @@ func (q *tailQueue) requestFlush(ctx context.Context) *flushRequest {
 func (q *tailQueue) stop(ctx context.Context) {
 	q.mu.Lock()
 	q.closed = true
+	q.updateFullLocked() // clears fill: later drops take the locked path
 	q.stopCtx = ctx
 	q.wakeLocked()
 	q.mu.Unlock()
@@ -473,6 +547,7 @@ func (q *tailQueue) stop(ctx context.Context) {
 
 func (q *tailQueue) stats() PipelineStats {
 	q.mu.Lock()
+	q.drainJournalLocked()
 	s := q.counters
 	s.QueueDepth = q.held
 	q.mu.Unlock()
@@ -487,6 +562,10 @@ func (q *tailQueue) run() {
 	timer.Stop()
 	for {
 		q.mu.Lock()
+		q.drainJournalLocked()
+		if q.runs.len() > 0 {
+			q.injectDiagnosticsLocked(q.closed)
+		}
 		for len(q.buf) == 0 && !q.closed && len(q.flushes) == 0 {
 			q.state = workerIdle
 			q.mu.Unlock()
@@ -510,20 +589,26 @@ func (q *tailQueue) run() {
 			}
 		}
 		q.state = workerBusy
-		batch := q.buf
+		batch, sizes := q.buf, q.sizes
 		q.buf, q.spare = q.spare, nil
+		q.sizes, q.spareSizes = q.spareSizes, nil
 		stopCtx := q.stopCtx
 		q.mu.Unlock()
 
-		q.deliver(batch, stopCtx)
+		q.deliver(batch, sizes, stopCtx)
 		clear(batch)
-		q.spare = batch[:0]
+		q.spare, q.spareSizes = batch[:0], sizes[:0]
 
 		q.mu.Lock()
-		finished := q.closed && (len(q.buf) == 0 || stopCtx.Err() != nil)
-		if finished {
-			q.discardLocked()
+		finished := false
+		if q.closed {
+			q.drainJournalLocked()
+			if q.stopCtx.Err() != nil {
+				q.discardLocked()
+			}
+			finished = len(q.buf) == 0 && q.runs.len() == 0 && !q.journal.pending()
 		}
+		stopCtx = q.stopCtx
 		q.mu.Unlock()
 		if finished {
 			q.finish(stopCtx)
@@ -532,25 +617,29 @@ func (q *tailQueue) run() {
 	}
 }
 
-// deliver hands batch to the tail in chunks of at most batchSize events. When
-// stopCtx (set by Shutdown) expires, the rest is discarded.
-func (q *tailQueue) deliver(batch []Event, stopCtx context.Context) {
-	for len(batch) > 0 || q.flushPending() {
+// deliver hands batch to the tail in chunks of at most batchSize events, then frees
+// their room and answers the flushes they complete. It also answers flushes when batch
+// is empty. When stopCtx (set by Shutdown) has expired, the rest is discarded.
+func (q *tailQueue) deliver(batch []Event, sizes []int, stopCtx context.Context) {
+	for {
 		chunk := batch[:min(len(batch), q.batchSize)]
 		batch = batch[len(chunk):]
+		size := 0
+		for _, n := range sizes[:len(chunk)] {
+			size += n
+		}
+		sizes = sizes[len(chunk):]
 		discard := stopCtx != nil && stopCtx.Err() != nil
 		var err error
 		if len(chunk) > 0 && !discard {
 			err = q.consume(chunk)
 		}
-		size := 0
-		for i := range chunk {
-			size += chunk[i].Size()
-		}
 		q.mu.Lock()
 		q.held -= len(chunk)
 		q.bytes -= size
 		q.handled += uint64(len(chunk))
+		q.updateFullLocked()
+		q.drainJournalLocked()
 		switch {
 		case discard:
 			q.counters.Dropped += uint64(len(chunk))
@@ -560,23 +649,20 @@ func (q *tailQueue) deliver(batch []Event, stopCtx context.Context) {
 		default:
 			q.counters.Delivered += uint64(len(chunk))
 		}
-		if len(q.runs) > 0 && !discard {
-			q.injectDiagnosticsLocked()
+		if q.runs.len() > 0 && !discard {
+			q.injectDiagnosticsLocked(false)
 		}
-		ready := q.takeReadyFlushesLocked()
+		stopCtx = q.stopCtx // Shutdown may have come during the Consume call
+		var ready []*flushRequest
+		if len(q.flushes) > 0 {
+			ready = q.takeReadyFlushesLocked()
+		}
 		q.mu.Unlock()
 		q.answerFlushes(ready)
 		if len(batch) == 0 {
 			return
 		}
 	}
-}
-
-// flushPending reports whether a flush waits for nothing more than what is handled.
-func (q *tailQueue) flushPending() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.flushes) > 0
 }
 
 // consume calls the tail with a ConsumeTimeout deadline, turns a panic into an error,
@@ -644,13 +730,15 @@ func (q *tailQueue) answerFlushes(ready []*flushRequest) {
 func (q *tailQueue) discardLocked() {
 	n := len(q.buf)
 	q.counters.Dropped += uint64(n)
-	for i := range q.buf {
-		q.bytes -= q.buf[i].Size()
+	for _, size := range q.sizes {
+		q.bytes -= size
 	}
 	clear(q.buf)
-	q.buf = q.buf[:0]
+	q.buf, q.sizes = q.buf[:0], q.sizes[:0]
 	q.held -= n
 	q.handled += uint64(n)
+	q.updateFullLocked()
+	q.runs.clear() // their drops are counted; nobody is left to tell
 }
 
 // finish shuts the tail down and releases flushes still waiting.

@@ -44,7 +44,7 @@ func (e *Event) Size() int {
 	case *StatusUpdate:
 		n += int(unsafe.Sizeof(*b)) + len(b.Status.Description)
 	case *SpanEndData:
-		n += int(unsafe.Sizeof(*b)) + len(b.Status.Description) +
+		n += int(unsafe.Sizeof(*b)) + len(b.Status.Description) + len(b.Outcome) +
 			attributesSize(b.Attributes) + linksSize(b.Links)
 		for i := range b.Events {
 			ev := &b.Events[i]
@@ -54,7 +54,8 @@ func (e *Event) Size() int {
 		n += int(unsafe.Sizeof(*b))
 	case *Onset:
 		n += int(unsafe.Sizeof(*b)) + len(b.ExecutionModel) + len(b.ScriptName) +
-			len(b.ScriptVersion) + len(b.Entrypoint)
+			len(b.ScriptVersion) + len(b.Entrypoint) + len(b.DispatchNamespace) +
+			attributesSize(b.Attributes)
 		for _, tag := range b.ScriptTags {
 			n += sizeString + len(tag)
 		}

@@ -1,10 +1,11 @@
 // producer.js: a workerd worker that makes the spans stwbridge is tested with.
 //
-//   GET /a      user spans outer > inner > fetch (a subrequest to the ECHO service),
-//               attributes of each type, and a "background" span from ctx.waitUntil
-//               that ends after the response was returned.
-//   GET /throw  the same spans, then an uncaught exception.
-//   GET /echo   answers the subrequest (the ECHO binding points back at this worker).
+//   GET /a          user spans outer > inner > fetch (a subrequest to the ECHO
+//                   service), attributes of each type, and a "background" span from
+//                   ctx.waitUntil that ends after the response was returned.
+//   GET /throw      the same spans, then an uncaught exception.
+//   GET /hang?ms=N  a span "hang" that stays open N ms (default 60000): long enough
+//                   for stwbridge to report it, and its invocation, as unfinished.
 //
 // workerd streams the events of every invocation to the streaming tail worker
 // (tail.js), which forwards them to stwbridge.
@@ -36,8 +37,13 @@ async function work(request, env, ctx) {
 export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
-    if (url.pathname === "/echo") {
-      return new Response("echo\n", { headers: { "content-type": "text/plain" } });
+    if (url.pathname === "/hang") {
+      const ms = Number(url.searchParams.get("ms") ?? 60000);
+      await ctx.tracing.enterSpan("hang", async (span) => {
+        span.setAttribute("hang.ms", ms);
+        await scheduler.wait(ms);
+      });
+      return new Response("done\n");
     }
     await work(request, env, ctx);
     if (url.pathname === "/throw") {

@@ -84,6 +84,27 @@ type Exporter struct {
 	Headers     map[string]string `yaml:"headers"`
 	Compression string            `yaml:"compression"`
 	Timeout     Duration          `yaml:"timeout"`
+	// MaxRequestBytes splits larger batches; 0 takes otlpexport's default.
+	MaxRequestBytes int            `yaml:"max_request_bytes"`
+	RetryOnFailure  RetryOnFailure `yaml:"retry_on_failure"`
+	SendingQueue    SendingQueue   `yaml:"sending_queue"`
+}
+
+// RetryOnFailure configures retries of failed exports, as the Collector's
+// retry_on_failure. Zero durations take otlpexport's defaults (5s, 30s, 1m).
+type RetryOnFailure struct {
+	Enabled         bool     `yaml:"enabled"`
+	InitialInterval Duration `yaml:"initial_interval"`
+	MaxInterval     Duration `yaml:"max_interval"`
+	MaxElapsedTime  Duration `yaml:"max_elapsed_time"`
+}
+
+// SendingQueue bounds the exporter's queue, as the Collector's sending_queue. Zero
+// values take otlpexport's defaults.
+type SendingQueue struct {
+	QueueSize    int `yaml:"queue_size"`    // requests
+	QueueBytes   int `yaml:"queue_bytes"`   // protobuf bytes
+	NumConsumers int `yaml:"num_consumers"` // concurrent senders (1 to 64)
 }
 
 // TLS configures the client side of TLS towards an https:// endpoint.
@@ -143,7 +164,11 @@ func Default() Config {
 			GRPC: GRPCReceiver{Endpoint: DefaultListen, MaxRecvMsgSizeMiB: DefaultMaxRecvMsgSizeMiB},
 			HTTP: HTTPReceiver{Endpoint: DefaultHTTPListen, MaxRequestBodySize: DefaultMaxRequestBodySize},
 		}},
-		Exporter: Exporter{Compression: "gzip", Timeout: Duration(DefaultExportTimeout)},
+		Exporter: Exporter{
+			Compression:    "gzip",
+			Timeout:        Duration(DefaultExportTimeout),
+			RetryOnFailure: RetryOnFailure{Enabled: true},
+		},
 		Assembler: Assembler{
 			OrphanAfter:   Duration(bridge.DefaultOrphanAfter),
 			StreamTimeout: Duration(bridge.DefaultStreamTimeout),
@@ -230,7 +255,7 @@ func (c *Config) Validate() error {
 		bad("exporter.compression", "%q is not allowed: use gzip or none", c.Exporter.Compression)
 	}
 	for k := range c.Exporter.Headers {
-		if k == "" || strings.ToLower(k) != k && strings.ContainsAny(k, " \t:") {
+		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
 			bad("exporter.headers", "%q is not a valid header name", k)
 		}
 	}
@@ -245,6 +270,29 @@ func (c *Config) Validate() error {
 		}
 	}
 	positiveDur("exporter.timeout", c.Exporter.Timeout)
+	nonNegative := func(key string, n int) {
+		if n < 0 {
+			bad(key, "must not be negative (0 takes the default), got %d", n)
+		}
+	}
+	nonNegative("exporter.max_request_bytes", c.Exporter.MaxRequestBytes)
+	if n := c.Exporter.MaxRequestBytes; n > 0 && n < 1024 {
+		bad("exporter.max_request_bytes", "use at least 1024 bytes, got %d", n)
+	}
+	nonNegative("exporter.sending_queue.queue_size", c.Exporter.SendingQueue.QueueSize)
+	nonNegative("exporter.sending_queue.queue_bytes", c.Exporter.SendingQueue.QueueBytes)
+	if n := c.Exporter.SendingQueue.NumConsumers; n < 0 || n > 64 {
+		bad("exporter.sending_queue.num_consumers", "use 1 to 64 (0 takes the default), got %d", n)
+	}
+	r := c.Exporter.RetryOnFailure
+	for key, d := range map[string]Duration{"initial_interval": r.InitialInterval, "max_interval": r.MaxInterval, "max_elapsed_time": r.MaxElapsedTime} {
+		if d < 0 {
+			bad("exporter.retry_on_failure."+key, "must not be negative (0 takes the default)")
+		}
+	}
+	if r.InitialInterval > 0 && r.MaxInterval > 0 && r.MaxInterval < r.InitialInterval {
+		bad("exporter.retry_on_failure.max_interval", "%s is less than initial_interval %s", r.MaxInterval.D(), r.InitialInterval.D())
+	}
 	positiveDur("assembler.orphan_after", c.Assembler.OrphanAfter)
 	positiveDur("assembler.stream_timeout", c.Assembler.StreamTimeout)
 	positiveInt("assembler.max_open_spans", c.Assembler.MaxOpenSpans)

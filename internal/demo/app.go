@@ -63,8 +63,15 @@ func Handler(tp trace.TracerProvider) http.Handler {
 		}
 		fmt.Fprintf(w, "user %d\n", id)
 	})
+	// Spans start as the bare method; once routed, otelhttp names them after the
+	// route pattern, as the /users handler does itself.
 	traced := otelhttp.NewHandler(mux, "GET", otelhttp.WithTracerProvider(tp),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			if r.Pattern != "" {
+				return r.Pattern
+			}
+			return r.Method
+		}))
 	top := http.NewServeMux()
 	top.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	top.Handle("/", traced)

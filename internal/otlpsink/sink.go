@@ -31,6 +31,10 @@ type Sink struct {
 	// a returned error is the gRPC answer (to test refusals and retries).
 	OnTraces func(*coltracepb.ExportTraceServiceRequest) error
 	OnLogs   func(*collogspb.ExportLogsServiceRequest) error
+	// PartialTraces and PartialLogs, when set before traffic, give the partial success
+	// answered for an accepted request (nil: full success); the request is still kept.
+	PartialTraces func(*coltracepb.ExportTraceServiceRequest) *coltracepb.ExportTracePartialSuccess
+	PartialLogs   func(*collogspb.ExportLogsServiceRequest) *collogspb.ExportLogsPartialSuccess
 }
 
 // Start listens on addr (use "127.0.0.1:0" for any free port) and serves until Stop.
@@ -39,11 +43,24 @@ func Start(addr string, opts ...grpc.ServerOption) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Serve(lis, opts...), nil
+}
+
+// Serve serves on a listener the caller made (one that counts bytes, say) until Stop.
+func Serve(lis net.Listener, opts ...grpc.ServerOption) *Sink {
 	s := &Sink{srv: grpc.NewServer(opts...), addr: lis.Addr().String(), changed: make(chan struct{})}
 	coltracepb.RegisterTraceServiceServer(s.srv, s)
 	collogspb.RegisterLogsServiceServer(s.srv, logsServer{s: s})
 	go func() { _ = s.srv.Serve(lis) }()
-	return s, nil
+	return s
+}
+
+// SetHooks runs set with the sink locked, so that hooks (OnTraces, OnLogs,
+// PartialTraces, PartialLogs) can be changed while requests arrive, race-free.
+func (s *Sink) SetHooks(set func(*Sink)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set(s)
 }
 
 // Addr is the host:port the sink listens on.
@@ -54,16 +71,23 @@ func (s *Sink) Stop() { s.srv.Stop() }
 
 // Export implements the TraceService.
 func (s *Sink) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
-	if s.OnTraces != nil {
-		if err := s.OnTraces(req); err != nil {
+	s.mu.Lock()
+	onTraces, partial := s.OnTraces, s.PartialTraces
+	s.mu.Unlock()
+	if onTraces != nil {
+		if err := onTraces(req); err != nil {
 			return nil, err
 		}
+	}
+	resp := &coltracepb.ExportTraceServiceResponse{}
+	if partial != nil {
+		resp.PartialSuccess = partial(req)
 	}
 	s.mu.Lock()
 	s.traces = append(s.traces, req)
 	s.notifyLocked()
 	s.mu.Unlock()
-	return &coltracepb.ExportTraceServiceResponse{}, nil
+	return resp, nil
 }
 
 // logsServer adapts the LogsService, whose method name clashes with the TraceService's.
@@ -74,16 +98,23 @@ type logsServer struct {
 
 func (l logsServer) Export(_ context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
 	s := l.s
-	if s.OnLogs != nil {
-		if err := s.OnLogs(req); err != nil {
+	s.mu.Lock()
+	onLogs, partial := s.OnLogs, s.PartialLogs
+	s.mu.Unlock()
+	if onLogs != nil {
+		if err := onLogs(req); err != nil {
 			return nil, err
 		}
+	}
+	resp := &collogspb.ExportLogsServiceResponse{}
+	if partial != nil {
+		resp.PartialSuccess = partial(req)
 	}
 	s.mu.Lock()
 	s.logs = append(s.logs, req)
 	s.notifyLocked()
 	s.mu.Unlock()
-	return &collogspb.ExportLogsServiceResponse{}, nil
+	return resp, nil
 }
 
 func (s *Sink) notifyLocked() {

@@ -1,6 +1,7 @@
 // Command otelcol is a small OpenTelemetry Collector built from the Collector's own Go
 // modules, for stwbridge's integration tests: an OTLP receiver, the batch processor,
-// and the OTLP and debug exporters. It lives in its own module so that the Collector's
+// the OTLP and debug exporters, and the bearer token auth extension (from contrib) to
+// test refusals. It lives in its own module so that the Collector's
 // many dependencies stay out of stwbridge's go.mod.
 //
 // Build it with `scripts/tools.sh otelcol`; run it with `otelcol --config file:PATH`.
@@ -17,12 +18,15 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
+	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/batchprocessor"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 )
 
 func main() {
@@ -64,7 +68,12 @@ func factories() (otelcol.Factories, error) {
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
+	extensions, err := otelcol.MakeFactoryMap[extension.Factory](bearertokenauthextension.NewFactory())
+	if err != nil {
+		return otelcol.Factories{}, err
+	}
 	return otelcol.Factories{
+		Extensions: extensions,
 		Receivers:  receivers,
 		Processors: processors,
 		Exporters:  exporters,

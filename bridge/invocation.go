@@ -1,0 +1,278 @@
+package bridge
+
+// How the assembler maps STW invocation events (workerd's tail events) to spans.
+//
+//   - Onset opens the invocation's root span (the envelope's SpanID, parent
+//     Onset.Parent, a remote parent when set). Its name and attributes follow the OTel
+//     semantic conventions for the trigger: see invocationName and onsetAttributes.
+//   - Return sets http.response.status_code on the root; a 5xx makes its status Error.
+//   - Exception adds a span event "exception" (exception.type, exception.message,
+//     exception.stacktrace) to the span it concerns (the root when that span is not
+//     open) and sets that span's status to Error.
+//   - Log becomes a span event "log" (log.level, log.message) on the span it concerns,
+//     or the root. A span event, not an OTLP log record, because the assembler's output
+//     is spans: the line stays in its span's timeline in any trace backend. The message
+//     (workerd's JSON array of logged values) is cut to MaxLogMessageBytes.
+//   - StreamDiagnostic adds its count to stw.dropped_events on the root.
+//   - Outcome ends the root span (End = the outcome's time) with cloudflare.outcome,
+//     cloudflare.cpu_time_ms and cloudflare.wall_time_ms; its status is Ok for "ok"
+//     (unless already Error, e.g. a 5xx) and otherwise Error, described by the outcome
+//     unless an exception described it already. Spans of the stream still open then
+//     come out unfinished. A local stream has no Onset: its Outcome only ends the stream.
+//
+// Events of an invocation whose onset never came are still assembled (spans with a
+// parent that is never seen) and counted in AssemblerStats.NoOnset.
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// MaxLogMessageBytes bounds the log.message attribute of a "log" span event, in bytes.
+const MaxLogMessageBytes = 8 << 10
+
+// invocation is the STW state of a stream that began with an Onset.
+type invocation struct {
+	root *openSpan // nil once ended
+}
+
+func (a *Assembler) onset(s *streamState, e Event, b *Onset) {
+	if s.inv != nil {
+		a.stats.Rejected++ // a second onset
+		return
+	}
+	s.inv = &invocation{}
+	sp := a.newSpan(s, e)
+	if sp == nil {
+		return
+	}
+	s.inv.root = sp
+	sp.span.Name = invocationName(&b.Info)
+	sp.span.SpanKind = invocationKind(b.Info.Type)
+	sp.span.Parent = b.Parent
+	sp.span.RemoteParent = b.Parent.IsValid()
+	a.mergeAttrs(sp, onsetAttributes(b, a.opts.RequestHeaders))
+	a.mergeAttrs(sp, b.Attributes)
+}
+
+// invocationName names an invocation's root span as the OTel semantic conventions do
+// for its trigger: the HTTP method for fetch (workerd knows no route), the RPC method
+// for jsrpc, "process {queue}" for a queue batch, else the trigger type.
+func invocationName(t *TriggerInfo) string {
+	switch t.Type {
+	case "fetch":
+		if t.Method != "" {
+			return t.Method
+		}
+		return "HTTP"
+	case "jsrpc":
+		if t.MethodName != "" {
+			return t.MethodName
+		}
+	case "queue":
+		if t.QueueName != "" {
+			return "process " + t.QueueName
+		}
+	case "":
+		return "invocation"
+	}
+	return t.Type
+}
+
+func invocationKind(typ string) trace.SpanKind {
+	switch typ {
+	case "fetch", "jsrpc", "hibernatableWebSocket", "connect":
+		return trace.SpanKindServer
+	case "queue", "email", "trace":
+		return trace.SpanKindConsumer
+	}
+	return trace.SpanKindInternal
+}
+
+// onsetAttributes returns the root span's attributes for an onset.
+func onsetAttributes(b *Onset, headers []string) []attribute.KeyValue {
+	var attrs []attribute.KeyValue
+	str := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, attribute.String(k, v))
+		}
+	}
+	str("cloudflare.script_name", b.ScriptName)
+	str("faas.name", b.ScriptName)
+	str("cloudflare.script_version", b.ScriptVersion)
+	str("faas.version", b.ScriptVersion)
+	str("cloudflare.entrypoint", b.Entrypoint)
+	str("cloudflare.execution_model", b.ExecutionModel)
+	str("cloudflare.dispatch_namespace", b.DispatchNamespace)
+	if len(b.ScriptTags) > 0 {
+		attrs = append(attrs, attribute.StringSlice("cloudflare.script_tags", b.ScriptTags))
+	}
+	t := &b.Info
+	str("cloudflare.trigger", t.Type)
+	switch t.Type {
+	case "fetch":
+		str("faas.trigger", "http")
+		str("http.request.method", t.Method)
+		if u, err := url.Parse(t.URL); err == nil && t.URL != "" {
+			u.User = nil // never credentials
+			str("url.full", u.String())
+			str("url.scheme", u.Scheme)
+			str("url.path", u.Path)
+			str("server.address", u.Hostname())
+			if p := u.Port(); p != "" {
+				var n int
+				if _, err := fmt.Sscan(p, &n); err == nil {
+					attrs = append(attrs, attribute.Int("server.port", n))
+				}
+			}
+		}
+		for _, h := range t.Headers {
+			name := strings.ToLower(h.Name)
+			if name == "user-agent" {
+				str("user_agent.original", h.Value)
+			}
+			for _, allowed := range headers {
+				if strings.EqualFold(allowed, name) {
+					attrs = append(attrs, attribute.StringSlice("http.request.header."+name, []string{h.Value}))
+				}
+			}
+		}
+	case "jsrpc":
+		str("rpc.method", t.MethodName)
+	case "scheduled", "alarm":
+		str("faas.trigger", "timer")
+		str("faas.cron", t.Cron)
+		if !t.ScheduledTime.IsZero() {
+			str("faas.time", t.ScheduledTime.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+		}
+	case "queue":
+		str("faas.trigger", "pubsub")
+		str("messaging.operation.type", "process")
+		str("messaging.destination.name", t.QueueName)
+		if t.BatchSize > 0 {
+			attrs = append(attrs, attribute.Int("messaging.batch.message_count", t.BatchSize))
+		}
+	case "email":
+		str("faas.trigger", "other")
+		if t.RawSize > 0 {
+			attrs = append(attrs, attribute.Int("cloudflare.email.raw_size", t.RawSize))
+		}
+	default:
+		str("faas.trigger", "other")
+	}
+	return attrs
+}
+
+// target returns the span an invocation event concerns: its own span when open, else
+// the invocation's root; nil (counted) when neither is open.
+func (a *Assembler) target(s *streamState, e Event) *openSpan {
+	if s.inv == nil {
+		a.stats.NoOnset++
+	}
+	sp := a.open[spanKey{e.TraceID, e.SpanID}]
+	if sp == nil && s.inv != nil {
+		sp = s.inv.root
+	}
+	if sp == nil {
+		a.stats.Rejected++
+		return nil
+	}
+	sp.seen(e.Time)
+	return sp
+}
+
+func (a *Assembler) log(s *streamState, e Event, b *Log) {
+	sp := a.target(s, e)
+	if sp == nil {
+		return
+	}
+	msg := b.Message
+	if len(msg) > MaxLogMessageBytes {
+		msg = strings.ToValidUTF8(msg[:MaxLogMessageBytes], "") + "…"
+	}
+	a.addEvent(sp, SpanEvent{Name: "log", Time: e.Time, Attributes: []attribute.KeyValue{
+		attribute.String("log.level", b.Level),
+		attribute.String("log.message", msg),
+	}})
+}
+
+func (a *Assembler) exception(s *streamState, e Event, b *Exception) {
+	sp := a.target(s, e)
+	if sp == nil {
+		return
+	}
+	attrs := []attribute.KeyValue{
+		attribute.String("exception.type", b.Name),
+		attribute.String("exception.message", b.Message),
+	}
+	if b.Stack != "" {
+		attrs = append(attrs, attribute.String("exception.stacktrace", b.Stack))
+	}
+	a.addEvent(sp, SpanEvent{Name: "exception", Time: e.Time, Attributes: attrs})
+	desc := b.Message
+	if b.Name != "" {
+		desc = b.Name + ": " + b.Message
+	}
+	sp.span.Status = Status{Code: codes.Error, Description: desc}
+}
+
+func (a *Assembler) ret(s *streamState, e Event, b *Return) {
+	if s.inv == nil {
+		a.stats.NoOnset++
+	}
+	sp := (*openSpan)(nil)
+	if s.inv != nil {
+		sp = s.inv.root
+	}
+	if sp == nil {
+		sp = a.open[spanKey{e.TraceID, e.SpanID}]
+	}
+	if sp == nil {
+		a.stats.Rejected++
+		return
+	}
+	sp.seen(e.Time)
+	if b.StatusCode == 0 {
+		return
+	}
+	a.mergeAttrs(sp, []attribute.KeyValue{attribute.Int("http.response.status_code", b.StatusCode)})
+	if b.StatusCode >= 500 && sp.span.Status.Code != codes.Error {
+		// The status code says it all: no description (HTTP semantic conventions).
+		sp.span.Status = Status{Code: codes.Error}
+	}
+}
+
+func (a *Assembler) diagnostic(s *streamState, e Event, b *StreamDiagnostic) {
+	s.droppedN += b.DroppedEvents
+	a.stats.Dropped += b.DroppedEvents
+	if s.inv != nil && s.inv.root != nil {
+		s.inv.root.seen(e.Time)
+		a.mergeAttrs(s.inv.root, []attribute.KeyValue{attribute.Int64("stw.dropped_events", int64(min(s.droppedN, 1<<62)))})
+	}
+}
+
+func (a *Assembler) outcome(s *streamState, e Event, b *Outcome) {
+	if s.inv != nil && s.inv.root != nil {
+		root := s.inv.root
+		root.seen(e.Time)
+		a.mergeAttrs(root, []attribute.KeyValue{
+			attribute.String("cloudflare.outcome", b.Outcome),
+			attribute.Float64("cloudflare.cpu_time_ms", b.CPUTime.Seconds()*1000),
+			attribute.Float64("cloudflare.wall_time_ms", b.WallTime.Seconds()*1000),
+		})
+		switch {
+		case b.Outcome == "ok" && root.span.Status.Code == codes.Unset:
+			root.span.Status = Status{Code: codes.Ok}
+		case b.Outcome != "ok" && (root.span.Status.Code != codes.Error || root.span.Status.Description == ""):
+			root.span.Status = Status{Code: codes.Error, Description: b.Outcome}
+		}
+		root.span.End = e.Time
+		a.finish(root)
+	}
+	a.endStream(s, fmt.Sprintf("its stream ended (outcome %q) before its end", b.Outcome))
+}

@@ -1,0 +1,294 @@
+package bridge_test
+
+import (
+	"context"
+	"math/rand"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/stwbridge/stwbridge/bridge"
+	"github.com/stwbridge/stwbridge/bridge/workerd"
+)
+
+func sample(t testing.TB) []bridge.Event {
+	t.Helper()
+	data, err := os.ReadFile("../testdata/workerd-stw-sample.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, errs := workerd.DecodeStream(data)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	return events
+}
+
+func attrMap(s bridge.Span) map[string]any {
+	m := map[string]any{}
+	for _, kv := range s.Attributes {
+		m[string(kv.Key)] = kv.Value.AsInterface()
+	}
+	return m
+}
+
+func checkSample(t *testing.T, col *collector, st bridge.AssemblerStats) {
+	t.Helper()
+	spans := col.all()
+	if len(spans) != 9 {
+		t.Fatalf("%d spans: %v", len(spans), names(spans))
+	}
+	byKey := map[string]bridge.Span{}
+	for _, s := range spans {
+		if s.Unfinished {
+			t.Errorf("unfinished: %+v", s)
+		}
+		byKey[s.TraceID.String()[:4]+"/"+s.Name] = s
+	}
+	get := func(k string) bridge.Span {
+		s, ok := byKey[k]
+		if !ok {
+			t.Fatalf("no span %s among %v", k, names(spans))
+		}
+		return s
+	}
+	for _, tr := range []string{"983a", "6bab"} {
+		root, outer, inner, fetch := get(tr+"/GET"), get(tr+"/outer"), get(tr+"/inner"), get(tr+"/fetch")
+		if root.Parent.IsValid() || root.SpanKind != trace.SpanKindServer || outer.Parent != root.SpanID ||
+			inner.Parent != outer.SpanID || fetch.Parent != inner.SpanID {
+			t.Errorf("%s: parents wrong: root %s outer %s<-%s inner %s<-%s fetch <-%s", tr,
+				root.SpanID, outer.SpanID, outer.Parent, inner.SpanID, inner.Parent, fetch.Parent)
+		}
+		ra := attrMap(root)
+		for k, v := range map[string]any{
+			"http.request.method": "GET", "url.scheme": "http", "server.address": "127.0.0.1",
+			"server.port": int64(18080), "user_agent.original": "curl/7.88.1",
+			"http.request.header.accept": []string{"*/*"}, "cloudflare.execution_model": "stateless",
+			"faas.trigger": "http",
+		} {
+			if !reflect.DeepEqual(ra[k], v) {
+				t.Errorf("%s root %s = %#v, want %#v", tr, k, ra[k], v)
+			}
+		}
+		if _, ok := ra["http.request.header.host"]; ok {
+			t.Error("host header recorded without being allowed")
+		}
+		if oa := attrMap(outer); oa["app.count"] != int64(3) || oa["app.ratio"] != 0.5 || oa["app.ok"] != true || oa["app.user"] != "alice" {
+			t.Errorf("outer attributes %v", oa)
+		}
+		if attrMap(inner)["inner.k"] != "v" || attrMap(fetch)["url.full"] != "http://127.0.0.1:18081/echo" {
+			t.Errorf("inner %v fetch %v", inner.Attributes, fetch.Attributes)
+		}
+		if len(root.Events) == 0 || root.Events[0].Name != "log" {
+			t.Errorf("%s: root events %+v", tr, root.Events)
+		}
+	}
+	a := get("983a/GET")
+	aa := attrMap(a)
+	if aa["url.full"] != "http://127.0.0.1:18080/a" || aa["url.path"] != "/a" || aa["http.response.status_code"] != int64(200) ||
+		aa["cloudflare.outcome"] != "ok" || a.Status.Code != codes.Ok {
+		t.Errorf("root a: %v %+v", aa, a.Status)
+	}
+	bg := get("983a/background")
+	ret := t0 // the return's time: 18:31:08.898
+	ret = time.Date(2026, 11, 23, 18, 31, 8, 898e6, time.UTC)
+	if bg.Parent != a.SpanID || !bg.End.After(ret) || !a.End.Equal(bg.End) || a.End.Before(bg.End) {
+		t.Errorf("background %s..%s parent %s; root ends %s", bg.Start, bg.End, bg.Parent, a.End)
+	}
+	b := get("6bab/GET")
+	if b.Status.Code != codes.Error || b.Status.Description != "Error: boom" || attrMap(b)["cloudflare.outcome"] != "exception" {
+		t.Errorf("root b: %+v %v", b.Status, b.Attributes)
+	}
+	var ex *bridge.SpanEvent
+	for i := range b.Events {
+		if b.Events[i].Name == "exception" {
+			ex = &b.Events[i]
+		}
+	}
+	if ex == nil || !reflect.DeepEqual(ex.Attributes[:2], []attribute.KeyValue{attribute.String("exception.type", "Error"), attribute.String("exception.message", "boom")}) {
+		t.Errorf("exception event %+v", ex)
+	}
+	if st.Unfinished != 0 || st.OpenSpans != 0 || st.Rejected != 0 || st.Gaps != 0 || st.NoOnset != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestWorkerdSample(t *testing.T) {
+	a, col := newAssembler(t, newClock())
+	consume(t, a, sample(t)...)
+	checkSample(t, col, a.Stats())
+	// The root of /a ends last, with the outcome, after the background span.
+	spans := col.all()
+	if last := spans[len(spans)-1]; last.Name != "GET" || last.TraceID.String()[:4] != "983a" {
+		t.Errorf("last span %s of %s", last.Name, last.TraceID)
+	}
+}
+
+func TestWorkerdSampleShuffledAndRepeated(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	events := sample(t)
+	for round := range 20 {
+		evs := slices.Clone(events)
+		rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+		evs = append(evs, evs[:rng.Intn(len(evs))]...)
+		a, col := newAssembler(t, newClock())
+		for len(evs) > 0 {
+			n := 1 + rng.Intn(5)
+			n = min(n, len(evs))
+			consume(t, a, evs[:n]...)
+			evs = evs[n:]
+		}
+		checkSample(t, col, a.Stats())
+		if t.Failed() {
+			t.Fatalf("round %d", round)
+		}
+	}
+}
+
+func TestWorkerdRequestHeaders(t *testing.T) {
+	a, col := newAssembler(t, newClock(), bridge.WithRequestHeaders("Host"))
+	consume(t, a, sample(t)...)
+	for _, s := range col.all() {
+		if s.Name != "GET" {
+			continue
+		}
+		m := attrMap(s)
+		if !reflect.DeepEqual(m["http.request.header.host"], []string{"127.0.0.1:18080"}) || m["http.request.header.accept"] != nil {
+			t.Errorf("headers on %v", m)
+		}
+	}
+}
+
+func TestInvocationEvents(t *testing.T) {
+	a, col := newAssembler(t, newClock())
+	s := &stream{id: sid}
+	s.add(1, 0, &bridge.Onset{ScriptName: "w", Entrypoint: "Main", ScriptVersion: "v1", Parent: spanID(99),
+		Info: bridge.TriggerInfo{Type: "queue", QueueName: "jobs", BatchSize: 4}})
+	s.add(2, 1, &bridge.SpanOpen{Name: "work", Parent: spanID(1)})
+	s.add(2, 2, &bridge.Exception{Name: "TypeError", Message: "x is undefined", Stack: "at y"})
+	s.add(2, 3, &bridge.Log{Level: "warn", Message: `["hi"]`})
+	s.add(1, 4, &bridge.Return{StatusCode: 503})
+	s.add(1, 5, &bridge.StreamDiagnostic{DroppedEvents: 1})
+	s.add(1, 6, &bridge.Outcome{Outcome: "exceededCpu", CPUTime: 50 * time.Millisecond, WallTime: 1500 * time.Microsecond})
+	consume(t, a, s.evs...)
+	root := col.byName(t, "process jobs")
+	m := attrMap(root)
+	for k, v := range map[string]any{
+		"messaging.destination.name": "jobs", "messaging.batch.message_count": int64(4), "faas.name": "w",
+		"cloudflare.script_name": "w", "cloudflare.entrypoint": "Main", "cloudflare.script_version": "v1",
+		"http.response.status_code": int64(503), "stw.dropped_events": int64(1), "cloudflare.outcome": "exceededCpu",
+		"cloudflare.cpu_time_ms": 50.0, "cloudflare.wall_time_ms": 1.5,
+	} {
+		if !reflect.DeepEqual(m[k], v) {
+			t.Errorf("root %s = %#v, want %#v", k, m[k], v)
+		}
+	}
+	if root.SpanKind != trace.SpanKindConsumer || root.Parent != spanID(99) || !root.RemoteParent ||
+		root.Status != (bridge.Status{Code: codes.Error, Description: "exceededCpu"}) {
+		t.Errorf("root %+v", root)
+	}
+	work := col.byName(t, "work")
+	if !work.Unfinished || work.Status.Code != codes.Error || len(work.Events) != 2 ||
+		work.Events[0].Name != "exception" || work.Events[1].Name != "log" ||
+		!reflect.DeepEqual(work.Events[1].Attributes, []attribute.KeyValue{attribute.String("log.level", "warn"), attribute.String("log.message", `["hi"]`)}) {
+		t.Errorf("work %+v", work)
+	}
+}
+
+func TestInvocationTriggers(t *testing.T) {
+	cases := []struct {
+		info  bridge.TriggerInfo
+		name  string
+		kind  trace.SpanKind
+		attrs map[string]any
+	}{
+		{bridge.TriggerInfo{Type: "scheduled", Cron: "*/5 * * * *", ScheduledTime: t0}, "scheduled", trace.SpanKindInternal,
+			map[string]any{"faas.cron": "*/5 * * * *", "faas.trigger": "timer", "faas.time": "2026-01-01T00:00:00.000Z"}},
+		{bridge.TriggerInfo{Type: "alarm"}, "alarm", trace.SpanKindInternal, map[string]any{"faas.trigger": "timer"}},
+		{bridge.TriggerInfo{Type: "jsrpc", MethodName: "add"}, "add", trace.SpanKindServer, map[string]any{"rpc.method": "add"}},
+		{bridge.TriggerInfo{Type: "email", RawSize: 10}, "email", trace.SpanKindConsumer, map[string]any{"cloudflare.email.raw_size": int64(10)}},
+		{bridge.TriggerInfo{Type: "fetch", Method: "POST", URL: "https://u:p@x.example/p?q=1",
+			Headers: []bridge.Header{{Name: "Authorization", Value: "secret"}, {Name: "Cookie", Value: "c"}, {Name: "Content-Type", Value: "text/plain"}}},
+			"POST", trace.SpanKindServer, map[string]any{"url.full": "https://x.example/p?q=1", "url.scheme": "https",
+				"http.request.header.content-type": []string{"text/plain"}, "http.request.header.authorization": nil, "http.request.header.cookie": nil}},
+		{bridge.TriggerInfo{Type: "custom"}, "custom", trace.SpanKindInternal, map[string]any{"cloudflare.trigger": "custom"}},
+	}
+	for _, c := range cases {
+		a, col := newAssembler(t, newClock())
+		s := &stream{id: sid}
+		s.add(1, 0, &bridge.Onset{Info: c.info})
+		s.add(1, 1, &bridge.Outcome{Outcome: "ok"})
+		consume(t, a, s.evs...)
+		sp := col.byName(t, c.name)
+		m := attrMap(sp)
+		for k, v := range c.attrs {
+			if !reflect.DeepEqual(m[k], v) {
+				t.Errorf("%s: %s = %#v, want %#v", c.name, k, m[k], v)
+			}
+		}
+		if sp.SpanKind != c.kind || sp.Status.Code != codes.Ok {
+			t.Errorf("%s: kind %v status %v", c.name, sp.SpanKind, sp.Status)
+		}
+	}
+}
+
+func TestEventsBeforeOnset(t *testing.T) {
+	c := newClock()
+	a, col := newAssembler(t, c, bridge.WithReorderTimeout(time.Second))
+	s := &stream{id: sid, seq: 1} // the onset (seq 0) never comes
+	s.add(2, 0, &bridge.SpanOpen{Name: "child", Parent: spanID(1)})
+	s.add(2, 1, &bridge.Log{Level: "log", Message: `[1]`})
+	s.add(2, 2, &bridge.SpanEndData{})
+	s.add(1, 3, &bridge.Outcome{Outcome: "ok"})
+	consume(t, a, s.evs...)
+	c.Add(time.Second)
+	_ = a.Sweep(context.Background())
+	sp := col.byName(t, "child")
+	if sp.Parent != spanID(1) || len(sp.Events) != 1 {
+		t.Errorf("child %+v", sp)
+	}
+	if st := a.Stats(); st.NoOnset != 1 || st.Gaps != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestInvocationServerErrorAndLongLog(t *testing.T) {
+	a, col := newAssembler(t, newClock())
+	s := &stream{id: sid}
+	s.add(1, 0, &bridge.Onset{Info: bridge.TriggerInfo{Type: "fetch", Method: "PUT", URL: "http://h/x"}})
+	s.add(1, 1, &bridge.Log{Level: "info", Message: `["` + strings.Repeat("é", bridge.MaxLogMessageBytes) + `"]`})
+	s.add(1, 2, &bridge.Return{StatusCode: 500})
+	s.add(1, 3, &bridge.Outcome{Outcome: "ok"})
+	consume(t, a, s.evs...)
+	root := col.byName(t, "PUT")
+	if root.Status != (bridge.Status{Code: codes.Error}) || attrMap(root)["http.response.status_code"] != int64(500) {
+		t.Errorf("root %+v %v", root.Status, root.Attributes)
+	}
+	msg := root.Events[0].Attributes[1].Value.AsString()
+	if len(msg) > bridge.MaxLogMessageBytes+len("…") || !strings.HasSuffix(msg, "…") || !utf8.ValidString(msg) {
+		t.Errorf("log message of %d bytes", len(msg))
+	}
+}
+
+func TestSecondOnsetRejected(t *testing.T) {
+	a, col := newAssembler(t, newClock())
+	s := &stream{id: sid}
+	s.add(1, 0, &bridge.Onset{Info: bridge.TriggerInfo{Type: "alarm"}})
+	s.add(2, 0, &bridge.Onset{Info: bridge.TriggerInfo{Type: "alarm"}})
+	s.add(1, 3, &bridge.Outcome{Outcome: "canceled"})
+	consume(t, a, s.evs...)
+	if sp := col.byName(t, "alarm"); sp.Status != (bridge.Status{Code: codes.Error, Description: "canceled"}) {
+		t.Errorf("root %+v", sp.Status)
+	}
+	if st := a.Stats(); st.Rejected != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}

@@ -1,0 +1,144 @@
+package receiver
+
+import (
+	"context"
+
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// ServerOptions returns the gRPC server options the receiver needs: its size limit and
+// a codec that hands export requests over undecoded, so that a malformed request is
+// answered InvalidArgument (gRPC's own decoding would answer Internal).
+func (r *Receiver) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(r.opts.MaxRecvMsgSize),
+		grpc.ForceServerCodecV2(rawCodec{proto: encoding.GetCodecV2(grpcproto.Name)}),
+	}
+}
+
+// RegisterGRPC registers the OTLP TraceService and LogsService on s, which must have
+// been created with ServerOptions.
+func (r *Receiver) RegisterGRPC(s *grpc.Server) {
+	s.RegisterService(&traceServiceDesc, r)
+	s.RegisterService(&logsServiceDesc, r)
+}
+
+// rawRequest is an export request's bytes, decoded by the handler itself.
+type rawRequest struct{ data []byte }
+
+// rawCodec passes *rawRequest through as bytes and everything else (responses, the
+// health service) to the standard proto codec.
+type rawCodec struct{ proto encoding.CodecV2 }
+
+func (c rawCodec) Name() string { return grpcproto.Name }
+
+func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+
+func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if raw, ok := v.(*rawRequest); ok {
+		raw.data = data.Materialize()
+		return nil
+	}
+	return c.proto.Unmarshal(data, v)
+}
+
+// serviceServer is what the descriptors' handlers call; *Receiver implements it.
+type serviceServer interface {
+	grpcTraces(ctx context.Context, raw *rawRequest) (*coltracepb.ExportTraceServiceResponse, error)
+	grpcLogs(ctx context.Context, raw *rawRequest) (*collogspb.ExportLogsServiceResponse, error)
+}
+
+var traceServiceDesc = grpc.ServiceDesc{
+	ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
+	HandlerType: (*serviceServer)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Export",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, in grpc.UnaryServerInterceptor) (any, error) {
+			return handle(srv, ctx, dec, in, "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+				func(ctx context.Context, raw *rawRequest) (any, error) {
+					return srv.(serviceServer).grpcTraces(ctx, raw)
+				})
+		},
+	}},
+	Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
+}
+
+var logsServiceDesc = grpc.ServiceDesc{
+	ServiceName: "opentelemetry.proto.collector.logs.v1.LogsService",
+	HandlerType: (*serviceServer)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Export",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, in grpc.UnaryServerInterceptor) (any, error) {
+			return handle(srv, ctx, dec, in, "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+				func(ctx context.Context, raw *rawRequest) (any, error) { return srv.(serviceServer).grpcLogs(ctx, raw) })
+		},
+	}},
+	Metadata: "opentelemetry/proto/collector/logs/v1/logs_service.proto",
+}
+
+// handle runs one unary call through the server's interceptors (auth and limits can be
+// added there), as generated code does.
+func handle(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor,
+	method string, call func(context.Context, *rawRequest) (any, error)) (any, error) {
+	raw := new(rawRequest)
+	if err := dec(raw); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return call(ctx, raw)
+	}
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: method}
+	return interceptor(ctx, raw, info, func(ctx context.Context, req any) (any, error) {
+		return call(ctx, req.(*rawRequest))
+	})
+}
+
+func (r *Receiver) grpcTraces(ctx context.Context, raw *rawRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	req := &coltracepb.ExportTraceServiceRequest{}
+	if err := proto.Unmarshal(raw.data, req); err != nil {
+		r.requests.Inc()
+		r.malformed.Inc()
+		return nil, status.Errorf(codes.InvalidArgument, "malformed OTLP traces request: %v", err)
+	}
+	resp, err := r.exportTraces(ctx, req)
+	return resp, grpcError(err)
+}
+
+func (r *Receiver) grpcLogs(ctx context.Context, raw *rawRequest) (*collogspb.ExportLogsServiceResponse, error) {
+	req := &collogspb.ExportLogsServiceRequest{}
+	if err := proto.Unmarshal(raw.data, req); err != nil {
+		r.requests.Inc()
+		r.malformed.Inc()
+		return nil, status.Errorf(codes.InvalidArgument, "malformed OTLP logs request: %v", err)
+	}
+	resp, err := r.exportLogs(ctx, req)
+	return resp, grpcError(err)
+}
+
+// grpcError turns a refusal into a gRPC status, with RetryInfo when it is retryable.
+func grpcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	ref, ok := err.(*refusal)
+	if !ok {
+		return status.Error(codes.Internal, err.Error())
+	}
+	st := status.New(ref.code, ref.msg)
+	if ref.retryAfter > 0 {
+		if withInfo, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(ref.retryAfter)}); err == nil {
+			st = withInfo
+		}
+	}
+	return st.Err()
+}

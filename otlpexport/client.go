@@ -1,0 +1,158 @@
+package otlpexport
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/gzip"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+)
+
+// reconnectMaxDelay caps gRPC's own wait between connection attempts (120 s by
+// default), so that a receiver that comes back is found within a few seconds.
+const reconnectMaxDelay = 5 * time.Second
+
+// signalCounters count the items (log records or spans) of one signal.
+type signalCounters struct {
+	sent, rejected, failed, dropped, requests atomic.Uint64
+}
+
+func (c *signalCounters) stats() SignalStats {
+	return SignalStats{
+		Sent:     c.sent.Load(),
+		Rejected: c.rejected.Load(),
+		Failed:   c.failed.Load(),
+		Dropped:  c.dropped.Load(),
+		Requests: c.requests.Load(),
+	}
+}
+
+// client sends the requests of one signal.
+type client struct {
+	cfg      signalConfig
+	conn     *grpc.ClientConn
+	md       metadata.MD
+	callOpts []grpc.CallOption
+	counters signalCounters
+}
+
+// preEncoded is a request already in protobuf wire format: it is marshalled once,
+// reusing the sizes computed when it was queued, and the bytes serve every attempt.
+type preEncoded struct{ data []byte }
+
+// wireCodec is gRPC's proto codec, except that it sends a preEncoded as it is. It
+// keeps the name "proto", so the content type on the wire is application/grpc+proto
+// as usual.
+type wireCodec struct{}
+
+var protoCodec = encoding.GetCodecV2(grpcproto.Name)
+
+func (wireCodec) Name() string { return grpcproto.Name }
+
+func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if p, ok := v.(*preEncoded); ok {
+		return mem.BufferSlice{mem.SliceBuffer(p.data)}, nil
+	}
+	return protoCodec.Marshal(v)
+}
+
+func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error { return protoCodec.Unmarshal(data, v) }
+
+// dial makes the connection of a signal (lazily: nothing is sent until the first
+// request). extra are the caller's dial options.
+func dial(sc signalConfig, extra []grpc.DialOption) (*grpc.ClientConn, error) {
+	var creds credentials.TransportCredentials
+	if sc.insecure {
+		creds = insecure.NewCredentials()
+	} else {
+		cfg := sc.tls
+		if cfg == nil {
+			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	bo := backoff.DefaultConfig
+	bo.MaxDelay = reconnectMaxDelay
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: 10 * time.Second}),
+	}
+	opts = append(opts, extra...)
+	conn, err := grpc.NewClient(sc.endpoint, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("otlpexport: %s endpoint %s: %w", sc.signal, sc.endpoint, err)
+	}
+	return conn, nil
+}
+
+func newClient(sc signalConfig, conn *grpc.ClientConn) *client {
+	c := &client{cfg: sc, conn: conn, callOpts: []grpc.CallOption{grpc.ForceCodecV2(wireCodec{})}}
+	if len(sc.headers) > 0 {
+		c.md = metadata.New(sc.headers)
+	}
+	if sc.compression == "gzip" {
+		c.callOpts = append(c.callOpts, grpc.UseCompressor(gzip.Name))
+	}
+	return c
+}
+
+// partial is what a receiver refused in an accepted request (OTLP partial success).
+type partial struct {
+	rejected int64
+	message  string
+}
+
+// encode marshals r once; the sizes were computed (and cached in the messages) when
+// it was queued, and nothing changes a queued request.
+func (r *request) encode() error {
+	if r.wire != nil {
+		return nil
+	}
+	var m proto.Message = r.logs
+	if r.traces != nil {
+		m = r.traces
+	}
+	data, err := proto.MarshalOptions{UseCachedSize: true}.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("otlpexport: encoding the request: %w", err)
+	}
+	r.wire = &preEncoded{data: data}
+	r.logs, r.traces = nil, nil // only the bytes are needed now
+	return nil
+}
+
+// export sends r once, bounded by the per-request timeout.
+func (c *client) export(ctx context.Context, r *request) (partial, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+	defer cancel()
+	if c.md != nil {
+		ctx = metadata.NewOutgoingContext(ctx, c.md)
+	}
+	if r.signal == signalLogs {
+		resp := &collogspb.ExportLogsServiceResponse{}
+		if err := c.conn.Invoke(ctx, collogspb.LogsService_Export_FullMethodName, r.wire, resp, c.callOpts...); err != nil {
+			return partial{}, err
+		}
+		ps := resp.GetPartialSuccess()
+		return partial{rejected: ps.GetRejectedLogRecords(), message: ps.GetErrorMessage()}, nil
+	}
+	resp := &coltracepb.ExportTraceServiceResponse{}
+	if err := c.conn.Invoke(ctx, coltracepb.TraceService_Export_FullMethodName, r.wire, resp, c.callOpts...); err != nil {
+		return partial{}, err
+	}
+	ps := resp.GetPartialSuccess()
+	return partial{rejected: ps.GetRejectedSpans(), message: ps.GetErrorMessage()}, nil
+}

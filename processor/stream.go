@@ -1,0 +1,277 @@
+package processor
+
+import (
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/stwbridge/stwbridge/bridge"
+)
+
+// stream is one local root span and its local descendants. Its mutex orders
+// everything published on it: the sequence number is taken and Publish called under
+// it, so events reach the pipeline in sequence order whatever goroutine produces
+// them. It also guards the mutable fields of the spanStates of the stream.
+//
+// A stream is embedded in its root's spanState, so opening a root costs no
+// allocation of its own.
+type stream struct {
+	mu sync.Mutex
+
+	id      bridge.StreamID
+	traceID trace.TraceID
+	root    *spanState // its SpanID, Resource and Scope go on the stream's own events
+	start   time.Time
+
+	// Guarded by mu.
+	next     uint64 // sequence of the next event
+	open     int32  // spans of the stream that have not ended
+	closed   bool   // Outcome sent (or attempted): nothing follows
+	lastTick uint64 // scan tick of the last event published
+	seenTick uint64 // scan tick at which the heartbeat check last visited the stream
+
+	outcome bridge.Outcome // body of the stream's Outcome event, written once
+}
+
+// spanState is what the processor keeps of one open span: the live span, its stream,
+// and the bodies of its SpanOpen and SpanEndData events, embedded so that one
+// allocation per span covers them all. A body is never written after the event that
+// carries it is published.
+type spanState struct {
+	rw     sdktrace.ReadWriteSpan
+	str    *stream
+	spanID trace.SpanID
+	res    *resource.Resource
+	scope  *instrumentation.Scope
+
+	// openAttrs is the span's attribute slice at start, before limits, kept to tell at
+	// the end which attributes changed. The SDK never writes a slice it handed out.
+	openAttrs    []attribute.KeyValue
+	openLinks    int32 // links at start, counting those the SDK dropped
+	openDropAttr int32 // attributes the processor dropped from SpanOpen
+
+	// Guarded by str.mu.
+	lastName   string
+	lastStatus sdktrace.Status
+	ended      bool  // SpanEndData published (or the span's events suppressed)
+	suppressed bool  // SpanOpen was refused: later events of the span are not sent
+	renamed    bool  // firstRename is in use
+	children   int32 // spans started under this one that the processor published
+
+	open        bridge.SpanOpen
+	end         bridge.SpanEndData
+	firstRename bridge.UpdateName
+	wrapped     span // the span Wrap's tracers hand out for this span
+
+	own stream // the stream, when this span is a local root
+}
+
+// heartbeat is the body of every Heartbeat event: it holds nothing, so all share it.
+var heartbeat = &bridge.Heartbeat{}
+
+// newStreamID returns a random 128-bit stream id.
+func newStreamID() bridge.StreamID {
+	var id bridge.StreamID
+	for id == (bridge.StreamID{}) {
+		binary.LittleEndian.PutUint64(id[:8], rand.Uint64())
+		binary.LittleEndian.PutUint64(id[8:], rand.Uint64())
+	}
+	return id
+}
+
+// publishLocked stamps e with the stream's next sequence number and publishes it.
+// The caller holds str.mu. The sequence advances even when the pipeline refuses the
+// event: the pipeline then reports the run of refused sequence numbers to the sink in
+// a StreamDiagnostic, so a receiver can account for every number.
+func (p *Processor) publishLocked(str *stream, e bridge.Event) bool {
+	e.StreamID = str.id
+	e.Sequence = str.next
+	str.next++
+	if !p.pipe.Publish(e) {
+		p.dropped.Add(1)
+		return false
+	}
+	str.lastTick = p.tick.Load()
+	return true
+}
+
+// envelope returns the envelope of an event about st.
+func (st *spanState) envelope(t time.Time, b bridge.Body) bridge.Event {
+	return bridge.Event{
+		TraceID:  st.str.traceID,
+		SpanID:   st.spanID,
+		Time:     t,
+		Resource: st.res,
+		Scope:    st.scope,
+		Body:     b,
+	}
+}
+
+// renameLocked publishes UpdateName when name differs from the last name published for
+// st. The caller holds st.str.mu and has checked that st neither ended nor was
+// suppressed.
+func (p *Processor) renameLocked(s *spanState, name string, now time.Time) {
+	if name == s.lastName {
+		return
+	}
+	var body *bridge.UpdateName
+	if !s.renamed {
+		s.renamed = true
+		s.firstRename.Name = name
+		body = &s.firstRename
+	} else {
+		body = &bridge.UpdateName{Name: name}
+	}
+	if p.publishLocked(s.str, s.envelope(now, body)) {
+		s.lastName = name
+	}
+}
+
+// closeLocked ends one span of the stream and sends the Outcome when it was the last
+// open one. The caller holds str.mu.
+func (p *Processor) closeLocked(str *stream, end time.Time, outcome string) {
+	str.open--
+	if str.open > 0 || str.closed {
+		return
+	}
+	str.closed = true
+	str.outcome.Outcome = outcome
+	if end.After(str.start) {
+		str.outcome.WallTime = end.Sub(str.start)
+	}
+	p.publishLocked(str, bridge.Event{
+		TraceID:  str.traceID,
+		SpanID:   str.root.spanID,
+		Time:     end,
+		Resource: str.root.res,
+		Scope:    str.root.scope,
+		Body:     &str.outcome,
+	})
+}
+
+// registry holds the open spans, sharded by span id so that OnStart and OnEnd on many
+// goroutines rarely meet on one lock. No shard lock is ever held while a stream lock
+// is taken, nor the other way round.
+type registry struct {
+	shards [registryShards]registryShard
+}
+
+const registryShards = 32
+
+type registryShard struct {
+	mu sync.Mutex
+	m  map[trace.SpanID]*spanState
+	// busy counts the OnStart and OnEnd calls in progress for spans of this shard, so
+	// that Shutdown can wait for them: a span is then either reported by its own
+	// OnEnd or as unfinished, never lost between the two. It shares the cache line
+	// the call locks anyway.
+	busy atomic.Int32
+	_    [44]byte // one shard per 64-byte cache line
+}
+
+func newRegistry() *registry {
+	r := &registry{}
+	for i := range r.shards {
+		r.shards[i].m = make(map[trace.SpanID]*spanState)
+	}
+	return r
+}
+
+func (r *registry) shard(id trace.SpanID) *registryShard {
+	h := binary.LittleEndian.Uint64(id[:]) * 0x9E3779B97F4A7C15
+	return &r.shards[h>>(64-5)]
+}
+
+// enter marks a call for span id in progress; the caller calls leave on the shard
+// it returns when done.
+func (r *registry) enter(id trace.SpanID) *registryShard {
+	sh := r.shard(id)
+	sh.busy.Add(1)
+	return sh
+}
+
+func (sh *registryShard) leave() { sh.busy.Add(-1) }
+
+// idleWaitLimit bounds waitIdle even without a ctx deadline: the calls it waits for
+// take microseconds, so only a Shutdown called from inside one of them would wait
+// that long.
+const idleWaitLimit = time.Second
+
+// waitIdle waits until no OnStart or OnEnd call is in progress, ctx is done, or
+// idleWaitLimit passed.
+func (r *registry) waitIdle(ctx context.Context) error {
+	deadline := time.Now().Add(idleWaitLimit)
+	for i := range r.shards {
+		for r.shards[i].busy.Load() > 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if time.Now().After(deadline) {
+				return nil
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	return nil
+}
+
+func (r *registry) put(st *spanState) {
+	sh := r.shard(st.spanID)
+	sh.mu.Lock()
+	sh.m[st.spanID] = st
+	sh.mu.Unlock()
+}
+
+func (r *registry) get(id trace.SpanID) *spanState {
+	sh := r.shard(id)
+	sh.mu.Lock()
+	st := sh.m[id]
+	sh.mu.Unlock()
+	return st
+}
+
+// take removes and returns the span's state.
+func (r *registry) take(id trace.SpanID) *spanState {
+	sh := r.shard(id)
+	sh.mu.Lock()
+	st, ok := sh.m[id]
+	if ok {
+		delete(sh.m, id)
+	}
+	sh.mu.Unlock()
+	return st
+}
+
+// appendAll appends every open span to buf.
+func (r *registry) appendAll(buf []*spanState) []*spanState {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for _, st := range sh.m {
+			buf = append(buf, st)
+		}
+		sh.mu.Unlock()
+	}
+	return buf
+}
+
+// len returns the number of open spans.
+func (r *registry) len() int {
+	n := 0
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Load benchmark: stwbridge against the real OpenTelemetry Collector on the same load,
+# in one run, printing go-bench-format lines (attributed to pkg dir "load").
+#
+#   BenchmarkForwarder/stwbridge   spans/s/core (spans forwarded per CPU second of the
+#                                  forwarder process), rss-MiB (its peak RSS)
+#   BenchmarkForwarder/collector   the same for the Collector (otlpreceiver → batch →
+#                                  otlpexporter), fed the same spans as plain OTLP
+#   BenchmarkOpenVisibility/stwbridge-10k   p99-ms / p50-ms from a span's start to its
+#                                  stw.span_open at the downstream sink, 10k spans/s,
+#                                  forward_events on
+#
+# stwload generates the load (stwbridge: SpanOpen + SpanEnd per span over OTLP/gRPC;
+# Collector: the same spans as OTLP traces) and is the counting sink. CPU time is read
+# from /proc/PID/stat (utime + stime) from the start of the load until the sink has
+# every span. Environment: LOADBENCH_RATE (spans/s, default 20000), LOADBENCH_DURATION
+# (default 10s), LOADBENCH_VIS_DURATION (default 10s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOOLS=${STWBRIDGE_TOOLS:-$PWD/.tools}
+OTELCOL=$TOOLS/bin/otelcol
+RATE=${LOADBENCH_RATE:-20000}
+DURATION=${LOADBENCH_DURATION:-10s}
+VIS_DURATION=${LOADBENCH_VIS_DURATION:-10s}
+[ -x "$OTELCOL" ] || { echo "loadbench: $OTELCOL missing; run make tools" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "loadbench: building stwbridge and stwload" >&2
+go build -o "$work/stwbridge" ./cmd/stwbridge
+go build -o "$work/stwload" ./cmd/stwload
+LOAD=$work/stwload
+TCK=$(getconf CLK_TCK)
+
+# cpu_ticks PID: user + system CPU time of the process, in clock ticks.
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# peak_rss_kib PID: the process's peak resident set size.
+peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+# stat FILE KEY: a key=value figure of the sink's stats file.
+stat() { tr ' ' '\n' < "$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
+
+# start_sink NAME: runs a counting sink; sets SINK_PID, SINK_ADDR, SINK_STATS.
+start_sink() {
+	SINK_STATS=$work/$1.stats
+	"$LOAD" sink --addr-file "$work/$1.addr" --stats-file "$SINK_STATS" > "$work/$1.final" 2>&1 &
+	SINK_PID=$!
+	pids+=("$SINK_PID")
+	for _ in $(seq 100); do [ -s "$work/$1.addr" ] && [ -s "$SINK_STATS" ] && break; sleep 0.05; done
+	SINK_ADDR=$(cat "$work/$1.addr")
+}
+
+# stop_sink: ends the sink; its final report (with latency percentiles) is in $SINK_STATS.
+stop_sink() {
+	kill -INT "$SINK_PID"
+	wait "$SINK_PID" 2>/dev/null || true
+}
+
+# wait_listen ADDR: waits until something accepts connections on ADDR.
+wait_listen() {
+	local host=${1%:*} port=${1##*:}
+	for _ in $(seq 600); do
+		(exec 3<>"/dev/tcp/$host/$port") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "loadbench: nothing listens on $1" >&2
+	return 1
+}
+
+# wait_spans N SECONDS: waits until the sink counted N spans.
+wait_spans() {
+	local want=$1 deadline=$((SECONDS + $2)) got
+	while :; do
+		got=$(stat "$SINK_STATS" spans)
+		[ "${got:-0}" -ge "$want" ] && return 0
+		if [ $SECONDS -ge $deadline ]; then
+			echo "loadbench: the sink got ${got:-0} of $want spans" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# measure NAME PID MODE ENDPOINT [extra send args]: runs the load into the forwarder
+# PID and prints its benchmark line.
+measure() {
+	local name=$1 pid=$2 mode=$3 endpoint=$4
+	shift 4
+	local before after sent spans ticks rss
+	before=$(cpu_ticks "$pid")
+	"$LOAD" send --endpoint "$endpoint" --mode "$mode" --rate "$RATE" --duration "$DURATION" "$@" > "$work/$name.send"
+	sent=$(sed -n 's/^stwload: sent \([0-9]*\) spans.*/\1/p' "$work/$name.send")
+	wait_spans "$sent" 60
+	after=$(cpu_ticks "$pid")
+	spans=$(stat "$SINK_STATS" spans)
+	rss=$(peak_rss_kib "$pid")
+	ticks=$((after - before))
+	[ "$ticks" -gt 0 ] || ticks=1
+	echo "loadbench: $name: $(cat "$work/$name.send"); sink: $(cat "$SINK_STATS"); CPU $(awk -v t="$ticks" -v h="$TCK" 'BEGIN { printf "%.2f", t / h }') s" >&2
+	awk -v n="$name" -v s="$spans" -v t="$ticks" -v h="$TCK" -v r="$rss" \
+		'BEGIN { printf "BenchmarkForwarder/%s\t1\t%.0f spans/s/core\t%.1f rss-MiB\n", n, s / (t / h), r / 1024 }'
+}
+
+echo "loadbench: $RATE spans/s for $DURATION, 4 spans per trace; CPU: $(nproc) cores" >&2
+
+# 1. stwbridge: lifecycle events in, assembled spans out (its defaults).
+start_sink stwbridge
+bridge_addr=$("$LOAD" freeport)
+"$work/stwbridge" --listen "$bridge_addr" --http-listen "$("$LOAD" freeport)" \
+	--forward "http://$SINK_ADDR" --log-level warn 2> "$work/stwbridge.log" &
+bridge_pid=$!
+pids+=("$bridge_pid")
+wait_listen "$bridge_addr"
+measure stwbridge "$bridge_pid" events "$bridge_addr"
+kill -TERM "$bridge_pid"
+wait "$bridge_pid" || true
+stop_sink
+
+# 2. The Collector: the same spans as plain OTLP traces (its defaults: batch processor,
+# OTLP exporter with its sending queue and gzip).
+start_sink collector
+col_addr=$("$LOAD" freeport)
+cat > "$work/otelcol.yaml" <<YAML
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: "$col_addr"
+processors:
+  batch:
+exporters:
+  otlp_grpc:
+    endpoint: "$SINK_ADDR"
+    tls:
+      insecure: true
+service:
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: warn
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [otlp_grpc]
+YAML
+"$OTELCOL" --config "file:$work/otelcol.yaml" > "$work/otelcol.log" 2>&1 &
+col_pid=$!
+pids+=("$col_pid")
+wait_listen "$col_addr"
+measure collector "$col_pid" spans "$col_addr"
+kill -TERM "$col_pid"
+wait "$col_pid" || true
+stop_sink
+
+# 3. Open visibility: span start to its stw.span_open at the sink, at 10k spans/s.
+start_sink visibility
+bridge_addr=$("$LOAD" freeport)
+"$work/stwbridge" --listen "$bridge_addr" --http-listen "$("$LOAD" freeport)" \
+	--forward "http://$SINK_ADDR" --forward-events --log-level warn 2> "$work/visibility.log" &
+bridge_pid=$!
+pids+=("$bridge_pid")
+wait_listen "$bridge_addr"
+"$LOAD" send --endpoint "$bridge_addr" --mode events --rate 10000 --duration "$VIS_DURATION" > "$work/visibility.send"
+sent=$(sed -n 's/^stwload: sent \([0-9]*\) spans.*/\1/p' "$work/visibility.send")
+wait_spans "$sent" 60
+kill -TERM "$bridge_pid"
+wait "$bridge_pid" || true
+stop_sink
+echo "loadbench: visibility: $(cat "$work/visibility.send"); sink: $(cat "$SINK_STATS")" >&2
+printf 'BenchmarkOpenVisibility/stwbridge-10k\t1\t%s p99-ms\t%s p50-ms\n' "$(stat "$SINK_STATS" p99_ms)" "$(stat "$SINK_STATS" p50_ms)"
