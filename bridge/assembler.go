@@ -140,6 +140,7 @@ type AssemblerStats struct {
 	AttributesDropped uint64 // attributes over MaxAttributesPerSpan
 	EventsDropped     uint64 // span events over MaxEventsPerSpan
 	Streams           int    // streams tracked now
+	Held              int    // events held back now, waiting for a missing sequence number
 }
 
 // ErrAssemblerShutdown is returned by Consume after Shutdown.
@@ -165,8 +166,12 @@ var ErrAssemblerShutdown = errors.New("bridge: assembler is shut down")
 //
 // The STW invocation events (Onset, Return, Exception, Log, Outcome) are mapped as
 // invocation.go describes: Onset opens the invocation's root span, Outcome ends it,
-// and Log and Exception become span events ("log", "exception") of their span. Consume, Sweep, Shutdown and Stats are safe to call
-// concurrently; spans reach the SpanConsumer from one call at a time, in order.
+// and Log and Exception become span events ("log", "exception") of their span. A span
+// opened with no kind (workerd gives none) is Internal, OTel's default.
+//
+// Consume, Sweep, Shutdown and Stats are safe to call concurrently; spans reach the
+// SpanConsumer from one call at a time, in order. Emitted spans may share slices with
+// the events they came from: consumers must not modify them.
 type Assembler struct {
 	next SpanConsumer
 	opts AssemblerOptions
@@ -207,11 +212,16 @@ type openSpan struct {
 // seqRange is a closed range of sequence numbers accounted for by a StreamDiagnostic.
 type seqRange struct{ lo, hi uint64 }
 
+// held is an event held back for ordering, with the clock time it arrived.
+type held struct {
+	Event
+	at time.Time
+}
+
 type streamState struct {
 	id          StreamID
-	next        uint64  // next sequence number to apply
-	pending     []Event // held back, sorted by Sequence, all > next
-	waitSince   time.Time
+	next        uint64 // next sequence number to apply
+	pending     []held // held back, sorted by Sequence, all > next
 	dropped     []seqRange
 	skipped     map[uint64]struct{} // gap numbers given up on; applied if they come late
 	lastArrival time.Time           // clock time of the last event, heartbeats included
@@ -306,7 +316,7 @@ func (a *Assembler) Sweep(ctx context.Context) error {
 		if s.spans != nil && silent > a.opts.StreamTimeout && s.id.IsValid() {
 			reason := fmt.Sprintf("no event from its producer for %s", a.opts.StreamTimeout)
 			for s.spans != nil {
-				a.emitUnfinished(s.spans, reason, time.Time{})
+				a.emitUnfinished(s.spans, neverEnded(reason), time.Time{})
 			}
 		}
 		// A stream is remembered a while after its last event, to recognise retried
@@ -322,7 +332,7 @@ func (a *Assembler) Sweep(ctx context.Context) error {
 	reason := fmt.Sprintf("still open after %s", a.opts.OrphanAfter)
 	for _, sp := range a.open {
 		if now.Sub(sp.openedAt) > a.opts.OrphanAfter {
-			a.emitUnfinished(sp, reason, time.Time{})
+			a.emitUnfinished(sp, neverEnded(reason), time.Time{})
 		}
 	}
 	return a.emit(ctx)
@@ -344,7 +354,7 @@ func (a *Assembler) Shutdown(ctx context.Context) error {
 		}
 	}
 	for _, sp := range a.open {
-		a.emitUnfinished(sp, "the assembler shut down while it was open", time.Time{})
+		a.emitUnfinished(sp, neverEnded("the assembler shut down while it was open"), time.Time{})
 	}
 	return a.emit(ctx)
 }
@@ -356,6 +366,9 @@ func (a *Assembler) Stats() AssemblerStats {
 	st := a.stats
 	st.OpenSpans = len(a.open)
 	st.Streams = len(a.streams)
+	for _, s := range a.streams {
+		st.Held += len(s.pending)
+	}
 	return st
 }
 
@@ -412,7 +425,7 @@ func (a *Assembler) receive(e Event, now time.Time) *streamState {
 		a.stats.Duplicates++
 		return s
 	}
-	i, found := slices.BinarySearchFunc(s.pending, seq, func(p Event, q uint64) int {
+	i, found := slices.BinarySearchFunc(s.pending, seq, func(p held, q uint64) int {
 		switch {
 		case p.Sequence < q:
 			return -1
@@ -435,7 +448,7 @@ func (a *Assembler) receive(e Event, now time.Time) *streamState {
 	if i < len(s.pending) {
 		a.stats.Reordered++
 	}
-	s.pending = slices.Insert(s.pending, i, e)
+	s.pending = slices.Insert(s.pending, i, held{e, now})
 	if d, ok := e.Body.(*StreamDiagnostic); ok {
 		a.accountDropped(s, seq, d.DroppedEvents)
 	}
@@ -473,8 +486,8 @@ func (a *Assembler) accountDropped(s *streamState, seq, n uint64) {
 func (a *Assembler) drain(s *streamState) {
 	for {
 		if len(s.pending) > 0 && s.pending[0].Sequence == s.next {
-			e := s.pending[0]
-			s.pending[0] = Event{}
+			e := s.pending[0].Event
+			s.pending[0] = held{}
 			s.pending = s.pending[1:]
 			s.next++
 			a.apply(s, e)
@@ -486,9 +499,6 @@ func (a *Assembler) drain(s *streamState) {
 	}
 	if len(s.pending) == 0 {
 		s.pending = nil
-		s.waitSince = time.Time{}
-	} else if s.waitSince.IsZero() {
-		s.waitSince = a.opts.Now()
 	}
 }
 
@@ -517,11 +527,18 @@ func (a *Assembler) skipDropped(s *streamState) bool {
 	return false
 }
 
-// expireWait gives up on the missing numbers a stream has waited for too long.
+// expireWait gives up on missing numbers once an event has been held back for them
+// ReorderTimeout: it is applied with everything before it, so that a run of lost
+// numbers costs one wait, not one each.
 func (a *Assembler) expireWait(s *streamState, now time.Time) {
-	for len(s.pending) > 0 && !s.waitSince.IsZero() && now.Sub(s.waitSince) >= a.opts.ReorderTimeout {
+	upTo, expired := uint64(0), false
+	for _, h := range s.pending {
+		if now.Sub(h.at) >= a.opts.ReorderTimeout {
+			upTo, expired = h.Sequence, true
+		}
+	}
+	for expired && len(s.pending) > 0 && s.pending[0].Sequence <= upTo {
 		a.skipGap(s)
-		s.waitSince = time.Time{}
 		a.drain(s)
 	}
 }
@@ -665,6 +682,9 @@ func (a *Assembler) openSpan(s *streamState, e Event, b *SpanOpen) {
 	}
 	sp.span.Name = b.Name
 	sp.span.SpanKind = b.SpanKind
+	if sp.span.SpanKind == trace.SpanKindUnspecified {
+		sp.span.SpanKind = trace.SpanKindInternal // OTel's default; workerd sends no kind
+	}
 	sp.span.Parent = b.Parent
 	sp.span.RemoteParent = b.RemoteParent
 	sp.span.TraceState = b.TraceState
@@ -779,11 +799,12 @@ func (a *Assembler) endSpan(s *streamState, e Event, b *SpanEndData) {
 		return
 	}
 	if b.Unfinished {
-		reason := "its producer shut down while it was open"
+		// The producer's own words when it gave any.
+		desc := neverEnded("its producer shut down while it was open")
 		if b.Status.Code == codes.Error && b.Status.Description != "" {
-			reason = b.Status.Description
+			desc = b.Status.Description
 		}
-		a.emitUnfinished(sp, reason, e.Time)
+		a.emitUnfinished(sp, desc, e.Time)
 		return
 	}
 	sp.span.End = e.Time
@@ -826,9 +847,13 @@ func later(t, u time.Time) time.Time {
 	return t
 }
 
-// emitUnfinished emits an open span as unfinished and remembers it for a late end.
-// end is the time to report; zero means the last time the span or its stream was seen.
-func (a *Assembler) emitUnfinished(sp *openSpan, reason string, end time.Time) {
+// neverEnded is the status description of an unfinished span.
+func neverEnded(reason string) string { return "span never ended: " + reason }
+
+// emitUnfinished emits an open span as unfinished, with status Error and description
+// desc, and remembers it for a late end. end is the time to report; zero means the
+// last time the span or its stream was seen.
+func (a *Assembler) emitUnfinished(sp *openSpan, desc string, end time.Time) {
 	if end.IsZero() {
 		end = sp.lastSeen
 		if sp.stream.lastTime.After(end) {
@@ -838,7 +863,7 @@ func (a *Assembler) emitUnfinished(sp *openSpan, reason string, end time.Time) {
 	sp.span.End = end
 	sp.span.Unfinished = true
 	sp.status = sp.span.Status
-	sp.span.Status = Status{Code: codes.Error, Description: "span never ended: " + reason}
+	sp.span.Status = Status{Code: codes.Error, Description: desc}
 	a.finish(sp)
 	a.stats.Unfinished++
 	a.remember(sp)
@@ -892,7 +917,7 @@ func (a *Assembler) compactLate() {
 func (a *Assembler) endStream(s *streamState, reason string) {
 	s.ended = true
 	for s.spans != nil {
-		a.emitUnfinished(s.spans, reason, time.Time{})
+		a.emitUnfinished(s.spans, neverEnded(reason), time.Time{})
 	}
 	s.skipped = nil
 	s.dropped = nil

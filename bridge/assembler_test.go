@@ -210,6 +210,33 @@ func TestGapTimeBound(t *testing.T) {
 	}
 }
 
+// workerd drops events here and there and numbers its streamDiagnostic after them:
+// the scattered gaps cost one ReorderTimeout in all, not one each.
+func TestScatteredGapsOneWait(t *testing.T) {
+	c := newClock()
+	a, col := newAssembler(t, c, bridge.WithReorderTimeout(time.Second))
+	s := &stream{id: sid}
+	s.add(1, 0, &bridge.SpanOpen{Name: "a"})
+	for i := range 5 {
+		s.seq++ // dropped
+		s.add(1, time.Duration(i), &bridge.Attributes{Attributes: []attribute.KeyValue{attribute.Int("i", i)}})
+	}
+	s.add(1, 9, &bridge.StreamDiagnostic{DroppedEvents: 5})
+	s.add(1, 9, &bridge.SpanEndData{})
+	consume(t, a, s.evs...)
+	c.Add(time.Second)
+	_ = a.Sweep(context.Background())
+	sp := col.byName(t, "a")
+	if !reflect.DeepEqual(sp.Attributes, []attribute.KeyValue{attribute.Int("i", 4)}) {
+		t.Errorf("attributes %v", sp.Attributes)
+	}
+	// The diagnostic (seq 11, 5 dropped) covers 7..11 by the rule of the pipeline, so
+	// the gaps at 7 and 9 are not counted as gaps; 1, 3 and 5 are.
+	if st := a.Stats(); st.Gaps != 3 || st.Dropped != 5 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
 func TestGapTimeBoundOnConsume(t *testing.T) {
 	c := newClock()
 	a, col := newAssembler(t, c, bridge.WithReorderTimeout(time.Second))
@@ -234,8 +261,8 @@ func TestReorderWindow(t *testing.T) {
 	s.add(1, 9, &bridge.SpanEndData{})
 	consume(t, a, s.evs[0])
 	consume(t, a, s.evs[2:5]...)
-	if len(col.all()) != 0 || a.Stats().Gaps != 0 {
-		t.Fatal("gave up within the window")
+	if st := a.Stats(); len(col.all()) != 0 || st.Gaps != 0 || st.Held != 3 {
+		t.Fatalf("gave up within the window: %+v", st)
 	}
 	consume(t, a, s.evs[5]) // the 4th held-back event: over the window
 	sp := col.byName(t, "a")
@@ -363,6 +390,12 @@ func TestProducerReportsUnfinished(t *testing.T) {
 	sp := col.byName(t, "a")
 	if !sp.Unfinished || sp.Status.Code != codes.Error || !strings.Contains(sp.Status.Description, "producer shut down") || !sp.End.Equal(t0.Add(7)) {
 		t.Errorf("span %+v", sp)
+	}
+	// The producer's own description, when it gives one, is kept as it is.
+	consume(t, a, s.add(2, 8, &bridge.SpanOpen{Name: "b"}),
+		s.add(2, 9, &bridge.SpanEndData{Unfinished: true, Status: bridge.Status{Code: codes.Error, Description: "process exiting"}}))
+	if b := col.byName(t, "b"); !b.Unfinished || b.Status.Description != "process exiting" {
+		t.Errorf("span %+v", b)
 	}
 }
 
@@ -542,6 +575,17 @@ func genStream(rng *rand.Rand, id bridge.StreamID, traceID trace.TraceID) []brid
 	if rng.Intn(4) > 0 { // most streams end; the rest leave spans for Shutdown
 		add(trace.SpanID{}, &bridge.Outcome{Outcome: "ok"})
 	}
+	// Some streams lose a run of events, reported as the pipeline does: a
+	// StreamDiagnostic numbered as the last event dropped.
+	if len(evs) > 4 && rng.Intn(3) == 0 {
+		n := 1 + rng.Intn(3)
+		last := 1 + rng.Intn(len(evs)-2) // never the first nor the final event
+		first := max(1, last-n+1)
+		diag := evs[last]
+		diag.Body = &bridge.StreamDiagnostic{DroppedEvents: uint64(last - first + 1)}
+		diag.SpanID = trace.SpanID{}
+		evs = slices.Concat(evs[:first], []bridge.Event{diag}, evs[last+1:])
+	}
 	return evs
 }
 
@@ -564,13 +608,19 @@ func TestPropertyAnyOrderSameSpans(t *testing.T) {
 	if testing.Short() {
 		iterations = 50
 	}
+	var dropped uint64
+	defer func() {
+		if dropped == 0 {
+			t.Error("no stream lost events: the generator does not exercise StreamDiagnostic")
+		}
+	}()
 	for it := range iterations {
 		var streams [][]bridge.Event
 		for k := range 1 + rng.Intn(4) {
 			streams = append(streams, genStream(rng, bridge.StreamID{byte(it), byte(k), 9}, trace.TraceID{byte(it), byte(k), 9}))
 		}
 		// Canonical: each stream in order, one stream after the other.
-		want := assembleAll(t, window, [][]bridge.Event{slices.Concat(streams...)})
+		want, wantStats := assembleAll(t, window, [][]bridge.Event{slices.Concat(streams...)})
 		// Perturbed: permuted within blocks of the window, some events repeated, streams
 		// interleaved at random, delivered in batches of random size.
 		var perturbed [][]bridge.Event
@@ -608,26 +658,33 @@ func TestPropertyAnyOrderSameSpans(t *testing.T) {
 			batches = append(batches, merged[:n])
 			merged = merged[n:]
 		}
-		got := assembleAll(t, window, batches)
+		got, gotStats := assembleAll(t, window, batches)
 		if !reflect.DeepEqual(want, got) {
 			t.Fatalf("iteration %d: spans differ\nwant %v\n got %v", it, names(want), names(got))
 		}
+		if wantStats != gotStats {
+			t.Fatalf("iteration %d: rejected, dropped, events %v in order, %v perturbed", it, wantStats, gotStats)
+		}
+		dropped += wantStats[1]
 	}
 }
 
-func assembleAll(t *testing.T, window int, batches [][]bridge.Event) []bridge.Span {
+// assembleAll assembles batches in a fresh assembler and returns the spans, and the
+// counters that must not depend on the order of delivery.
+func assembleAll(t *testing.T, window int, batches [][]bridge.Event) ([]bridge.Span, [3]uint64) {
 	t.Helper()
 	a, col := newAssembler(t, newClock(), bridge.WithReorderWindow(window))
 	for _, b := range batches {
 		consume(t, a, b...)
 	}
-	if st := a.Stats(); st.Gaps != 0 || st.Rejected != 0 {
-		t.Fatalf("stats %+v", st)
+	st := a.Stats()
+	if st.Gaps != 0 || st.Held != 0 {
+		t.Fatalf("gaps within the window, or events still held back: %+v", st)
 	}
 	if err := a.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return spanSet(col.all())
+	return spanSet(col.all()), [3]uint64{st.Rejected, st.Dropped, st.Events}
 }
 
 // BenchmarkAssemblerOpenSpan opens spans (a SpanOpen with four attributes, then one

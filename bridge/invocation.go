@@ -12,7 +12,8 @@ package bridge
 //   - Log becomes a span event "log" (log.level, log.message) on the span it concerns,
 //     or the root. A span event, not an OTLP log record, because the assembler's output
 //     is spans: the line stays in its span's timeline in any trace backend. The message
-//     (workerd's JSON array of logged values) is cut to MaxLogMessageBytes.
+//     (workerd's JSON array of the logged values) reads as console.log prints it: the
+//     values joined by spaces, strings unquoted; it is cut to MaxLogMessageBytes.
 //   - StreamDiagnostic adds its count to stw.dropped_events on the root.
 //   - Outcome ends the root span (End = the outcome's time) with cloudflare.outcome,
 //     cloudflare.cpu_time_ms and cloudflare.wall_time_ms; its status is Ok for "ok"
@@ -24,6 +25,7 @@ package bridge
 // parent that is never seen) and counted in AssemblerStats.NoOnset.
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -191,7 +193,7 @@ func (a *Assembler) log(s *streamState, e Event, b *Log) {
 	if sp == nil {
 		return
 	}
-	msg := b.Message
+	msg := logText(b.Message)
 	if len(msg) > MaxLogMessageBytes {
 		msg = strings.ToValidUTF8(msg[:MaxLogMessageBytes], "") + "…"
 	}
@@ -275,4 +277,26 @@ func (a *Assembler) outcome(s *streamState, e Event, b *Outcome) {
 		a.finish(root)
 	}
 	a.endStream(s, fmt.Sprintf("its stream ended (outcome %q) before its end", b.Outcome))
+}
+
+// logText renders workerd's log message, a JSON array of the logged values, as
+// console.log prints it; anything else is returned as it is.
+func logText(msg string) string {
+	var vals []json.RawMessage
+	if json.Unmarshal([]byte(msg), &vals) != nil {
+		return msg
+	}
+	var b strings.Builder
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		var str string
+		if len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &str) == nil {
+			b.WriteString(str)
+		} else {
+			b.Write(v)
+		}
+	}
+	return b.String()
 }

@@ -198,7 +198,7 @@ func TestInvocationEvents(t *testing.T) {
 	work := col.byName(t, "work")
 	if !work.Unfinished || work.Status.Code != codes.Error || len(work.Events) != 2 ||
 		work.Events[0].Name != "exception" || work.Events[1].Name != "log" ||
-		!reflect.DeepEqual(work.Events[1].Attributes, []attribute.KeyValue{attribute.String("log.level", "warn"), attribute.String("log.message", `["hi"]`)}) {
+		!reflect.DeepEqual(work.Events[1].Attributes, []attribute.KeyValue{attribute.String("log.level", "warn"), attribute.String("log.message", "hi")}) {
 		t.Errorf("work %+v", work)
 	}
 }

@@ -125,8 +125,9 @@ func (s *PipelineStats) add(o PipelineStats) {
 // them in batches from its own bounded queue and worker, so a slow tail never stalls
 // a fast one and Publish never blocks.
 //
-// A batch goes to a tail when it holds BatchSize events, or FlushInterval after the
-// tail's worker found the first event of the batch waiting. Per stream, a tail receives
+// A batch goes to a tail when it holds BatchSize events, when the queue is 90% full
+// (by count or bytes), or FlushInterval after the tail's worker found the first event
+// of the batch waiting. Per stream, a tail receives
 // events in the order they were published.
 //
 // Drop policy. Each tail's queue holds at most MaxQueueEvents events and MaxQueueBytes
@@ -317,23 +318,23 @@ type tailQueue struct {
 
 	// fill tells Publish, without the lock, when an event cannot fit: then it drops
 	// the event through the journal. Never fillFull or fillReserve after Shutdown.
-	fill    atomic.Uint32
-	journal dropJournal
+	fill atomic.Uint32
 
+	// Guarded by mu; what Publish touches first, close together.
 	mu       sync.Mutex
-	fillSet  uint32  // the value last stored in fill
+	fillSet  uint32 // the value last stored in fill
+	state    workerState
+	closed   bool
 	buf      []Event // queued, in publish order
 	sizes    []int   // Event.Size of each event of buf
 	held     int     // events queued or being delivered
 	bytes    int     // their estimated size
-	state    workerState
-	closed   bool
+	accepted uint64  // events appended to buf so far, diagnostics included
+	counters PipelineStats
+	handled  uint64 // events delivered, failed or discarded so far
 	stopCtx  context.Context
 	flushes  []*flushRequest
 	runs     dropRuns
-	accepted uint64 // events appended to buf so far, diagnostics included
-	handled  uint64 // events delivered, failed or discarded so far
-	counters PipelineStats
 
 	// Worker-only state.
 	spare       []Event
@@ -341,6 +342,8 @@ type tailQueue struct {
 	lastErrLog  time.Time
 	suppressed  int
 	shutdownErr error // set before done is closed
+
+	journal dropJournal // last: its head changes at every drop without the lock
 }
 
 func newTailQueue(index int, t Tail, o *PipelineOptions) *tailQueue {
@@ -415,7 +418,7 @@ func (q *tailQueue) publishLocked(e *Event, size *int, opening bool) bool {
 	}
 	q.appendLocked(*e, *size)
 	q.counters.Published++
-	if q.state == workerIdle || (q.state == workerTiming && len(q.buf) >= q.batchSize) {
+	if q.state == workerIdle || (q.state == workerTiming && (len(q.buf) >= q.batchSize || q.fillSet != fillRoom)) {
 		q.wakeLocked()
 	}
 	q.mu.Unlock()
@@ -572,7 +575,7 @@ func (q *tailQueue) run() {
 			<-q.wake
 			q.mu.Lock()
 		}
-		if len(q.buf) < q.batchSize && !q.closed && len(q.flushes) == 0 {
+		if len(q.buf) < q.batchSize && q.fillSet == fillRoom && !q.closed && len(q.flushes) == 0 {
 			q.state = workerTiming
 			q.mu.Unlock()
 			timer.Reset(q.flushInterval)

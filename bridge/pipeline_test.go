@@ -589,9 +589,11 @@ func TestPipelineFlushInterval(t *testing.T) {
 
 func TestPipelineConsumeTimeout(t *testing.T) {
 	var deadline atomic.Int64
+	start := time.Now()
 	tail := TailFunc(func(ctx context.Context, _ []Event) error {
-		d, _ := ctx.Deadline()
-		deadline.Store(int64(time.Until(d)))
+		if d, ok := ctx.Deadline(); ok {
+			deadline.Store(int64(d.Sub(start)))
+		}
 		<-ctx.Done()
 		return ctx.Err()
 	})
@@ -601,8 +603,11 @@ func TestPipelineConsumeTimeout(t *testing.T) {
 	if err := p.ForceFlush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Duration(deadline.Load()); d <= 0 || d > 30*time.Millisecond {
-		t.Fatalf("Consume deadline %v ahead, want within 30ms", d)
+	if d, el := time.Duration(deadline.Load()), time.Since(start); d < 30*time.Millisecond || d > el {
+		t.Fatalf("Consume deadline %v after the start, want one that passed within the %v the flush took", d, el)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("ForceFlush took %v with a 30ms ConsumeTimeout", el)
 	}
 	if st := p.Stats(); st.Failed != 1 || st.Delivered != 1 {
 		t.Fatalf("stats %+v, want 1 failed", st)
@@ -861,4 +866,17 @@ func TestDropRuns(t *testing.T) {
 	if d.len() != 0 || d.has(plStream(1)) {
 		t.Fatal("clear left runs")
 	}
+}
+
+func TestPipelineDeliversAtOnceWhenFullByBytes(t *testing.T) {
+	r := &plRecorder{}
+	e := plEvent(1, 0, &Log{Message: strings.Repeat("x", 1000)})
+	p := NewPipeline([]Tail{r}, WithMaxQueueBytes(3*e.Size()), WithFlushInterval(time.Hour))
+	defer p.Shutdown(context.Background())
+	for i := range uint64(4) { // the fourth does not fit
+		e.Sequence = i
+		p.Publish(e)
+	}
+	// Far from a full batch, but full by bytes: the drop wakes the worker.
+	plWaitUntil(t, "delivery of a queue full by bytes", func() bool { return r.count() >= 3 })
 }

@@ -40,13 +40,18 @@ func (c *signalCounters) stats() SignalStats {
 	}
 }
 
-// client sends the requests of one signal.
-type client struct {
+// signalState is the configuration and the counters of one signal.
+type signalState struct {
 	cfg      signalConfig
+	counters signalCounters
+}
+
+// client sends the requests of one signal over one connection.
+type client struct {
+	sig      *signalState
 	conn     *grpc.ClientConn
 	md       metadata.MD
 	callOpts []grpc.CallOption
-	counters signalCounters
 }
 
 // preEncoded is a request already in protobuf wire format: it is marshalled once,
@@ -98,8 +103,9 @@ func dial(sc signalConfig, extra []grpc.DialOption) (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
-func newClient(sc signalConfig, conn *grpc.ClientConn) *client {
-	c := &client{cfg: sc, conn: conn, callOpts: []grpc.CallOption{grpc.ForceCodecV2(wireCodec{})}}
+func newClient(sig *signalState, conn *grpc.ClientConn) *client {
+	sc := sig.cfg
+	c := &client{sig: sig, conn: conn, callOpts: []grpc.CallOption{grpc.ForceCodecV2(wireCodec{})}}
 	if len(sc.headers) > 0 {
 		c.md = metadata.New(sc.headers)
 	}
@@ -115,42 +121,55 @@ type partial struct {
 	message  string
 }
 
-// encode marshals r once; the sizes were computed (and cached in the messages) when
-// it was queued, and nothing changes a queued request.
-func (r *request) encode() error {
-	if r.wire != nil {
-		return nil
-	}
+// appendWire appends r in wire format to buf. The sizes were computed (and cached in
+// the messages) when r was queued, and nothing changes a queued request, so they are
+// not computed again.
+func (r *request) appendWire(buf []byte) ([]byte, error) {
 	var m proto.Message = r.logs
-	if r.traces != nil {
+	if r.signal == signalTraces {
 		m = r.traces
 	}
-	data, err := proto.MarshalOptions{UseCachedSize: true}.Marshal(m)
+	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf, m)
 	if err != nil {
-		return fmt.Errorf("otlpexport: encoding the request: %w", err)
+		return buf, fmt.Errorf("otlpexport: encoding the request: %w", err)
 	}
-	r.wire = &preEncoded{data: data}
-	r.logs, r.traces = nil, nil // only the bytes are needed now
-	return nil
+	return out, nil
 }
 
-// export sends r once, bounded by the per-request timeout.
-func (c *client) export(ctx context.Context, r *request) (partial, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+// encodeBatch encodes requests of one signal as one request: protobuf messages
+// concatenate, and the repeated resource_logs (resource_spans) of the parts add up.
+func encodeBatch(batch []*request) (*preEncoded, error) {
+	size := 0
+	for _, r := range batch {
+		size += r.bytes
+	}
+	buf := make([]byte, 0, size)
+	for _, r := range batch {
+		var err error
+		if buf, err = r.appendWire(buf); err != nil {
+			return nil, err
+		}
+	}
+	return &preEncoded{data: buf}, nil
+}
+
+// export sends an encoded request once, bounded by the per-request timeout.
+func (c *client) export(ctx context.Context, sig signal, wire *preEncoded) (partial, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.sig.cfg.timeout)
 	defer cancel()
 	if c.md != nil {
 		ctx = metadata.NewOutgoingContext(ctx, c.md)
 	}
-	if r.signal == signalLogs {
+	if sig == signalLogs {
 		resp := &collogspb.ExportLogsServiceResponse{}
-		if err := c.conn.Invoke(ctx, collogspb.LogsService_Export_FullMethodName, r.wire, resp, c.callOpts...); err != nil {
+		if err := c.conn.Invoke(ctx, collogspb.LogsService_Export_FullMethodName, wire, resp, c.callOpts...); err != nil {
 			return partial{}, err
 		}
 		ps := resp.GetPartialSuccess()
 		return partial{rejected: ps.GetRejectedLogRecords(), message: ps.GetErrorMessage()}, nil
 	}
 	resp := &coltracepb.ExportTraceServiceResponse{}
-	if err := c.conn.Invoke(ctx, coltracepb.TraceService_Export_FullMethodName, r.wire, resp, c.callOpts...); err != nil {
+	if err := c.conn.Invoke(ctx, coltracepb.TraceService_Export_FullMethodName, wire, resp, c.callOpts...); err != nil {
 		return partial{}, err
 	}
 	ps := resp.GetPartialSuccess()

@@ -57,14 +57,15 @@ type Exporter struct {
 	mode            Mode
 	maxRequestBytes int
 	log             *rateLog
-	logs, traces    *client
+	logs, traces    *signalState
 	conns           []*grpc.ClientConn
 	retry           retrier
 	retries         atomic.Uint64
 
-	budget budget
-	shards []*shard
-	rr     atomic.Uint64 // round robin for requests of no stream
+	budget  budget
+	shards  []*shard
+	senders []*sender
+	rr      atomic.Uint64 // round robin for requests of no stream
 
 	// ctx is cancelled when Shutdown's deadline passes: senders then stop retrying and
 	// drop what is left.
@@ -115,21 +116,29 @@ func New(ctx context.Context, opts ...Option) (*Exporter, error) {
 	}
 	e.retry = retrier{cfg: cfg.retry, onRetry: func(error, time.Duration) { e.retries.Add(1) }}
 
-	logsConn, err := dial(logsCfg, cfg.dialOptions)
-	if err != nil {
-		return nil, err
-	}
-	e.conns = append(e.conns, logsConn)
-	tracesConn := logsConn
-	if tracesCfg.connKey != logsCfg.connKey {
-		if tracesConn, err = dial(tracesCfg, cfg.dialOptions); err != nil {
-			_ = logsConn.Close()
+	e.logs, e.traces = &signalState{cfg: logsCfg}, &signalState{cfg: tracesCfg}
+	// Each sender has connections of its own: requests sent at once over one HTTP/2
+	// connection share its flow-control window, which slows them all down.
+	for range cfg.senders {
+		snd := &sender{shard: newShard()}
+		logsConn, err := dial(logsCfg, cfg.dialOptions)
+		if err != nil {
+			e.closeConns()
 			return nil, err
 		}
-		e.conns = append(e.conns, tracesConn)
+		e.conns = append(e.conns, logsConn)
+		tracesConn := logsConn
+		if tracesCfg.connKey != logsCfg.connKey {
+			if tracesConn, err = dial(tracesCfg, cfg.dialOptions); err != nil {
+				e.closeConns()
+				return nil, err
+			}
+			e.conns = append(e.conns, tracesConn)
+		}
+		snd.logs, snd.traces = newClient(e.logs, logsConn), newClient(e.traces, tracesConn)
+		e.senders = append(e.senders, snd)
+		e.shards = append(e.shards, snd.shard)
 	}
-	e.logs = newClient(logsCfg, logsConn)
-	e.traces = newClient(tracesCfg, tracesConn)
 
 	if cfg.mode.spans() {
 		e.asm = bridge.NewAssembler(bridge.SpanConsumerFunc(e.collectSpans), cfg.assemblerOptions...)
@@ -138,13 +147,23 @@ func New(ctx context.Context, opts ...Option) (*Exporter, error) {
 	}
 
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	for range cfg.senders {
-		s := newShard()
-		e.shards = append(e.shards, s)
+	for _, snd := range e.senders {
 		e.wg.Add(1)
-		go e.runSender(s)
+		go e.runSender(snd)
 	}
 	return e, nil
+}
+
+// sender is one sending goroutine's queue and connections.
+type sender struct {
+	shard        *shard
+	logs, traces *client
+}
+
+func (e *Exporter) closeConns() {
+	for _, c := range e.conns {
+		_ = c.Close()
+	}
 }
 
 // Mode returns what the exporter sends.
@@ -366,40 +385,56 @@ func (e *Exporter) sweep(every time.Duration) {
 }
 
 // runSender sends the requests of one shard until it is closed and drained.
-func (e *Exporter) runSender(s *shard) {
+func (e *Exporter) runSender(snd *sender) {
 	defer e.wg.Done()
-	for r := s.pop(); r != nil; r = s.pop() {
-		e.send(r)
-		e.budget.give(r.bytes)
-		s.finish()
+	var batch []*request
+	for {
+		batch = snd.shard.popBatch(e.maxRequestBytes, batch)
+		if len(batch) == 0 {
+			return
+		}
+		e.send(snd, batch)
+		for _, r := range batch {
+			e.budget.give(r.bytes)
+		}
+		snd.shard.finish(len(batch))
+		clear(batch)
 	}
 }
 
-// send exports one request with retries and counts the outcome.
-func (e *Exporter) send(r *request) {
-	c, what := e.logs, "log records"
-	if r.signal == signalTraces {
-		c, what = e.traces, "spans"
+// send exports a batch of requests of one signal as one request, with retries, and
+// counts the outcome.
+func (e *Exporter) send(snd *sender, batch []*request) {
+	sig := batch[0].signal
+	c, what := snd.logs, "log records"
+	if sig == signalTraces {
+		c, what = snd.traces, "spans"
+	}
+	st := c.sig
+	items := 0
+	for _, r := range batch {
+		items += r.items
 	}
 	if e.ctx.Err() != nil {
-		// Shutdown's deadline passed: what is left is dropped, not sent.
-		c.counters.failed.Add(uint64(r.items))
+		// Shutdown's deadline passed: what is left is given up, not sent.
+		st.counters.failed.Add(uint64(items))
 		return
 	}
-	if err := r.encode(); err != nil {
-		c.counters.failed.Add(uint64(r.items))
-		e.log.log(slog.LevelError, "encode:"+c.cfg.signal, "otlpexport: a request could not be encoded, "+what+" lost",
-			slog.Int(what, r.items), slog.Any("error", err))
+	wire, err := encodeBatch(batch)
+	if err != nil {
+		st.counters.failed.Add(uint64(items))
+		e.log.log(slog.LevelError, "encode:"+st.cfg.signal, "otlpexport: a request could not be encoded, "+what+" lost",
+			slog.Int(what, items), slog.Any("error", err))
 		return
 	}
 	var p partial
 	attempts, err := e.retry.do(e.ctx, func(ctx context.Context) error {
 		var err error
-		p, err = c.export(ctx, r)
+		p, err = c.export(ctx, sig, wire)
 		return err
 	})
 	if err != nil {
-		c.counters.failed.Add(uint64(r.items))
+		st.counters.failed.Add(uint64(items))
 		reason := refusalHint(err)
 		if e.ctx.Err() != nil {
 			reason = "Shutdown's deadline passed while they were being sent"
@@ -408,23 +443,23 @@ func (e *Exporter) send(r *request) {
 		} else if retry {
 			reason = "retries were exhausted; check that the receiver is up and reachable, or raise WithRetry's MaxElapsedTime"
 		}
-		e.log.log(slog.LevelError, "failed:"+c.cfg.signal, "otlpexport: export failed, "+what+" lost",
-			slog.String("endpoint", c.cfg.endpoint),
-			slog.Int(what, r.items),
+		e.log.log(slog.LevelError, "failed:"+st.cfg.signal, "otlpexport: export failed, "+what+" lost",
+			slog.String("endpoint", st.cfg.endpoint),
+			slog.Int(what, items),
 			slog.Int("attempts", attempts),
 			slog.String("why", reason),
 			slog.Any("error", err))
 		return
 	}
-	c.counters.requests.Add(1)
-	rejected := min(max(p.rejected, 0), int64(r.items))
-	c.counters.sent.Add(uint64(int64(r.items) - rejected))
+	st.counters.requests.Add(1)
+	rejected := min(max(p.rejected, 0), int64(items))
+	st.counters.sent.Add(uint64(int64(items) - rejected))
 	if rejected > 0 || p.message != "" {
-		c.counters.rejected.Add(uint64(rejected))
-		e.log.log(slog.LevelWarn, "partial:"+c.cfg.signal, "otlpexport: the receiver rejected part of a request (not retried)",
-			slog.String("endpoint", c.cfg.endpoint),
+		st.counters.rejected.Add(uint64(rejected))
+		e.log.log(slog.LevelWarn, "partial:"+st.cfg.signal, "otlpexport: the receiver rejected part of a request (not retried)",
+			slog.String("endpoint", st.cfg.endpoint),
 			slog.Int64("rejected_"+what, rejected),
-			slog.Int(what, r.items),
+			slog.Int(what, items),
 			slog.String("message", p.message))
 	}
 }
@@ -505,8 +540,6 @@ func (e *Exporter) shutdown(ctx context.Context) error {
 		<-done
 	}
 	e.cancel()
-	for _, c := range e.conns {
-		_ = c.Close()
-	}
+	e.closeConns()
 	return err
 }

@@ -16,15 +16,13 @@ const (
 	signalTraces
 )
 
-// request is one queued export: a logs or a traces request, never both. Its sender
-// encodes it (encode) before the first attempt.
+// request is one queued export: a logs or a traces request, never both.
 type request struct {
 	signal signal
 	logs   *collogspb.ExportLogsServiceRequest
 	traces *coltracepb.ExportTraceServiceRequest
-	wire   *preEncoded // the request in wire format, once encoded
-	items  int         // log records or spans in it
-	bytes  int         // its protobuf size
+	items  int // log records or spans in it
+	bytes  int // its protobuf size, computed (and cached in the messages) when queued
 }
 
 // budget bounds all queues of an exporter together, by request count and bytes.
@@ -98,20 +96,34 @@ func (s *shard) push(r *request) bool {
 	return true
 }
 
-// pop returns the next request, waiting for one; nil once the shard is closed and
-// empty.
-func (s *shard) pop() *request {
+// popBatch waits for a request and returns it with the requests queued right behind
+// it that are of the same signal and fit, all together, in maxBytes: under a backlog
+// the sender sends fewer, larger requests. It returns nil once the shard is closed and
+// empty. batch is reused for the result.
+func (s *shard) popBatch(maxBytes int, batch []*request) []*request {
+	batch = batch[:0]
 	for {
 		s.mu.Lock()
 		if s.head < len(s.items) {
-			r := s.items[s.head]
-			s.items[s.head] = nil
-			s.head++
+			first := s.items[s.head]
+			total := first.bytes
+			for s.head < len(s.items) {
+				r := s.items[s.head]
+				if len(batch) > 0 && (r.signal != first.signal || total+r.bytes > maxBytes) {
+					break
+				}
+				if len(batch) > 0 {
+					total += r.bytes
+				}
+				batch = append(batch, r)
+				s.items[s.head] = nil
+				s.head++
+			}
 			if s.head == len(s.items) {
 				s.items, s.head = s.items[:0], 0
 			}
 			s.mu.Unlock()
-			return r
+			return batch
 		}
 		closed := s.closed
 		s.mu.Unlock()
@@ -122,10 +134,10 @@ func (s *shard) pop() *request {
 	}
 }
 
-// finish records that the sender is done with one request.
-func (s *shard) finish() {
+// finish records that the sender is done with n requests.
+func (s *shard) finish(n int) {
 	s.mu.Lock()
-	s.done++
+	s.done += uint64(n)
 	close(s.progress)
 	s.progress = make(chan struct{})
 	s.mu.Unlock()

@@ -110,7 +110,7 @@ func (p *Processor) OnStart(parent context.Context, s sdktrace.ReadWriteSpan) {
 	if !sc.IsSampled() {
 		return
 	}
-	sh := p.reg.enter(sc.SpanID())
+	sh := p.reg.enter(keyOf(sc))
 	defer sh.leave()
 	if p.shut.Load() {
 		return
@@ -176,10 +176,10 @@ func (p *Processor) parentState(ctx context.Context, psc trace.SpanContext) *spa
 	if !psc.IsValid() || psc.IsRemote() {
 		return nil
 	}
-	if w, ok := trace.SpanFromContext(ctx).(*span); ok && w.st != nil && w.tp.p == p && w.st.spanID == psc.SpanID() {
+	if w, ok := trace.SpanFromContext(ctx).(*span); ok && w.st != nil && w.tp.p == p && w.st.key() == keyOf(psc) {
 		return w.st
 	}
-	return p.reg.get(psc.SpanID())
+	return p.reg.get(keyOf(psc))
 }
 
 // openLocked publishes the SpanOpen of st; the caller holds st.str.mu (or owns a
@@ -198,9 +198,10 @@ func (p *Processor) OnEnd(s sdktrace.ReadOnlySpan) {
 	if !sc.IsSampled() {
 		return
 	}
-	sh := p.reg.enter(sc.SpanID())
+	k := keyOf(sc)
+	sh := p.reg.enter(k)
 	defer sh.leave()
-	st := p.reg.take(sc.SpanID())
+	st := p.reg.take(k)
 	if st == nil {
 		return // not published (started before New or after Shutdown), or reported at Shutdown
 	}
@@ -292,7 +293,7 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 // reportUnfinished publishes every open span as unfinished at now.
 func (p *Processor) reportUnfinished(now time.Time) {
 	for _, st := range p.reg.appendAll(nil) {
-		if p.reg.take(st.spanID) == nil {
+		if p.reg.take(st.key()) == nil {
 			continue // ended meanwhile
 		}
 		s := st.rw

@@ -541,3 +541,54 @@ func TestShutdownRacesWithEnds(t *testing.T) {
 		t.Fatalf("%d opens, %d ends, %d outcomes for %d streams", opens, ends, count(evs, bridge.KindOutcome), len(streams))
 	}
 }
+
+// repeatingIDs gives every trace the same span ids: spans are told apart by trace id.
+type repeatingIDs struct {
+	mu sync.Mutex
+	n  byte
+}
+
+func (g *repeatingIDs) NewIDs(context.Context) (trace.TraceID, trace.SpanID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n++
+	return trace.TraceID{g.n}, trace.SpanID{1}
+}
+
+func (g *repeatingIDs) NewSpanID(context.Context, trace.TraceID) trace.SpanID { return trace.SpanID{2} }
+
+func TestSpanIDsRepeatedAcrossTraces(t *testing.T) {
+	rec := &recorder{}
+	p := New(rec, WithFlushInterval(time.Millisecond))
+	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p), sdktrace.WithIDGenerator(&repeatingIDs{}))
+	tr := sdk.Tracer("t")
+	ctx1, root1 := tr.Start(context.Background(), "root1")
+	ctx2, root2 := tr.Start(context.Background(), "root2")
+	_, child1 := tr.Start(ctx1, "child1")
+	_, child2 := tr.Start(ctx2, "child2")
+	child2.End()
+	root1.End()
+	child1.End()
+	if p.Stats().OpenSpans != 1 {
+		t.Fatalf("open spans %d, want 1 (root2)", p.Stats().OpenSpans)
+	}
+	root2.End()
+	if err := sdk.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	evs := rec.all()
+	checkStreams(t, evs)
+	byStream := map[bridge.StreamID]trace.TraceID{}
+	for _, e := range evs {
+		if id, ok := byStream[e.StreamID]; ok && id != e.TraceID {
+			t.Fatalf("stream %s mixes traces %s and %s\n%s", e.StreamID, id, e.TraceID, dump(evs))
+		}
+		byStream[e.StreamID] = e.TraceID
+		if end, ok := e.Body.(*bridge.SpanEndData); ok && end.Unfinished {
+			t.Fatalf("span %s of trace %s reported unfinished", e.SpanID, e.TraceID)
+		}
+	}
+	if len(byStream) != 2 || count(evs, bridge.KindOutcome) != 2 || count(evs, bridge.KindSpanEnd) != 4 {
+		t.Fatalf("want 2 streams, 4 ends, 2 outcomes:\n%s", dump(evs))
+	}
+}

@@ -167,9 +167,21 @@ type registry struct {
 
 const registryShards = 32
 
+// spanKey identifies a span in the registry: trace and span id, so that an id
+// generator that repeats span ids across traces cannot mix spans up.
+type spanKey struct {
+	traceID trace.TraceID
+	spanID  trace.SpanID
+}
+
+func keyOf(sc trace.SpanContext) spanKey { return spanKey{sc.TraceID(), sc.SpanID()} }
+
+// key returns the registry key of st; st.str must be set.
+func (st *spanState) key() spanKey { return spanKey{st.str.traceID, st.spanID} }
+
 type registryShard struct {
 	mu sync.Mutex
-	m  map[trace.SpanID]*spanState
+	m  map[spanKey]*spanState
 	// busy counts the OnStart and OnEnd calls in progress for spans of this shard, so
 	// that Shutdown can wait for them: a span is then either reported by its own
 	// OnEnd or as unfinished, never lost between the two. It shares the cache line
@@ -181,20 +193,20 @@ type registryShard struct {
 func newRegistry() *registry {
 	r := &registry{}
 	for i := range r.shards {
-		r.shards[i].m = make(map[trace.SpanID]*spanState)
+		r.shards[i].m = make(map[spanKey]*spanState)
 	}
 	return r
 }
 
-func (r *registry) shard(id trace.SpanID) *registryShard {
-	h := binary.LittleEndian.Uint64(id[:]) * 0x9E3779B97F4A7C15
+func (r *registry) shard(k spanKey) *registryShard {
+	h := binary.LittleEndian.Uint64(k.spanID[:]) * 0x9E3779B97F4A7C15
 	return &r.shards[h>>(64-5)]
 }
 
-// enter marks a call for span id in progress; the caller calls leave on the shard
+// enter marks a call for span k in progress; the caller calls leave on the shard
 // it returns when done.
-func (r *registry) enter(id trace.SpanID) *registryShard {
-	sh := r.shard(id)
+func (r *registry) enter(k spanKey) *registryShard {
+	sh := r.shard(k)
 	sh.busy.Add(1)
 	return sh
 }
@@ -225,27 +237,28 @@ func (r *registry) waitIdle(ctx context.Context) error {
 }
 
 func (r *registry) put(st *spanState) {
-	sh := r.shard(st.spanID)
+	k := st.key()
+	sh := r.shard(k)
 	sh.mu.Lock()
-	sh.m[st.spanID] = st
+	sh.m[k] = st
 	sh.mu.Unlock()
 }
 
-func (r *registry) get(id trace.SpanID) *spanState {
-	sh := r.shard(id)
+func (r *registry) get(k spanKey) *spanState {
+	sh := r.shard(k)
 	sh.mu.Lock()
-	st := sh.m[id]
+	st := sh.m[k]
 	sh.mu.Unlock()
 	return st
 }
 
 // take removes and returns the span's state.
-func (r *registry) take(id trace.SpanID) *spanState {
-	sh := r.shard(id)
+func (r *registry) take(k spanKey) *spanState {
+	sh := r.shard(k)
 	sh.mu.Lock()
-	st, ok := sh.m[id]
+	st, ok := sh.m[k]
 	if ok {
-		delete(sh.m, id)
+		delete(sh.m, k)
 	}
 	sh.mu.Unlock()
 	return st

@@ -77,7 +77,7 @@ func (t *tracer) Start(ctx context.Context, name string, opts ...trace.SpanStart
 // published s (no allocation), a new one otherwise.
 func (p *Processor) wrap(s trace.Span, tp *tracerProvider) *span {
 	if s.SpanContext().IsSampled() {
-		if st := p.reg.get(s.SpanContext().SpanID()); st != nil && trace.Span(st.rw) == s {
+		if st := p.reg.get(keyOf(s.SpanContext())); st != nil && trace.Span(st.rw) == s {
 			w := &st.wrapped
 			w.Span, w.st, w.tp = s, st, tp
 			return w

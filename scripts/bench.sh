@@ -17,6 +17,7 @@ out=.tools/bench
 rows=scripts/benchrows.tsv
 rm -rf "$out"
 mkdir -p "$out"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)
 
 # Package dirs named in the candidate and baseline columns.
 mapfile -t dirs < <(grep -v '^#' "$rows" | awk -F'\t' 'NF >= 5 { print $3; print $4 }' |
@@ -46,7 +47,8 @@ if [ -f scripts/loadbench.sh ]; then
 	fi
 fi
 
-go run ./internal/tools/benchreport -rows "$rows" -dir "$out" -out BENCHMARKS.md -benchtime "$benchtime"
+go run ./internal/tools/benchreport -rows "$rows" -dir "$out" -out BENCHMARKS.md -benchtime "$benchtime" \
+	-load-start "$load_start"
 echo "bench: wrote BENCHMARKS.md"
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "bench: benchmarks failed in: ${failed[*]} (raw output in $out/)" >&2

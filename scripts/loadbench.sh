@@ -3,7 +3,8 @@
 # in one run, printing go-bench-format lines (attributed to pkg dir "load").
 #
 #   BenchmarkForwarder/stwbridge   spans/s/core (spans forwarded per CPU second of the
-#                                  forwarder process), rss-MiB (its peak RSS)
+#                                  forwarder process), rss-MiB (its peak RSS); its defaults
+#   BenchmarkForwarder/stwbridge-gzip   the same with gzip downstream, as the Collector
 #   BenchmarkForwarder/collector   the same for the Collector (otlpreceiver → batch →
 #                                  otlpexporter), fed the same spans as plain OTLP
 #   BenchmarkOpenVisibility/stwbridge-10k   p99-ms / p50-ms from a span's start to its
@@ -109,18 +110,29 @@ measure() {
 
 echo "loadbench: $RATE spans/s for $DURATION, 4 spans per trace; CPU: $(nproc) cores" >&2
 
-# 1. stwbridge: lifecycle events in, assembled spans out (its defaults).
-start_sink stwbridge
-bridge_addr=$("$LOAD" freeport)
-"$work/stwbridge" --listen "$bridge_addr" --http-listen "$("$LOAD" freeport)" \
-	--forward "http://$SINK_ADDR" --log-level warn 2> "$work/stwbridge.log" &
-bridge_pid=$!
-pids+=("$bridge_pid")
-wait_listen "$bridge_addr"
-measure stwbridge "$bridge_pid" events "$bridge_addr"
-kill -TERM "$bridge_pid"
-wait "$bridge_pid" || true
-stop_sink
+# bridge_run NAME [flags]: stwbridge (flags added) forwarding the load to a fresh sink.
+bridge_run() {
+	local name=$1
+	shift
+	start_sink "$name"
+	local addr
+	addr=$("$LOAD" freeport)
+	"$work/stwbridge" --listen "$addr" --http-listen "$("$LOAD" freeport)" \
+		--forward "http://$SINK_ADDR" --log-level warn "$@" 2> "$work/$name.log" &
+	local pid=$!
+	pids+=("$pid")
+	wait_listen "$addr"
+	measure "$name" "$pid" events "$addr"
+	kill -TERM "$pid"
+	wait "$pid" || true
+	stop_sink
+}
+
+# 1. stwbridge: lifecycle events in, assembled spans out, with its defaults (no
+# compression downstream, as the OTLP spec's default), then with gzip as the Collector.
+bridge_run stwbridge
+printf 'exporter:\n  compression: gzip\n' > "$work/gzip.yaml"
+bridge_run stwbridge-gzip --config "$work/gzip.yaml"
 
 # 2. The Collector: the same spans as plain OTLP traces (its defaults: batch processor,
 # OTLP exporter with its sending queue and gzip).

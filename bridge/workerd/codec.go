@@ -66,6 +66,7 @@ type ItemError struct {
 	Err  error
 }
 
+// Error names the item ("line N: ..." or "item N: ...") and the problem.
 func (e *ItemError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("line %d: %v", e.Line, e.Err)
@@ -665,20 +666,9 @@ func decodeArrayStream(data []byte) ([]bridge.Event, []error) {
 	}
 }
 
-func strictUnmarshal(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON value")
-	}
-	if _, err := dec.Token(); err == nil {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
-}
+// strictUnmarshal decodes one JSON value; trailing data is an error (json.Unmarshal
+// checks that). Numbers land in json.Number or json.RawMessage fields, never float64.
+func strictUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 func orNull(raw json.RawMessage) json.RawMessage {
 	if len(raw) == 0 {

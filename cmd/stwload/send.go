@@ -47,7 +47,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&c.total, "spans", 0, "stop after this many spans (0: until --duration)")
 	fs.IntVar(&c.spansPerTrace, "spans-per-trace", 4, "spans per trace: a server span and its children")
 	fs.DurationVar(&c.tick, "tick", 10*time.Millisecond, "at a fixed rate: one request per worker per tick; spans end one tick after they start")
-	fs.IntVar(&c.batch, "batch", 256, "flat out: spans per request")
+	fs.IntVar(&c.batch, "batch", 256, "the most spans per request (flat out: every request)")
 	fs.IntVar(&c.workers, "workers", 2, "concurrent senders, each with its own connection and its own streams")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated ids and attributes")
 	if err := fs.Parse(args); err != nil {
@@ -153,7 +153,7 @@ func worker(ctx context.Context, c sendConfig, id int, st *sendStats, budget *at
 	}
 
 	for {
-		if ticker != nil {
+		if ticker != nil && int(perSecond*time.Since(began).Seconds())-sentSpans < c.batch {
 			select {
 			case <-ctx.Done():
 			case <-ticker.C:
@@ -165,7 +165,7 @@ func worker(ctx context.Context, c sendConfig, id int, st *sendStats, budget *at
 		spans := c.batch
 		if c.rate > 0 {
 			due := int(perSecond*time.Since(began).Seconds()) - sentSpans
-			spans = min(due, 50*c.batch) // after a long stall, catch up gradually
+			spans = min(due, c.batch) // behind: more requests, not larger ones
 		}
 		n := max(0, (spans+c.spansPerTrace/2)/c.spansPerTrace)
 		if c.total > 0 && n > 0 {

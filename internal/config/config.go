@@ -30,6 +30,19 @@ const (
 	// DefaultShutdownTimeout is how long a graceful shutdown may take before the process
 	// exits anyway.
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultQueueEvents bounds each pipeline tail's queue, in events: larger than the
+	// SDK side's bridge.DefaultMaxQueueEvents, as one forwarder takes the streams of many
+	// producers, and one OTLP request must fit whole (a request that does not fit is
+	// refused as retryable).
+	DefaultQueueEvents = 65536
+	// DefaultQueueBytes bounds each pipeline tail's queue by the estimated size of its
+	// events (64 MiB).
+	DefaultQueueBytes = 64 << 20
+	// DefaultBatchTimeout is how long an event waits at most in the pipeline for its
+	// batch to fill: shorter than the SDK side's bridge.DefaultFlushInterval, as this is
+	// a second hop on the way to the backend and open spans should show at once (under
+	// load, batches fill by size first).
+	DefaultBatchTimeout = 20 * time.Millisecond
 	// DefaultGroupWait is how long the stdout printer waits for more spans of a trace
 	// before printing the trace's tree.
 	DefaultGroupWait = 500 * time.Millisecond
@@ -79,11 +92,13 @@ type HTTPReceiver struct {
 type Exporter struct {
 	// Endpoint is http://host:port (plaintext) or https://host:port (TLS); empty prints
 	// spans to stdout instead.
-	Endpoint    string            `yaml:"endpoint"`
-	TLS         TLS               `yaml:"tls"`
-	Headers     map[string]string `yaml:"headers"`
-	Compression string            `yaml:"compression"`
-	Timeout     Duration          `yaml:"timeout"`
+	Endpoint string            `yaml:"endpoint"`
+	TLS      TLS               `yaml:"tls"`
+	Headers  map[string]string `yaml:"headers"`
+	// Compression is "none" (the default, as in the OTLP spec: the hop to a Collector
+	// is usually local, where gzip costs more CPU than it saves) or "gzip".
+	Compression string   `yaml:"compression"`
+	Timeout     Duration `yaml:"timeout"`
 	// MaxRequestBytes splits larger batches; 0 takes otlpexport's default.
 	MaxRequestBytes int            `yaml:"max_request_bytes"`
 	RetryOnFailure  RetryOnFailure `yaml:"retry_on_failure"`
@@ -165,7 +180,7 @@ func Default() Config {
 			HTTP: HTTPReceiver{Endpoint: DefaultHTTPListen, MaxRequestBodySize: DefaultMaxRequestBodySize},
 		}},
 		Exporter: Exporter{
-			Compression:    "gzip",
+			Compression:    "none",
 			Timeout:        Duration(DefaultExportTimeout),
 			RetryOnFailure: RetryOnFailure{Enabled: true},
 		},
@@ -176,8 +191,8 @@ func Default() Config {
 			ReorderWindow: bridge.DefaultReorderWindow,
 		},
 		Pipeline: Pipeline{
-			Queue: Queue{MaxEvents: bridge.DefaultMaxQueueEvents, MaxBytes: bridge.DefaultMaxQueueBytes},
-			Batch: Batch{Size: bridge.DefaultBatchSize, Timeout: Duration(bridge.DefaultFlushInterval)},
+			Queue: Queue{MaxEvents: DefaultQueueEvents, MaxBytes: DefaultQueueBytes},
+			Batch: Batch{Size: bridge.DefaultBatchSize, Timeout: Duration(DefaultBatchTimeout)},
 		},
 		Stdout:          Stdout{GroupWait: Duration(DefaultGroupWait)},
 		Log:             Log{Format: "text", Level: "info"},

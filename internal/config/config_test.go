@@ -132,7 +132,7 @@ exporter:
     insecure_skip_verify: true
   headers:
     authorization: Bearer x
-  compression: none
+  compression: gzip
   timeout: 3s
   max_request_bytes: 2048
   retry_on_failure:
@@ -174,7 +174,7 @@ shutdown_timeout: 4s
 		Exporter: Exporter{
 			Endpoint: "https://collector.example:4317",
 			TLS:      TLS{CAFile: dir + "/ca.pem", CertFile: dir + "/c.pem", KeyFile: dir + "/k.pem", ServerName: "collector", InsecureSkipVerify: true},
-			Headers:  map[string]string{"authorization": "Bearer x"}, Compression: "none", Timeout: Duration(3 * time.Second),
+			Headers:  map[string]string{"authorization": "Bearer x"}, Compression: "gzip", Timeout: Duration(3 * time.Second),
 			MaxRequestBytes: 2048,
 			RetryOnFailure:  RetryOnFailure{InitialInterval: Duration(time.Second), MaxInterval: Duration(2 * time.Second), MaxElapsedTime: Duration(3 * time.Second)},
 			SendingQueue:    SendingQueue{QueueSize: 10, QueueBytes: 4096, NumConsumers: 3},
@@ -190,7 +190,7 @@ shutdown_timeout: 4s
 		c.ShutdownTimeout != want.ShutdownTimeout || c.File != want.File ||
 		c.Exporter.Endpoint != want.Exporter.Endpoint || c.Exporter.TLS != want.Exporter.TLS ||
 		c.Exporter.Headers["authorization"] != "Bearer x" || len(c.Exporter.Headers) != 1 ||
-		c.Exporter.Compression != "none" || c.Exporter.Timeout != want.Exporter.Timeout ||
+		c.Exporter.Compression != "gzip" || c.Exporter.Timeout != want.Exporter.Timeout ||
 		c.Exporter.MaxRequestBytes != 2048 || c.Exporter.RetryOnFailure != want.Exporter.RetryOnFailure ||
 		c.Exporter.SendingQueue != want.Exporter.SendingQueue {
 		t.Fatalf("file keys not all applied:\n got %+v\nwant %+v", c, want)

@@ -77,7 +77,8 @@ type Event struct {
 	Exception *Exception `json:"exception,omitempty"`
 	// StatusCode is what a fetch invocation returned (return).
 	StatusCode int `json:"status_code,omitempty"`
-	// Outcome, CPUTimeNS and WallTimeNS close an invocation (outcome).
+	// Outcome, CPUTimeNS and WallTimeNS close an invocation (outcome); Outcome is
+	// also workerd's spanClose outcome on the span_end of a workerd span.
 	Outcome    string `json:"outcome,omitempty"`
 	CPUTimeNS  int64  `json:"cpu_time_ns,omitempty"`
 	WallTimeNS int64  `json:"wall_time_ns,omitempty"`
@@ -220,6 +221,7 @@ func toJSON(e *bridge.Event, si *spanInfo) Event {
 		j.Status = statusJSON(b.Status)
 		j.Attributes = attrsJSON(b.Attributes)
 		j.Unfinished = b.Unfinished
+		j.Outcome = b.Outcome
 		j.Links = linksJSON(b.Links)
 		for _, ev := range b.Events {
 			j.Events = append(j.Events, SpanEvent{Name: ev.Name, Time: formatTime(ev.Time), Attributes: attrsJSON(ev.Attributes)})
@@ -230,6 +232,7 @@ func toJSON(e *bridge.Event, si *spanInfo) Event {
 	case *bridge.Onset:
 		j.Script = b.ScriptName
 		j.Entrypoint = b.Entrypoint
+		j.Attributes = attrsJSON(b.Attributes)
 		j.Trigger = &Trigger{
 			Type: b.Info.Type, Method: b.Info.Method, URL: b.Info.URL,
 			MethodName: b.Info.MethodName, Cron: b.Info.Cron, Queue: b.Info.QueueName,

@@ -12,6 +12,8 @@
 // The hub also remembers the spans that are open now (bounded), so that every line
 // carries its span's current name, parent, start and service, and so that a watcher
 // that connects sees the spans already in flight (span_open lines marked "replay").
+// Given the assembler's output (ConsumeSpans), it also tells watchers about spans the
+// assembler declared unfinished because their producer went away.
 package live
 
 import (

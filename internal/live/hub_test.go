@@ -347,7 +347,8 @@ func TestJSONForm(t *testing.T) {
 	}
 	h, entries := pipe(t, []bridge.Event{
 		{TraceID: tid(9), SpanID: sid(9), Time: now, Body: &bridge.Onset{ScriptName: "worker", Entrypoint: "default",
-			Info: bridge.TriggerInfo{Type: "fetch", Method: "GET", URL: "https://x/y"}}},
+			Attributes: []attribute.KeyValue{attribute.String("cf.colo", "AMS")},
+			Info:       bridge.TriggerInfo{Type: "fetch", Method: "GET", URL: "https://x/y"}}},
 		{TraceID: tid(9), SpanID: sid(9), Time: now, Body: &bridge.Attributes{Attributes: attrs}},
 		{TraceID: tid(9), SpanID: sid(9), Time: now, Body: &bridge.StatusUpdate{Status: bridge.Status{Code: codes.Error, Description: "bad"}}},
 		{TraceID: tid(9), SpanID: sid(9), Time: now, Body: &bridge.Return{StatusCode: 503}},
@@ -361,7 +362,7 @@ func TestJSONForm(t *testing.T) {
 	}
 	on := got[0]
 	if on.Type != "onset" || on.Name != "fetch GET https://x/y" || on.Script != "worker" || on.Entrypoint != "default" ||
-		on.Trigger == nil || on.Trigger.URL != "https://x/y" {
+		on.Trigger == nil || on.Trigger.URL != "https://x/y" || on.Attributes["cf.colo"] != "AMS" {
 		t.Fatalf("onset = %+v", on)
 	}
 	a := got[1].Attributes
@@ -647,5 +648,27 @@ func TestConsumeSpansReportsUnfinished(t *testing.T) {
 	}
 	if st := h.Stats(); st.OpenSpans != 1 {
 		t.Fatalf("open spans %d, want 1 (the span that ended normally is still open here)", st.OpenSpans)
+	}
+}
+
+func TestOptionDefaults(t *testing.T) {
+	h := NewHub(WithBuffer(0), WithKeepAlive(-time.Second), WithWriteTimeout(0), WithMaxOpenSpans(-1))
+	if len(h.ring) != DefaultBuffer || h.opts.keepAlive != DefaultKeepAlive || h.opts.writeTimeout != DefaultWriteTimeout || h.opts.maxOpen != DefaultMaxOpenSpans {
+		t.Fatalf("options out of range did not keep the defaults: %+v, ring %d", h.opts, len(h.ring))
+	}
+	h = NewHub(WithBuffer(8), WithKeepAlive(time.Second), WithWriteTimeout(2*time.Second), WithMaxOpenSpans(3))
+	if len(h.ring) != 8 || h.opts.keepAlive != time.Second || h.opts.writeTimeout != 2*time.Second || h.opts.maxOpen != 3 {
+		t.Fatalf("options not applied: %+v, ring %d", h.opts, len(h.ring))
+	}
+}
+
+func TestSpanEndOutcome(t *testing.T) {
+	now := time.Now()
+	end := endEv(resCheckout, 1, 1, now.Add(time.Second), codes.Error, false)
+	end.Body.(*bridge.SpanEndData).Outcome = "canceled"
+	h, entries := pipe(t, []bridge.Event{openEv(resCheckout, 1, 1, 0, "fetch", now), end})
+	got := through(h, Filter{Status: FilterError}, entries, now)
+	if len(got) != 1 || got[0].Outcome != "canceled" || !got[0].IsError() {
+		t.Fatalf("got %+v, want the span_end with its workerd outcome", got)
 	}
 }

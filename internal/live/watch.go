@@ -121,6 +121,7 @@ type watcher struct {
 	buf []entry
 	out bytes.Buffer
 	n   uint64 // events in out
+	err error  // the first write that failed; the watcher ends on it
 
 	pending map[spanKey]*pendingSpan // min_open: spans held back
 	queue   pendingQueue             // the same, by deadline
@@ -144,11 +145,6 @@ func (wt *watcher) run(ctx context.Context, replay []entry) error {
 
 	for i := range replay {
 		wt.take(&replay[i], time.Now())
-		if wt.out.Len() >= flushSize {
-			if err := wt.flush(); err != nil {
-				return err
-			}
-		}
 	}
 	for {
 		got, skipped, wake := h.read(wt.pos, wt.buf)
@@ -159,13 +155,11 @@ func (wt *watcher) run(ctx context.Context, replay []entry) error {
 		now := time.Now()
 		for i := range got {
 			wt.take(&got[i], now)
-			if wt.out.Len() >= flushSize {
-				if err := wt.flush(); err != nil {
-					return err
-				}
-			}
 		}
 		wt.releaseDue(now)
+		if wt.err != nil {
+			return wt.err
+		}
 		if wt.out.Len() > 0 {
 			if err := wt.flush(); err != nil {
 				return err
@@ -292,6 +286,9 @@ func (wt *watcher) emit(en *entry) {
 	j.Replay = en.replay
 	wt.writeLine(j.Type, j)
 	wt.n++
+	if wt.out.Len() >= flushSize && wt.err == nil {
+		wt.err = wt.flush() // a failed write ends the watcher at the next check
+	}
 }
 
 // writeLine appends one event to the output, framed as NDJSON or SSE.

@@ -132,10 +132,13 @@ func (r *Receiver) unavailable(format string, a ...any) *refusal {
 func (r *Receiver) exportLogs(ctx context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
 	r.requests.Inc()
 	d := decodeEvents(req)
+	// Stop at the first refusal: the sender retries the whole request, so what
+	// follows would only be published twice.
 	dropped := 0
-	for _, e := range d.Events {
+	for i, e := range d.Events {
 		if !r.consumer.Publish(e) {
-			dropped++
+			dropped = len(d.Events) - i
+			break
 		}
 	}
 	r.events.Add(uint64(len(d.Events) - dropped))

@@ -63,12 +63,11 @@ type traceView struct {
 // state is the tail's model of the stream: traces of spans, bounded. It is plain
 // data, updated by apply and read by render, so that tests drive it directly.
 type state struct {
-	traces   map[string]*traceView
-	seq      int64
-	skipped  uint64 // events the server said this watcher missed
-	forgot   uint64 // traces forgotten to stay within maxTraces
-	notices  []string
-	received uint64
+	traces  map[string]*traceView
+	seq     int64
+	skipped uint64 // events the server said this watcher missed
+	forgot  uint64 // traces forgotten to stay within maxTraces
+	notices []string
 }
 
 func newState() *state {
@@ -84,7 +83,6 @@ func (s *state) apply(e *live.Event, now time.Time) {
 		s.skipped += e.Skipped
 		return
 	}
-	s.received++
 	if e.TraceID == "" {
 		if e.Type == "diagnostic" {
 			s.notice(fmt.Sprintf("producer dropped %d events", e.DroppedEvents))

@@ -37,7 +37,7 @@ func end(trace, span string, at, dur time.Duration, code string) live.Event {
 
 // screen renders the state without colours.
 func screen(s *state, now time.Time, filter string) string {
-	return ansi.Strip(strings.Join(s.renderTraces(now, filter), "\n"))
+	return ansi.Strip(strings.Join(s.renderTraces(now, filter, 0), "\n"))
 }
 
 func TestModelOpenRenameEnd(t *testing.T) {
@@ -109,7 +109,7 @@ func TestModelUnfinishedExceptionsAndOrphans(t *testing.T) {
 	if got != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
-	if strings.Contains(strings.Join(s.renderTraces(t0, ""), ""), "undefined\x1b") {
+	if strings.Contains(strings.Join(s.renderTraces(t0, "", 0), ""), "undefined\x1b") {
 		t.Fatal("a producer's escape code reached the screen")
 	}
 }
@@ -243,5 +243,17 @@ trace 0af7651916cd43dd · 1 span
 └── ✗ fetch GET /  2.00s  error: exception`
 	if got != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestRenderBudgetKeepsTheNewest(t *testing.T) {
+	s := newState()
+	for i := range 10 {
+		e := open(fmt.Sprintf("%032x", i+1), "00f067aa0ba902b7", "", fmt.Sprintf("op-%d", i), 0)
+		s.apply(&e, t0)
+	}
+	got := ansi.Strip(strings.Join(s.renderTraces(t0, "", 4), "\n"))
+	if strings.Contains(got, "op-7") || !strings.Contains(got, "op-8  0.0s\n") || !strings.HasSuffix(got, "op-9  0.0s") {
+		t.Fatalf("budget 4 lines:\n%s", got)
 	}
 }

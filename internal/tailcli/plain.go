@@ -44,6 +44,9 @@ func plainLine(e *live.Event) string {
 			}
 			detail = name + "  " + durationText(e) + "  " + status
 		}
+		if e.Outcome != "" {
+			detail += "  (outcome " + e.Outcome + ")"
+		}
 	case "attributes":
 		what, detail = "attributes", name+"  "+attrText(e.Attributes)
 	case "status":

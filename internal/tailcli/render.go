@@ -25,14 +25,23 @@ var (
 )
 
 // renderTraces draws the traces that match filter as indented trees, oldest first,
-// and returns their lines.
-func (s *state) renderTraces(now time.Time, filter string) []string {
-	var lines []string
-	for _, tr := range s.ordered() {
-		if !tr.matches(filter) {
+// and returns their lines. With budget > 0 it draws only the newest traces that fill
+// budget lines (the rest would not fit on the screen anyway).
+func (s *state) renderTraces(now time.Time, filter string, budget int) []string {
+	ordered := s.ordered()
+	var blocks [][]string
+	total := 0
+	for i := len(ordered) - 1; i >= 0 && (budget <= 0 || total < budget); i-- {
+		if !ordered[i].matches(filter) {
 			continue
 		}
-		lines = append(lines, strings.Split(tr.render(now), "\n")...)
+		block := strings.Split(ordered[i].render(now), "\n")
+		blocks = append(blocks, block)
+		total += len(block)
+	}
+	lines := make([]string, 0, total)
+	for i := len(blocks) - 1; i >= 0; i-- {
+		lines = append(lines, blocks[i]...)
 	}
 	return lines
 }

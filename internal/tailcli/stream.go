@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -101,6 +103,14 @@ func (s *stream) once(ctx context.Context) (connected bool, err error) {
 	req.Header.Set("Accept", live.ContentTypeNDJSON)
 	resp, err := s.client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		err = fmt.Errorf("cannot reach %s: %w", req.URL.Host, err)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			err = fmt.Errorf("%w (is stwbridge running, with --http-listen %s?)", err, req.URL.Host)
+		}
 		return false, err
 	}
 	defer resp.Body.Close()

@@ -200,6 +200,7 @@ func runPretty(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 		client:  &http.Client{},
 		deliver: func(batch []item) { p.Send(eventsMsg(slices.Clone(batch))) },
 		status:  func(c connState) { p.Send(connMsg(c)) },
+		bad:     func(_ []byte, err error) { p.Send(badLineMsg{err}) },
 	}
 	done := make(chan struct{})
 	go func() {

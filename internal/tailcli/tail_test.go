@@ -357,11 +357,31 @@ func FuzzDecodeLine(f *testing.F) {
 		now := time.Now()
 		s.apply(&it.ev, now)
 		s.apply(&it.ev, now) // duplicates are fine too
-		out := strings.Join(s.renderTraces(now, ""), "\n") + plainLine(&it.ev)
+		out := strings.Join(s.renderTraces(now, "", 0), "\n") + plainLine(&it.ev)
 		if strings.Contains(plainLine(&it.ev), "\x1b") {
 			t.Fatalf("escape code in a plain line: %q", plainLine(&it.ev))
 		}
 		_ = out
 		s.prune(now.Add(time.Hour))
 	})
+}
+
+func TestUnreachableServerIsRetried(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := srv.Listener.Addr().String()
+	srv.Close() // nothing listens there now
+	var stderr syncBuffer
+	ctx, cancel := context.WithCancel(t.Context())
+	code := make(chan int, 1)
+	go func() {
+		code <- Run(ctx, []string{"--from", "http://" + addr, "--format", "plain"}, io.Discard, &stderr)
+	}()
+	waitFor(t, "two attempts", func() bool { return strings.Count(stderr.String(), "is stwbridge running") >= 2 })
+	cancel()
+	if c := <-code; c != 0 {
+		t.Fatalf("exit %d after cancel; stderr %q", c, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "cannot reach "+addr) || !strings.Contains(stderr.String(), "retrying in") {
+		t.Fatalf("stderr %q", stderr.String())
+	}
 }

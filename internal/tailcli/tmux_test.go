@@ -105,7 +105,8 @@ func TestTmux(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &tmuxSession{t: t, bin: bin, sock: filepath.Join(dir, "sock")}
-	command := fmt.Sprintf("env %s=1 '%s' --from %s", mainEnv, exe, srv.URL)
+	errFile := filepath.Join(dir, "stderr")
+	command := fmt.Sprintf("env %s=1 '%s' --from %s 2>'%s'", mainEnv, exe, srv.URL, errFile)
 	s.run("-f", conf, "new-session", "-d", "-s", "tail", "-x", "110", "-y", "24", command)
 	t.Cleanup(func() { exec.Command(bin, "-S", s.sock, "kill-server").Run() })
 
@@ -183,12 +184,15 @@ func TestTmux(t *testing.T) {
 	s.keys("q")
 	deadline = time.Now().Add(20 * time.Second)
 	for {
-		st := strings.TrimSpace(s.run("display-message", "-p", "-t", "tail", "#{pane_dead} #{pane_dead_status}"))
+		st := strings.TrimSpace(s.run("display-message", "-p", "-t", "tail", "#{pane_dead} #{pane_dead_status} #{pane_dead_signal}"))
 		if st == "1 0" {
 			break
 		}
+		// tmux marks the pane dead when the terminal closes and learns the exit
+		// status a moment later: "1" alone means not yet known.
 		if strings.HasPrefix(st, "1 ") {
-			t.Fatalf("tail exited with status %s", st[2:])
+			stderr, _ := os.ReadFile(errFile)
+			t.Fatalf("tail ended with status/signal %q; stderr:\n%s", st, stderr)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("tail did not quit on q (pane %q):\n%s", st, s.screen())

@@ -23,6 +23,8 @@ type (
 	tickMsg   time.Time
 	// streamEndMsg says the stream gave up for good (the server refused the request).
 	streamEndMsg struct{ err error }
+	// badLineMsg reports a line of the stream that did not decode.
+	badLineMsg struct{ err error }
 )
 
 // model is the bubbletea model of the pretty view.
@@ -70,6 +72,8 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.receive(msg, time.Now())
 	case connMsg:
 		m.conn = connState(msg)
+	case badLineMsg:
+		m.st.notice("skipped a line of the stream: " + msg.err.Error())
 	case streamEndMsg:
 		m.err = msg.err
 		return m, tea.Quit
@@ -154,7 +158,7 @@ func (m *model) render() string {
 	if footer != "" {
 		room--
 	}
-	body := m.st.renderTraces(m.now, m.filter)
+	body := m.st.renderTraces(m.now, m.filter, max(room, 1))
 	if len(body) == 0 {
 		body = []string{styleDim.Render("waiting for spans…")}
 	}

@@ -3,7 +3,7 @@
 // scripts/benchrows.tsv. scripts/bench.sh runs the benchmarks and then this command.
 //
 //	go run ./internal/tools/benchreport [-rows scripts/benchrows.tsv] [-dir .tools/bench]
-//		[-out BENCHMARKS.md] [-benchtime 1s] [-gomod go.mod]
+//		[-out BENCHMARKS.md] [-benchtime 1s] [-gomod go.mod] [-load-start "1.0 0.5 0.2"]
 //
 // Each *.txt file of -dir is the output of `go test -bench` for one package (or of
 // scripts/loadbench.sh); benchmark lines are attributed to the package of the last
@@ -28,14 +28,15 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report to write")
 	benchtime := flag.String("benchtime", "1s", "the -benchtime the outputs were made with (for the header)")
 	gomod := flag.String("gomod", "go.mod", "the module's go.mod (its path is cut from package names)")
+	loadStart := flag.String("load-start", "", "load averages when the benchmarks started (for the header)")
 	flag.Parse()
-	if err := run(*rows, *dir, *out, *benchtime, *gomod); err != nil {
+	if err := run(*rows, *dir, *out, *benchtime, *gomod, *loadStart); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rowsPath, dir, out, benchtime, gomod string) error {
+func run(rowsPath, dir, out, benchtime, gomod, loadStart string) error {
 	f, err := os.Open(rowsPath)
 	if err != nil {
 		return fmt.Errorf("open the rows file: %w (run from the repository root or pass -rows)", err)
@@ -76,6 +77,8 @@ func run(rowsPath, dir, out, benchtime, gomod string) error {
 		GoVersion: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH,
 		Date:      time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 		Benchtime: benchtime,
+		Load:      loadAverage(),
+		LoadStart: loadStart,
 	}
 	tmp := out + ".tmp"
 	w, err := os.Create(tmp)
@@ -106,4 +109,17 @@ func modulePath(gomod string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s has no module line", gomod)
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages of a Linux machine, or "".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }

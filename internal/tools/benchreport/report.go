@@ -279,6 +279,8 @@ type Header struct {
 	GoVersion string
 	Date      string
 	Benchtime string
+	Load      string // load averages (1, 5, 15 min) when the report was written; "" if unknown
+	LoadStart string // the same when the benchmarks started; "" if unknown
 }
 
 // Write writes BENCHMARKS.md: a short header and one table.
@@ -292,6 +294,13 @@ func Write(w io.Writer, h Header, lines []Line) error {
 	}
 	fmt.Fprintf(b, "Machine: %d CPUs%s, GOMAXPROCS as the machine has; %s; run %s; benchtime %s; "+
 		"each figure is the median of the runs of its benchmark.\n\n", h.CPUs, cpu, h.GoVersion, h.Date, h.Benchtime)
+	if h.Load != "" {
+		start := ""
+		if h.LoadStart != "" {
+			start = "at start " + h.LoadStart + ", "
+		}
+		fmt.Fprintf(b, "Load average (1, 5, 15 min): %swhen written %s; on a busy machine even ratios move.\n\n", start, h.Load)
+	}
 	b.WriteString("**Compare ratios, not absolute numbers**: each candidate ran beside its baseline in the same run " +
 		"on the same machine; absolute figures move with the machine and its load. Ratio is candidate / baseline, " +
 		"or candidate - baseline where the target is a difference (+n).\n\n")

@@ -13,7 +13,7 @@ func TestReportFromFixture(t *testing.T) {
 	if err := os.WriteFile(gomod, []byte("module example.com/mod\n\ngo 1.26\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := run("testdata/rows.tsv", "testdata/bench", out, "3s", gomod); err != nil {
+	if err := run("testdata/rows.tsv", "testdata/bench", out, "3s", gomod, "0.5 0.4 0.3"); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(out)
@@ -23,6 +23,7 @@ func TestReportFromFixture(t *testing.T) {
 	got := string(b)
 	for _, want := range []string{
 		"benchtime 3s",
+		"at start 0.5 0.4 0.3, when written",
 		"(AMD EPYC)",
 		"Compare ratios, not absolute numbers",
 		"| Comparison | Candidate | Baseline (same run) | Ratio | Target | Met |",
@@ -84,12 +85,32 @@ func TestLookupStripsOnlyTheProcsSuffix(t *testing.T) {
 }
 
 func TestRunReportsMissingFiles(t *testing.T) {
-	if err := run("testdata/nope.tsv", "testdata/bench", filepath.Join(t.TempDir(), "x.md"), "1s", "go.mod"); err == nil ||
+	if err := run("testdata/nope.tsv", "testdata/bench", filepath.Join(t.TempDir(), "x.md"), "1s", "go.mod", ""); err == nil ||
 		!strings.Contains(err.Error(), "rows file") {
 		t.Fatalf("run with a missing rows file = %v", err)
 	}
-	if err := run("testdata/rows.tsv", "testdata/bench", filepath.Join(t.TempDir(), "x.md"), "1s", "testdata/none"); err == nil ||
+	if err := run("testdata/rows.tsv", "testdata/bench", filepath.Join(t.TempDir(), "x.md"), "1s", "testdata/none", ""); err == nil ||
 		!strings.Contains(err.Error(), "go.mod") {
 		t.Fatalf("run with a missing go.mod = %v", err)
+	}
+}
+
+func TestWriteHeader(t *testing.T) {
+	var b strings.Builder
+	h := Header{CPUs: 4, CPU: "Xeon", GoVersion: "go1.26 linux/amd64", Date: "2026-01-02 03:04 UTC", Benchtime: "2s", Load: "1.5 2.0 0.5"}
+	if err := Write(&b, h, []Line{{Label: "a", Candidate: "1 ns/op", Baseline: "-", Ratio: "-", Target: "-", Met: "-"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"4 CPUs (Xeon)", "go1.26 linux/amd64", "run 2026-01-02 03:04 UTC", "benchtime 2s",
+		"Load average (1, 5, 15 min): when written 1.5 2.0 0.5", "| a | 1 ns/op | - | - | - | - |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("header lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	h.Load = ""
+	_ = Write(&b, h, nil)
+	if strings.Contains(b.String(), "Load average") { // /proc/loadavg unreadable
+		t.Error("an unknown load average was written")
 	}
 }

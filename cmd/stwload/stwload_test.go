@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stwbridge/stwbridge/bridge"
+)
+
+// TestGeneratorStreams checks that a generated trace is a valid stream: sequence from
+// 0 without gaps, and that the assembler rebuilds every span from it.
+func TestGeneratorStreams(t *testing.T) {
+	gen := newGenerator(1, 4)
+	r := gen.request(time.Now(), time.Millisecond)
+	events := append(append([]bridge.Event{}, r.opens...), r.ends...)
+	for i, e := range events {
+		if e.Sequence != uint64(i) || e.StreamID != events[0].StreamID {
+			t.Fatalf("event %d: sequence %d stream %v", i, e.Sequence, e.StreamID)
+		}
+	}
+	var got []bridge.Span
+	a := bridge.NewAssembler(bridge.SpanConsumerFunc(func(_ context.Context, s []bridge.Span) error {
+		got = append(got, s...)
+		return nil
+	}))
+	if err := a.Consume(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 || len(r.spans) != 4 {
+		t.Fatalf("assembled %d spans from the stream, generator made %d", len(got), len(r.spans))
+	}
+	if got[0].Parent.IsValid() == got[len(got)-1].Parent.IsValid() && got[0].Name == got[len(got)-1].Name {
+		t.Errorf("spans look alike: %+v", got)
+	}
+}
+
+// TestSendToSink runs the sink and sends both modes to it, as scripts/loadbench.sh does.
+func TestSendToSink(t *testing.T) {
+	dir := t.TempDir()
+	addrFile, statsFile := filepath.Join(dir, "addr"), filepath.Join(dir, "stats")
+	ctx, cancel := context.WithCancel(context.Background())
+	var sinkOut bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runSink(ctx, []string{"--addr-file", addrFile, "--stats-file", statsFile}, &sinkOut, os.Stderr)
+	}()
+	var addr string
+	deadline := time.Now().Add(10 * time.Second)
+	for addr == "" {
+		b, _ := os.ReadFile(addrFile)
+		addr = strings.TrimSpace(string(b))
+		if time.Now().After(deadline) {
+			t.Fatal("the sink did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, mode := range []string{"spans", "events"} {
+		var out bytes.Buffer
+		err := runSend(context.Background(), []string{"--endpoint", addr, "--mode", mode, "--spans", "200", "--rate", "0", "--batch", "40", "--duration", "0"}, &out, os.Stderr)
+		if err != nil || !strings.Contains(out.String(), "sent 200 spans") {
+			t.Fatalf("%s: %v %s", mode, err, out.String())
+		}
+	}
+	// A fixed rate is kept: 2000 spans/s for 300ms.
+	var out bytes.Buffer
+	if err := runSend(context.Background(), []string{"--endpoint", addr, "--mode", "spans", "--rate", "2000", "--duration", "300ms"}, &out, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	final := sinkOut.String()
+	for _, want := range []string{"logs=400", "opens=200", "p99_ms="} {
+		if !strings.Contains(final, want) {
+			t.Errorf("sink report %q lacks %q", final, want)
+		}
+	}
+	if !strings.Contains(out.String(), "sent ") {
+		t.Fatalf("rate run: %s", out.String())
+	}
+	var spans int
+	for _, f := range strings.Fields(final) {
+		if v, ok := strings.CutPrefix(f, "spans="); ok {
+			spans = atoi(v)
+		}
+	}
+	if spans < 200+400 || spans > 200+700 {
+		t.Errorf("sink counted %d spans: want 200 plus about 600 at 2000 spans/s for 300ms", spans)
+	}
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func TestBadArguments(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(nil, &out, &errb); code != 2 {
+		t.Errorf("no command: exit %d", code)
+	}
+	if code := run([]string{"send", "--mode", "bogus", "--spans", "1"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--mode") {
+		t.Errorf("bad mode: exit %d, %s", code, errb.String())
+	}
+	if code := run([]string{"fly"}, &out, &errb); code != 1 {
+		t.Errorf("unknown command: exit %d", code)
+	}
+}
