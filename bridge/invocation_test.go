@@ -91,6 +91,12 @@ func checkSample(t *testing.T, col *collector, st bridge.AssemblerStats) {
 			t.Errorf("%s: root events %+v", tr, root.Events)
 		}
 	}
+	if msg := get("983a/GET").Events[0].Attributes[1].Value.AsString(); msg != "hello from main http://127.0.0.1:18080/a" {
+		t.Errorf("log message %q", msg)
+	}
+	if k := get("983a/outer").SpanKind; k != trace.SpanKindInternal {
+		t.Errorf("user span kind %v, want internal", k)
+	}
 	a := get("983a/GET")
 	aa := attrMap(a)
 	if aa["url.full"] != "http://127.0.0.1:18080/a" || aa["url.path"] != "/a" || aa["http.response.status_code"] != int64(200) ||
@@ -290,5 +296,24 @@ func TestSecondOnsetRejected(t *testing.T) {
 	}
 	if st := a.Stats(); st.Rejected != 1 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestLogMessageText(t *testing.T) {
+	for msg, want := range map[string]string{
+		`["n",1,{"a":true},null,"x y"]`: `n 1 {"a":true} null x y`,
+		`[]`:                            ``,
+		`"truncated [\"a`:               `"truncated [\"a`,
+		`not json`:                      `not json`,
+	} {
+		a, col := newAssembler(t, newClock())
+		s := &stream{id: sid}
+		s.add(1, 0, &bridge.Onset{Info: bridge.TriggerInfo{Type: "alarm"}})
+		s.add(1, 0, &bridge.Log{Level: "log", Message: msg})
+		s.add(1, 0, &bridge.Outcome{Outcome: "ok"})
+		consume(t, a, s.evs...)
+		if got := col.byName(t, "alarm").Events[0].Attributes[1].Value.AsString(); got != want {
+			t.Errorf("%s: %q, want %q", msg, got, want)
+		}
 	}
 }

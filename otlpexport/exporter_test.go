@@ -635,3 +635,77 @@ func TestRetryBackoffGrows(t *testing.T) {
 		t.Errorf("retries %d, want 6", e.Stats().Retries)
 	}
 }
+
+// TestBacklogMerged: requests that wait behind a slow one leave together, as one
+// request of at most WithMaxRequestBytes, in order; logs and traces never mix.
+func TestBacklogMerged(t *testing.T) {
+	sink := exSink(t)
+	release := make(chan struct{})
+	var first sync.Once
+	sink.OnLogs = func(*collogspb.ExportLogsServiceRequest) error {
+		first.Do(func() { <-release })
+		return nil
+	}
+	e := exNew(t, sink.Addr(), otlpexport.WithSenders(1), otlpexport.WithMaxRequestBytes(4096))
+	_ = e.ExportLogs(context.Background(), rawLogs("first", 1, 0))
+	if !waitCond(5*time.Second, func() bool { return e.Stats().QueueRequests == 1 && len(sink.LogRequests()) == 0 }) {
+		t.Fatal("the first request did not leave")
+	}
+	for i := range 6 { // 6 × ~1.1 KB: at most 3 fit in 4 KB
+		_ = e.ExportLogs(context.Background(), rawLogs(fmt.Sprint("backlog", i), 1, 1000))
+	}
+	_ = e.ExportTraces(context.Background(), rawTraces("t", 1))
+	_ = e.ExportLogs(context.Background(), rawLogs("last", 1, 0))
+	close(release)
+	flush(t, e)
+
+	reqs := sink.LogRequests()
+	var names []string
+	for _, r := range reqs {
+		if n := proto.Size(r); n > 4096 {
+			t.Errorf("a merged request is %d bytes, above the 4096 limit", n)
+		}
+		for _, rl := range r.ResourceLogs {
+			for _, sl := range rl.ScopeLogs {
+				for _, rec := range sl.LogRecords {
+					names = append(names, strings.TrimSuffix(rec.EventName, "-0"))
+				}
+			}
+		}
+	}
+	want := "first backlog0 backlog1 backlog2 backlog3 backlog4 backlog5 last"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("records arrived as %q, want %q", got, want)
+	}
+	// first | backlog0-2 | backlog3-5 | (traces) | last
+	if len(reqs) != 4 || e.Stats().Logs.Requests != 4 || len(sink.TraceRequests()) != 1 {
+		t.Errorf("%d logs requests (stats %+v), %d traces requests; want 4 and 1", len(reqs), e.Stats(), len(sink.TraceRequests()))
+	}
+}
+
+// connCounter counts the connections a server accepted.
+type connCounter struct{ n atomic.Int32 }
+
+func (c *connCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context   { return ctx }
+func (c *connCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (c *connCounter) HandleRPC(context.Context, stats.RPCStats)                         {}
+func (c *connCounter) HandleConn(_ context.Context, s stats.ConnStats) {
+	if _, ok := s.(*stats.ConnBegin); ok {
+		c.n.Add(1)
+	}
+}
+
+// TestSendersOwnConnections: each sender has its own connection (requests sent at
+// once over one HTTP/2 connection would share its flow-control window).
+func TestSendersOwnConnections(t *testing.T) {
+	var conns connCounter
+	sink := exSink(t, grpc.StatsHandler(&conns))
+	e := exNew(t, sink.Addr(), otlpexport.WithSenders(3))
+	for range 9 {
+		_ = e.ExportLogs(context.Background(), rawLogs("c", 1, 0))
+	}
+	flush(t, e)
+	if n := conns.n.Load(); n != 3 {
+		t.Errorf("%d connections for 3 senders", n)
+	}
+}

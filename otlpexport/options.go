@@ -62,7 +62,9 @@ const (
 	// Collector's OTLP receiver among them, accept by default.
 	DefaultMaxRequestBytes = 3 << 20
 	// DefaultSenders is how many goroutines send requests at once. Each owns a share of
-	// the streams, so the events of a stream still leave in sequence order.
+	// the streams, so the events of a stream still leave in sequence order, and has its
+	// own connection, so they do not share one HTTP/2 flow-control window. Requests
+	// waiting behind a slow one leave together, up to the max request size.
 	DefaultSenders = 2
 	// DefaultSweepInterval is how often, in ModeSpans and ModeBoth, the assembler is
 	// swept for spans that must be exported as unfinished.
@@ -271,8 +273,9 @@ func WithMaxRequestBytes(n int) Option {
 	}
 }
 
-// WithSenders sets how many goroutines send at once (default DefaultSenders). Streams
-// are shared out among them, so per stream the events keep their order.
+// WithSenders sets how many goroutines, each with its own connection, send at once
+// (default DefaultSenders). Streams are shared out among them, so per stream the
+// events keep their order.
 func WithSenders(n int) Option {
 	return func(c *config) {
 		if n <= 0 || n > 64 {
