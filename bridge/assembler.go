@@ -62,8 +62,9 @@ type AssemblerOptions struct {
 	MaxEventsPerSpan int
 	// MaxLateSpans: see DefaultMaxLateSpans; negative keeps none.
 	MaxLateSpans int
-	// RequestHeaders lists the request headers (lower case) recorded on the root span
-	// of a workerd fetch invocation; nil means DefaultRequestHeaders, empty none.
+	// RequestHeaders lists the request headers recorded on the root span of a workerd
+	// fetch invocation, matched case-insensitively; nil means DefaultRequestHeaders,
+	// empty none.
 	RequestHeaders []string
 }
 
@@ -112,7 +113,11 @@ func WithMaxLateSpans(n int) AssemblerOption {
 	return func(o *AssemblerOptions) { o.MaxLateSpans = n }
 }
 
-// WithRequestHeaders sets the request headers recorded on workerd fetch invocations.
+// WithRequestHeaders sets the request headers recorded on the root span of a workerd
+// fetch invocation, as http.request.header.<name> (name in lower case, value a
+// one-string array), in place of DefaultRequestHeaders (accept, content-type,
+// content-length, x-request-id). Names match case-insensitively ("X-Request-Id" and
+// "x-request-id" are one header); WithRequestHeaders() with no name records none.
 func WithRequestHeaders(names ...string) AssemblerOption {
 	return func(o *AssemblerOptions) { o.RequestHeaders = append([]string{}, names...) }
 }
@@ -157,6 +162,15 @@ var ErrAssemblerShutdown = errors.New("bridge: assembler is shut down")
 // (workerd numbers its streamDiagnostic after the events it dropped, so for a workerd
 // stream with drops the missing numbers are waited for ReorderTimeout, then counted as
 // gaps.)
+//
+// A stream ends with its Outcome, or with no Outcome when the SpanEndData of its root
+// is applied while no other span of the stream is open (docs/PROTOCOL.md, "Streams,
+// order and sequence numbers"). Its root is the span of its first SpanOpen whose
+// parent is zero, remote, or not a span of the stream (in practice its first
+// SpanOpen). A workerd invocation (a stream with an Onset) ends at its Outcome only.
+// An ended stream is remembered, spans and pending gaps freed, for a while (see Sweep)
+// so that retried duplicates are recognised; events that follow its end in sequence
+// are still applied, a SpanOpen among them choosing a new root.
 //
 // Spans that never end come out unfinished (Unfinished set, status Error with the
 // reason, End the last time anything was seen of the span or its stream): when their
@@ -207,6 +221,8 @@ type openSpan struct {
 	attrsOwned bool // span.Attributes is ours to change (else shared with an event)
 	// status is the span's own status, kept when it is emitted unfinished.
 	status Status
+	// subrequest marks workerd's fetch subrequest span (see normalizeSubrequest).
+	subrequest bool
 }
 
 // seqRange is a closed range of sequence numbers accounted for by a StreamDiagnostic.
@@ -231,6 +247,10 @@ type streamState struct {
 	ended       bool
 	droppedN    uint64 // events reported dropped by StreamDiagnostic events
 	inv         *invocation
+	// root is the stream's local root span once its first SpanOpen is applied
+	// (hasRoot); its end closes the stream when no other span of it is open.
+	root    spanKey
+	hasRoot bool
 }
 
 // NewAssembler returns an assembler that hands complete spans to next.
@@ -589,6 +609,7 @@ func (a *Assembler) apply(s *streamState, e Event) {
 	key := spanKey{e.TraceID, e.SpanID}
 	switch b := e.Body.(type) {
 	case *SpanOpen:
+		a.chooseRoot(s, key, b)
 		a.openSpan(s, e, b)
 	case *UpdateName:
 		if sp := a.find(key, e); sp != nil {
@@ -604,6 +625,7 @@ func (a *Assembler) apply(s *streamState, e Event) {
 		}
 	case *SpanEndData:
 		a.endSpan(s, e, b)
+		a.closeIfRootEnded(s, key)
 	case *Heartbeat:
 		// Liveness only: receive has noted the time.
 	case *Onset:
@@ -684,6 +706,10 @@ func (a *Assembler) openSpan(s *streamState, e Event, b *SpanOpen) {
 	sp.span.SpanKind = b.SpanKind
 	if sp.span.SpanKind == trace.SpanKindUnspecified {
 		sp.span.SpanKind = trace.SpanKindInternal // OTel's default; workerd sends no kind
+		if s.inv != nil && b.Name == subrequestSpanName {
+			sp.span.SpanKind = trace.SpanKindClient
+			sp.subrequest = true
+		}
 	}
 	sp.span.Parent = b.Parent
 	sp.span.RemoteParent = b.RemoteParent
@@ -724,13 +750,7 @@ func (a *Assembler) mergeAttrs(sp *openSpan, attrs []attribute.KeyValue) {
 	if len(attrs) == 0 {
 		return
 	}
-	if !sp.attrsOwned {
-		// Copy on first change, with just the room this change may need.
-		owned := make([]attribute.KeyValue, len(sp.span.Attributes), len(sp.span.Attributes)+len(attrs))
-		copy(owned, sp.span.Attributes)
-		sp.span.Attributes = owned
-		sp.attrsOwned = true
-	}
+	sp.ownAttrs(len(attrs))
 	for _, kv := range attrs {
 		i := slices.IndexFunc(sp.span.Attributes, func(x attribute.KeyValue) bool { return x.Key == kv.Key })
 		switch {
@@ -743,6 +763,18 @@ func (a *Assembler) mergeAttrs(sp *openSpan, attrs []attribute.KeyValue) {
 			a.stats.AttributesDropped++
 		}
 	}
+}
+
+// ownAttrs makes the span's attribute slice its own (copied on first change, with room
+// for extra more), so that changing it cannot touch the event it came from.
+func (sp *openSpan) ownAttrs(extra int) {
+	if sp.attrsOwned {
+		return
+	}
+	owned := make([]attribute.KeyValue, len(sp.span.Attributes), len(sp.span.Attributes)+extra)
+	copy(owned, sp.span.Attributes)
+	sp.span.Attributes = owned
+	sp.attrsOwned = true
 }
 
 func (a *Assembler) addEvent(sp *openSpan, ev SpanEvent) {
@@ -793,6 +825,7 @@ func (a *Assembler) endSpan(s *streamState, e Event, b *SpanEndData) {
 	sp.span.ChildSpanCount = b.ChildSpanCount
 	if late {
 		a.stats.Late++
+		a.normalizeSubrequest(sp)
 		sp.span.End = later(e.Time, sp.span.Start)
 		a.out = append(a.out, sp.span)
 		a.stats.Spans++
@@ -833,6 +866,7 @@ func (a *Assembler) unlink(sp *openSpan) {
 // finish emits a span that really ended.
 func (a *Assembler) finish(sp *openSpan) {
 	a.unlink(sp)
+	a.normalizeSubrequest(sp)
 	sp.span.End = later(sp.span.End, sp.span.Start)
 	a.out = append(a.out, sp.span)
 	a.stats.Spans++
@@ -912,13 +946,44 @@ func (a *Assembler) compactLate() {
 	a.lateFIFO = slices.Clip(kept)
 }
 
-// endStream handles the end of a stream (its Outcome): its spans still open come out
-// unfinished.
+// chooseRoot makes the span a SpanOpen opens the root of its stream when the stream
+// has none yet and its parent is zero, remote or not a span of the stream. Streams
+// without an id (no order) and workerd invocations (their Onset opens the root) have
+// none.
+func (a *Assembler) chooseRoot(s *streamState, key spanKey, b *SpanOpen) {
+	if s.hasRoot || s.inv != nil || !s.id.IsValid() {
+		return
+	}
+	if b.Parent.IsValid() && !b.RemoteParent {
+		if p := a.open[spanKey{key.trace, b.Parent}]; p != nil && p.stream == s {
+			return
+		}
+	}
+	s.root, s.hasRoot = key, true
+}
+
+// closeIfRootEnded ends a stream whose root's SpanEndData (key) has just been applied
+// while no other span of the stream is open: its producer sends no Outcome then.
+func (a *Assembler) closeIfRootEnded(s *streamState, key spanKey) {
+	if !s.hasRoot || s.root != key || s.spans != nil || s.inv != nil {
+		return
+	}
+	a.endStream(s, "its root ended")
+}
+
+// endStream handles the end of a stream (its Outcome, or its root's end): its spans
+// still open come out unfinished, and what it kept for ordering is freed but for the
+// next sequence number (to recognise duplicates) and the drops a StreamDiagnostic
+// reported ahead of it.
 func (a *Assembler) endStream(s *streamState, reason string) {
 	s.ended = true
+	s.hasRoot = false
 	for s.spans != nil {
 		a.emitUnfinished(s.spans, neverEnded(reason), time.Time{})
 	}
 	s.skipped = nil
-	s.dropped = nil
+	s.dropped = slices.DeleteFunc(s.dropped, func(r seqRange) bool { return r.hi < s.next })
+	if len(s.dropped) == 0 {
+		s.dropped = nil
+	}
 }

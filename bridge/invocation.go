@@ -20,6 +20,13 @@ package bridge
 //     (unless already Error, e.g. a 5xx) and otherwise Error, described by the outcome
 //     unless an exception described it already. Spans of the stream still open then
 //     come out unfinished. A local stream has no Onset: its Outcome only ends the stream.
+//   - workerd's fetch subrequest span (a SpanOpen named "fetch" with no kind in an
+//     invocation) becomes an HTTP client span: kind Client, the integer attributes
+//     workerd sends as strings (http.response.status_code, the body sizes, ports)
+//     made int64, server.address and server.port taken from url.full when missing,
+//     and a status code of 400 or more (or one outside 100-599) sets status Error and
+//     error.type, as the HTTP client semantic conventions say. See
+//     normalizeSubrequest. The workerd codec keeps the values as workerd sent them.
 //
 // Events of an invocation whose onset never came are still assembled (spans with a
 // parent that is never seen) and counted in AssemblerStats.NoOnset.
@@ -28,12 +35,98 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 )
+
+// subrequestSpanName is the name workerd gives the span of a fetch() subrequest.
+const subrequestSpanName = "fetch"
+
+// subrequestIntKeys are the integer attributes of the HTTP client semantic
+// conventions that workerd sends as decimal strings on its fetch span.
+var subrequestIntKeys = map[attribute.Key]bool{
+	"http.response.status_code": true,
+	"http.request.body.size":    true,
+	"http.response.body.size":   true,
+	"http.request.size":         true,
+	"http.response.size":        true,
+	"http.request.resend_count": true,
+	"server.port":               true,
+	"network.peer.port":         true,
+	"network.local.port":        true,
+	"client.port":               true,
+}
+
+// normalizeSubrequest applies the HTTP client semantic conventions to workerd's fetch
+// subrequest span as it is emitted (its attributes come in several events); it does
+// nothing to other spans, and nothing more when applied twice.
+func (a *Assembler) normalizeSubrequest(sp *openSpan) {
+	if !sp.subrequest {
+		return
+	}
+	var status int64
+	var haveAddr, havePort, haveErrType bool
+	urlFull := ""
+	for i, kv := range sp.span.Attributes {
+		switch kv.Key {
+		case "server.address":
+			haveAddr = true
+		case "error.type":
+			haveErrType = true
+		case "url.full":
+			urlFull = kv.Value.AsString()
+		}
+		if !subrequestIntKeys[kv.Key] {
+			continue
+		}
+		n, isInt := kv.Value.AsInt64(), kv.Value.Type() == attribute.INT64
+		if kv.Value.Type() == attribute.STRING {
+			v, err := strconv.ParseInt(kv.Value.AsString(), 10, 64)
+			if err != nil {
+				continue // not a number: kept as sent
+			}
+			sp.ownAttrs(0)
+			sp.span.Attributes[i].Value = attribute.Int64Value(v)
+			n, isInt = v, true
+		}
+		switch {
+		case !isInt:
+		case kv.Key == "http.response.status_code":
+			status = n
+		case kv.Key == "server.port":
+			havePort = true
+		}
+	}
+	var add []attribute.KeyValue
+	if u, err := url.Parse(urlFull); urlFull != "" && err == nil && u.Hostname() != "" {
+		if !haveAddr {
+			add = append(add, attribute.String("server.address", u.Hostname()))
+		}
+		if !havePort {
+			if p, err := strconv.Atoi(u.Port()); err == nil {
+				add = append(add, attribute.Int("server.port", p))
+			} else if p := defaultPorts[u.Scheme]; u.Port() == "" && p != 0 {
+				add = append(add, attribute.Int("server.port", p))
+			}
+		}
+	}
+	// 4xx and 5xx are errors for a client; so is a code it cannot interpret.
+	if failed := status != 0 && (status >= 400 || status < 100 || status > 599); failed {
+		if sp.span.Status.Code != codes.Error {
+			sp.span.Status = Status{Code: codes.Error} // the code says it all
+		}
+		if !haveErrType {
+			add = append(add, attribute.String("error.type", strconv.FormatInt(status, 10)))
+		}
+	}
+	a.mergeAttrs(sp, add) // within MaxAttributesPerSpan, as any attribute
+}
+
+var defaultPorts = map[string]int{"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 // MaxLogMessageBytes bounds the log.message attribute of a "log" span event, in bytes.
 const MaxLogMessageBytes = 8 << 10

@@ -20,9 +20,9 @@ func fieldSize(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }
 // header (resource or scope, schema URL) plus the tag and a 5-byte length.
 func groupOverhead(header proto.Message) int { return 1 + 5 + proto.Size(header) }
 
-// splitLogs splits req into requests of at most max bytes each, keeping the order of
+// splitLogs splits req into requests of at most limit bytes each, keeping the order of
 // the records and their resource and scope. A record too big on its own is sent alone.
-func splitLogs(req *collogspb.ExportLogsServiceRequest, max int) []*collogspb.ExportLogsServiceRequest {
+func splitLogs(req *collogspb.ExportLogsServiceRequest, limit int) []*collogspb.ExportLogsServiceRequest {
 	var out []*collogspb.ExportLogsServiceRequest
 	var cur *collogspb.ExportLogsServiceRequest
 	size, records := 0, 0
@@ -50,7 +50,7 @@ func splitLogs(req *collogspb.ExportLogsServiceRequest, max int) []*collogspb.Ex
 						extra += rlCost
 					}
 				}
-				if records > 0 && size+extra+cost > max {
+				if records > 0 && size+extra+cost > limit {
 					flush()
 					curRL, curSL = nil, nil
 					extra = rlCost + slCost
@@ -74,7 +74,7 @@ func splitLogs(req *collogspb.ExportLogsServiceRequest, max int) []*collogspb.Ex
 }
 
 // splitTraces is splitLogs for spans.
-func splitTraces(req *coltracepb.ExportTraceServiceRequest, max int) []*coltracepb.ExportTraceServiceRequest {
+func splitTraces(req *coltracepb.ExportTraceServiceRequest, limit int) []*coltracepb.ExportTraceServiceRequest {
 	var out []*coltracepb.ExportTraceServiceRequest
 	var cur *coltracepb.ExportTraceServiceRequest
 	size, spans := 0, 0
@@ -102,7 +102,7 @@ func splitTraces(req *coltracepb.ExportTraceServiceRequest, max int) []*coltrace
 						extra += rsCost
 					}
 				}
-				if spans > 0 && size+extra+cost > max {
+				if spans > 0 && size+extra+cost > limit {
 					flush()
 					curRS, curSS = nil, nil
 					extra = rsCost + ssCost

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -29,6 +30,11 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	// The first signal starts the graceful shutdown; a second one ends the process at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	if len(args) > 0 {
 		switch args[0] {
 		case "tail":
@@ -51,6 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "stwbridge:", err)
 		return 2
 	}
+	slog.SetDefault(log) // parts that log through slog.Default use the configured format and level
 	f, err := forwarder.New(ctx, cfg, log, stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "stwbridge:", err)

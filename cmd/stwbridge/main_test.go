@@ -245,7 +245,7 @@ func TestAppToCollector(t *testing.T) {
 func TestKilledAppSpansBecomeUnfinished(t *testing.T) {
 	sink := startSink(t)
 	col := testenv.StartCollector(t, testenv.CollectorConfig{ForwardTo: sink.Addr()})
-	const streamTimeout = time.Second
+	const streamTimeout = 1500 * time.Millisecond
 	b := startBridge(t, "--forward", "http://"+col.Endpoint(), "--stream-timeout", streamTimeout.String(), "--orphan-after", "10m")
 
 	app := exec.Command(os.Args[0], "-test.run=^$")

@@ -23,6 +23,10 @@ import (
 // Realm is the realm named in WWW-Authenticate.
 const Realm = "stwbridge"
 
+// HealthService is the gRPC health service's method prefix: health checks are answered
+// without a token, so that orchestrators can probe the listener.
+const HealthService = "/grpc.health.v1.Health/"
+
 // Bearer checks "Authorization: Bearer <token>" on gRPC calls and HTTP requests, and
 // counts what it refuses. It is safe for concurrent use.
 type Bearer struct {
@@ -95,9 +99,13 @@ func (b *Bearer) checkContext(ctx context.Context) error {
 	return status.Error(codes.Unauthenticated, "missing or wrong bearer token: send metadata \"authorization: Bearer <token>\"")
 }
 
-// UnaryServerInterceptor refuses unary calls without the token with Unauthenticated.
+// UnaryServerInterceptor refuses unary calls without the token with Unauthenticated
+// (health checks excepted).
 func (b *Bearer) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if strings.HasPrefix(info.FullMethod, HealthService) {
+			return handler(ctx, req)
+		}
 		if err := b.checkContext(ctx); err != nil {
 			return nil, err
 		}
@@ -105,9 +113,13 @@ func (b *Bearer) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	}
 }
 
-// StreamServerInterceptor refuses streams without the token with Unauthenticated.
+// StreamServerInterceptor refuses streams without the token with Unauthenticated
+// (health watches excepted).
 func (b *Bearer) StreamServerInterceptor() grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if strings.HasPrefix(info.FullMethod, HealthService) {
+			return handler(srv, ss)
+		}
 		if err := b.checkContext(ss.Context()); err != nil {
 			return err
 		}

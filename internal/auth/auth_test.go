@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -84,6 +85,16 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
+// testService answers EmptyCall and accepts streams; the rest is Unimplemented, which
+// still proves a call got past the interceptors.
+type testService struct {
+	testgrpc.UnimplementedTestServiceServer
+}
+
+func (testService) EmptyCall(context.Context, *testgrpc.Empty) (*testgrpc.Empty, error) {
+	return &testgrpc.Empty{}, nil
+}
+
 func TestGRPCInterceptors(t *testing.T) {
 	b, _ := NewBearer("tok")
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -91,6 +102,7 @@ func TestGRPCInterceptors(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer(grpc.UnaryInterceptor(b.UnaryServerInterceptor()), grpc.StreamInterceptor(b.StreamServerInterceptor()))
+	testgrpc.RegisterTestServiceServer(srv, testService{})
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	go srv.Serve(lis)
 	defer srv.Stop()
@@ -99,32 +111,43 @@ func TestGRPCInterceptors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	c := healthpb.NewHealthClient(cc)
+	c := testgrpc.NewTestServiceClient(cc)
 	bg := context.Background()
 	good := metadata.AppendToOutgoingContext(bg, "authorization", "Bearer tok")
 	bad := metadata.AppendToOutgoingContext(bg, "authorization", "Bearer nope")
 
-	if _, err := c.Check(good, &healthpb.HealthCheckRequest{}); err != nil {
+	if _, err := c.EmptyCall(good, &testgrpc.Empty{}); err != nil {
 		t.Fatalf("good token: %v", err)
 	}
 	for _, ctx := range []context.Context{bg, bad} {
-		if _, err := c.Check(ctx, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Unauthenticated {
+		if _, err := c.EmptyCall(ctx, &testgrpc.Empty{}); status.Code(err) != codes.Unauthenticated {
 			t.Fatalf("unary: %v, want Unauthenticated", err)
 		}
 	}
-	w, err := c.Watch(bad, &healthpb.HealthCheckRequest{})
-	if err == nil {
-		_, err = w.Recv()
+	stream := func(ctx context.Context) error {
+		s, err := c.FullDuplexCall(ctx)
+		if err == nil {
+			_, err = s.Recv()
+		}
+		return err
 	}
-	if status.Code(err) != codes.Unauthenticated {
+	if err := stream(bad); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("stream: %v, want Unauthenticated", err)
 	}
-	w, err = c.Watch(good, &healthpb.HealthCheckRequest{})
+	if err := stream(good); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("stream with the token: %v, want it past the interceptor (Unimplemented)", err)
+	}
+	// Health checks need no token.
+	hc := healthpb.NewHealthClient(cc)
+	if _, err := hc.Check(bg, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("health check without a token: %v", err)
+	}
+	w, err := hc.Watch(bg, &healthpb.HealthCheckRequest{})
 	if err == nil {
 		_, err = w.Recv()
 	}
 	if err != nil {
-		t.Fatalf("stream with the token: %v", err)
+		t.Fatalf("health watch without a token: %v", err)
 	}
 	if b.Refused() != 3 {
 		t.Fatalf("Refused %d, want 3", b.Refused())

@@ -276,6 +276,9 @@ func (f *Forwarder) shutdown(ctx context.Context) error {
 
 // consumeSpans takes the assembler's complete (and unfinished) spans downstream.
 func (f *Forwarder) consumeSpans(ctx context.Context, spans []bridge.Span) error {
+	// Live watchers learn of spans the assembler ended as unfinished (a crashed
+	// producer sends no end of its own).
+	_ = f.hub.ConsumeSpans(ctx, spans)
 	if err := f.down.ConsumeSpans(ctx, spans); err != nil {
 		f.forwardErrors.Inc()
 		return err

@@ -275,20 +275,26 @@ func (l *Limiter) Err() error {
 	return st.Err()
 }
 
-// UnaryServerInterceptor refuses unary calls while memory is above the limit.
+// healthService is the gRPC health service's method prefix: health checks are never
+// refused.
+const healthService = "/grpc.health.v1.Health/"
+
+// UnaryServerInterceptor refuses unary calls while memory is above the limit (health
+// checks excepted).
 func (l *Limiter) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if l.refuse() {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if !strings.HasPrefix(info.FullMethod, healthService) && l.refuse() {
 			return nil, l.Err()
 		}
 		return handler(ctx, req)
 	}
 }
 
-// StreamServerInterceptor refuses new streams while memory is above the limit.
+// StreamServerInterceptor refuses new streams while memory is above the limit (health
+// watches excepted).
 func (l *Limiter) StreamServerInterceptor() grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if l.refuse() {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if !strings.HasPrefix(info.FullMethod, healthService) && l.refuse() {
 			return l.Err()
 		}
 		return handler(srv, ss)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
 )
 
@@ -37,9 +38,17 @@ func newFake(t *testing.T, limit uint64, opts ...Option) (*Limiter, *fakeMem) {
 	return l, f
 }
 
-// serveGRPC starts a real gRPC server with the limiter's interceptors and the health
-// service, returning a client.
-func serveGRPC(t *testing.T, l *Limiter) healthpb.HealthClient {
+type testService struct {
+	testgrpc.UnimplementedTestServiceServer
+}
+
+func (testService) EmptyCall(context.Context, *testgrpc.Empty) (*testgrpc.Empty, error) {
+	return &testgrpc.Empty{}, nil
+}
+
+// serveGRPC starts a real gRPC server with the limiter's interceptors, the interop test
+// service and the health service, returning a client connection.
+func serveGRPC(t *testing.T, l *Limiter) *grpc.ClientConn {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -47,6 +56,7 @@ func serveGRPC(t *testing.T, l *Limiter) healthpb.HealthClient {
 	}
 	srv := grpc.NewServer(grpc.UnaryInterceptor(l.UnaryServerInterceptor()), grpc.StreamInterceptor(l.StreamServerInterceptor()))
 	healthpb.RegisterHealthServer(srv, health.NewServer())
+	testgrpc.RegisterTestServiceServer(srv, testService{})
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -54,21 +64,22 @@ func serveGRPC(t *testing.T, l *Limiter) healthpb.HealthClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	return healthpb.NewHealthClient(cc)
+	return cc
 }
 
 func TestGRPCRefusesAboveLimitWithRetryInfo(t *testing.T) {
 	l, mem := newFake(t, 1000, WithRetryAfter(1500*time.Millisecond))
-	c := serveGRPC(t, l)
+	cc := serveGRPC(t, l)
+	c := testgrpc.NewTestServiceClient(cc)
 	ctx := context.Background()
 	mem.v.Store(500)
 	l.Check()
-	if _, err := c.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+	if _, err := c.EmptyCall(ctx, &testgrpc.Empty{}); err != nil {
 		t.Fatalf("below the limit: %v", err)
 	}
 	mem.v.Store(2000)
 	l.Check()
-	_, err := c.Check(ctx, &healthpb.HealthCheckRequest{})
+	_, err := c.EmptyCall(ctx, &testgrpc.Empty{})
 	st := status.Convert(err)
 	if st.Code() != codes.Unavailable {
 		t.Fatalf("above the limit: %v, want Unavailable", err)
@@ -83,19 +94,23 @@ func TestGRPCRefusesAboveLimitWithRetryInfo(t *testing.T) {
 		t.Fatalf("RetryInfo delay %v, want 1.5s (details %v)", delay, st.Details())
 	}
 	// Streams are refused too.
-	w, err := c.Watch(ctx, &healthpb.HealthCheckRequest{})
+	s, err := c.FullDuplexCall(ctx)
 	if err == nil {
-		_, err = w.Recv()
+		_, err = s.Recv()
 	}
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("stream above the limit: %v", err)
+	}
+	// Health checks are not.
+	if _, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("health check above the limit: %v", err)
 	}
 	if l.Refused() != 2 {
 		t.Fatalf("Refused %d, want 2", l.Refused())
 	}
 	mem.v.Store(999)
 	l.Check()
-	if _, err := c.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+	if _, err := c.EmptyCall(ctx, &testgrpc.Empty{}); err != nil {
 		t.Fatalf("back below the limit: %v", err)
 	}
 	if l.Used() != 999 || l.Limit() != 1000 {

@@ -150,7 +150,7 @@ type Queue struct {
 	cpMu sync.Mutex // one checkpoint at a time
 
 	kept, refused, checkpoints, cpFailures, replayed, replayFailed atomic.Int64
-	untracked, forgotten                                          atomic.Int64
+	untracked, forgotten                                           atomic.Int64
 
 	stop     chan struct{}
 	done     chan struct{}
