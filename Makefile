@@ -17,6 +17,7 @@ tools:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
+	docker-compose -f docker-compose.yml config -q
 
 # STWBRIDGE_REQUIRE_TOOLS makes tests that need a tool fail, not skip, when it is missing.
 unit:

@@ -42,8 +42,9 @@ const (
 )
 
 // DefaultRequestHeaders are the request headers of a workerd fetch invocation recorded
-// as http.request.header.<name> attributes. Headers that may hold secrets
-// (authorization, cookie, ...) are not among them.
+// as http.request.header.<name> attributes (names match case-insensitively; see
+// WithRequestHeaders). Headers that may hold secrets (authorization, cookie, ...) are
+// not among them.
 var DefaultRequestHeaders = []string{"accept", "content-type", "content-length", "x-request-id"}
 
 // AssemblerOptions configure an Assembler. Zero fields take the defaults above.
@@ -168,9 +169,12 @@ var ErrAssemblerShutdown = errors.New("bridge: assembler is shut down")
 // order and sequence numbers"). Its root is the span of its first SpanOpen whose
 // parent is zero, remote, or not a span of the stream (in practice its first
 // SpanOpen). A workerd invocation (a stream with an Onset) ends at its Outcome only.
-// An ended stream is remembered, spans and pending gaps freed, for a while (see Sweep)
-// so that retried duplicates are recognised; events that follow its end in sequence
-// are still applied, a SpanOpen among them choosing a new root.
+// An ended stream holds no span but is remembered a while (see Sweep), so that retried
+// duplicates are recognised rather than assembled twice; events that follow its end in
+// sequence are still applied (nothing is lost when a receiver that missed the real
+// root took another span for it), a SpanOpen among them choosing a new root. A stream
+// whose root ended while a descendant was open ends at its Outcome; if none comes,
+// Sweep forgets it like any silent stream.
 //
 // Spans that never end come out unfinished (Unfinished set, status Error with the
 // reason, End the last time anything was seen of the span or its stream): when their
@@ -323,8 +327,9 @@ func (a *Assembler) Consume(ctx context.Context, events []Event) error {
 
 // Sweep emits as unfinished the spans open longer than OrphanAfter and those of
 // streams silent longer than StreamTimeout. It also stops waiting for sequence numbers
-// missing longer than ReorderTimeout and forgets idle streams. Callers run it
-// periodically, about every ReorderTimeout/2.
+// missing longer than ReorderTimeout and forgets idle streams (no open span, nothing
+// held back): an ended one StreamTimeout after its last event, another after twice
+// that. Callers run it periodically, about every ReorderTimeout/2.
 func (a *Assembler) Sweep(ctx context.Context) error {
 	a.mu.Lock()
 	now := a.opts.Now()
@@ -972,16 +977,16 @@ func (a *Assembler) closeIfRootEnded(s *streamState, key spanKey) {
 }
 
 // endStream handles the end of a stream (its Outcome, or its root's end): its spans
-// still open come out unfinished, and what it kept for ordering is freed but for the
-// next sequence number (to recognise duplicates) and the drops a StreamDiagnostic
-// reported ahead of it.
+// still open come out unfinished. What it keeps for ordering stays, bounded, until
+// Sweep forgets the stream: the next sequence number (to recognise duplicates), the
+// gaps given up on (an event that fills one late is still applied) and the drops a
+// StreamDiagnostic reported ahead of it.
 func (a *Assembler) endStream(s *streamState, reason string) {
 	s.ended = true
 	s.hasRoot = false
 	for s.spans != nil {
 		a.emitUnfinished(s.spans, neverEnded(reason), time.Time{})
 	}
-	s.skipped = nil
 	s.dropped = slices.DeleteFunc(s.dropped, func(r seqRange) bool { return r.hi < s.next })
 	if len(s.dropped) == 0 {
 		s.dropped = nil

@@ -773,7 +773,13 @@ func fuzzAssemble(t *testing.T, data []byte) {
 			case 0:
 				b = nil
 			case 1:
-				b = &bridge.SpanOpen{Name: "s", Parent: spanID(int(seq % 8)), Attributes: attrs}
+				// Half of them look like workerd's fetch span, to be mapped as it ends.
+				name, at := "s", attrs
+				if seq%2 == 0 {
+					name, at = "fetch", []attribute.KeyValue{attribute.String("url.full", "http://h/"),
+						attribute.String("http.response.status_code", fmt.Sprint(int(seq)*20))}
+				}
+				b = &bridge.SpanOpen{Name: name, Parent: spanID(int(seq % 8)), Attributes: at}
 			case 2:
 				b = &bridge.UpdateName{Name: fmt.Sprint(seq)}
 			case 3:
@@ -829,5 +835,118 @@ func fuzzAssemble(t *testing.T, data []byte) {
 				t.Errorf("bounds exceeded: %+v", s)
 			}
 		}
+	}
+}
+
+// A local stream ends without an Outcome when its root ends while no other span of it
+// is open: its state goes, and a retry of its events is recognised as duplicates.
+func TestRootEndClosesStream(t *testing.T) {
+	for name, open := range map[string]*bridge.SpanOpen{
+		"no parent":      {Name: "root"},
+		"remote parent":  {Name: "root", Parent: spanID(99), RemoteParent: true},
+		"foreign parent": {Name: "root", Parent: spanID(99)}, // a span of another stream
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newClock()
+			a, col := newAssembler(t, c, bridge.WithStreamTimeout(10*time.Second))
+			s := &stream{id: sid}
+			s.add(1, 0, open)
+			s.add(2, 1, &bridge.SpanOpen{Name: "child", Parent: spanID(1)})
+			s.add(2, 2, &bridge.SpanEndData{})
+			s.add(1, 3, &bridge.SpanEndData{})
+			consume(t, a, s.evs...)
+			if got := names(col.all()); !reflect.DeepEqual(got, []string{"child", "root"}) {
+				t.Fatalf("spans %v", got)
+			}
+			if st := a.Stats(); st.OpenSpans != 0 || st.Held != 0 || st.Unfinished != 0 || st.Rejected != 0 {
+				t.Errorf("stats %+v", st)
+			}
+			consume(t, a, s.evs...) // an OTLP retry
+			if st := a.Stats(); st.Duplicates != 4 || len(col.all()) != 2 {
+				t.Errorf("retry after the end: %+v, spans %v", st, names(col.all()))
+			}
+			// Ended, the stream is forgotten after StreamTimeout, not twice that.
+			c.Add(11 * time.Second)
+			_ = a.Sweep(context.Background())
+			if st := a.Stats(); st.Streams != 0 {
+				t.Errorf("streams %d after the stream timeout", st.Streams)
+			}
+		})
+	}
+}
+
+// A descendant that outlives the root keeps the stream open: the producer sends an
+// Outcome after the last end, and that ends the stream.
+func TestChildOutlivesRoot(t *testing.T) {
+	c := newClock()
+	a, col := newAssembler(t, c, bridge.WithStreamTimeout(10*time.Second))
+	s := &stream{id: sid}
+	s.add(1, 0, &bridge.SpanOpen{Name: "root"})
+	s.add(2, 1, &bridge.SpanOpen{Name: "child", Parent: spanID(1)})
+	s.add(1, 2, &bridge.SpanEndData{})
+	s.add(3, 3, &bridge.SpanOpen{Name: "grandchild", Parent: spanID(2)})
+	s.add(2, 4, &bridge.SpanEndData{})
+	s.add(3, 5, &bridge.SpanEndData{})
+	consume(t, a, s.evs...)
+	if got := names(col.all()); !reflect.DeepEqual(got, []string{"root", "child", "grandchild"}) {
+		t.Fatalf("spans %v", got)
+	}
+	// No span is open, but the stream has not ended: it is kept twice as long.
+	c.Add(11 * time.Second)
+	_ = a.Sweep(context.Background())
+	if st := a.Stats(); st.Streams != 1 || st.OpenSpans != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	consume(t, a, s.add(0, 6, &bridge.Outcome{Outcome: "ok"}))
+	c.Add(11 * time.Second)
+	_ = a.Sweep(context.Background())
+	if st := a.Stats(); st.Streams != 0 || st.Unfinished != 0 || st.Rejected != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// Events that follow a stream's end in sequence are still applied (a receiver may
+// have taken the wrong span for the root); a SpanOpen among them is a new root, whose
+// end closes the stream again. Streams without an id never close this way.
+func TestEventsAfterRootEnd(t *testing.T) {
+	a, col := newAssembler(t, newClock())
+	s := &stream{id: sid}
+	s.add(1, 0, &bridge.SpanOpen{Name: "first"})
+	s.add(1, 1, &bridge.SpanEndData{})
+	s.add(2, 2, &bridge.SpanOpen{Name: "second", Parent: spanID(1)})
+	s.add(3, 3, &bridge.SpanOpen{Name: "third", Parent: spanID(2)})
+	s.add(3, 4, &bridge.SpanEndData{})
+	s.add(2, 5, &bridge.SpanEndData{})
+	consume(t, a, s.evs...)
+	if got := names(col.all()); !reflect.DeepEqual(got, []string{"first", "third", "second"}) {
+		t.Fatalf("spans %v", got)
+	}
+	if st := a.Stats(); st.OpenSpans != 0 || st.Rejected != 0 || st.Unfinished != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	// A retry of the whole stream: all duplicates, though it ended twice.
+	consume(t, a, s.evs...)
+	if st := a.Stats(); st.Duplicates != 6 || len(col.all()) != 3 {
+		t.Errorf("retry: %+v", st)
+	}
+}
+
+// A StreamDiagnostic held back beyond the root's end still accounts for its drops
+// once the end has closed the stream.
+func TestDropsReportedAfterRootEnd(t *testing.T) {
+	a, col := newAssembler(t, newClock())
+	s := &stream{id: sid}
+	s.add(1, 0, &bridge.SpanOpen{Name: "root"})
+	s.add(1, 1, &bridge.SpanEndData{})
+	s.seq++ // dropped
+	s.add(0, 2, &bridge.StreamDiagnostic{DroppedEvents: 2})
+	s.add(2, 3, &bridge.SpanOpen{Name: "late"})
+	s.add(2, 4, &bridge.SpanEndData{})
+	consume(t, a, s.evs[2], s.evs[0], s.evs[1], s.evs[3], s.evs[4])
+	if got := names(col.all()); !reflect.DeepEqual(got, []string{"root", "late"}) {
+		t.Fatalf("spans %v", got)
+	}
+	if st := a.Stats(); st.Gaps != 0 || st.Held != 0 || st.Dropped != 2 {
+		t.Errorf("stats %+v", st)
 	}
 }

@@ -87,6 +87,20 @@ func checkSample(t *testing.T, col *collector, st bridge.AssemblerStats) {
 		if attrMap(inner)["inner.k"] != "v" || attrMap(fetch)["url.full"] != "http://127.0.0.1:18081/echo" {
 			t.Errorf("inner %v fetch %v", inner.Attributes, fetch.Attributes)
 		}
+		// workerd's subrequest span, as the HTTP client conventions have it.
+		fa := attrMap(fetch)
+		for k, v := range map[string]any{
+			"http.response.status_code": int64(404), "http.response.body.size": int64(335),
+			"network.protocol.version": "HTTP/1.1", "http.request.method": "GET",
+			"server.address": "127.0.0.1", "server.port": int64(18081), "error.type": "404",
+		} {
+			if !reflect.DeepEqual(fa[k], v) {
+				t.Errorf("%s fetch %s = %#v, want %#v", tr, k, fa[k], v)
+			}
+		}
+		if fetch.SpanKind != trace.SpanKindClient || fetch.Status != (bridge.Status{Code: codes.Error}) {
+			t.Errorf("%s fetch kind %v status %+v", tr, fetch.SpanKind, fetch.Status)
+		}
 		if len(root.Events) == 0 || root.Events[0].Name != "log" {
 			t.Errorf("%s: root events %+v", tr, root.Events)
 		}
@@ -169,6 +183,16 @@ func TestWorkerdRequestHeaders(t *testing.T) {
 		m := attrMap(s)
 		if !reflect.DeepEqual(m["http.request.header.host"], []string{"127.0.0.1:18080"}) || m["http.request.header.accept"] != nil {
 			t.Errorf("headers on %v", m)
+		}
+	}
+	// No name: no header at all.
+	a, col = newAssembler(t, newClock(), bridge.WithRequestHeaders())
+	consume(t, a, sample(t)...)
+	for _, s := range col.all() {
+		for _, kv := range s.Attributes {
+			if strings.HasPrefix(string(kv.Key), "http.request.header.") {
+				t.Errorf("%s on %s", kv.Key, s.Name)
+			}
 		}
 	}
 }
@@ -315,5 +339,107 @@ func TestLogMessageText(t *testing.T) {
 		if got := col.byName(t, "alarm").Events[0].Attributes[1].Value.AsString(); got != want {
 			t.Errorf("%s: %q, want %q", msg, got, want)
 		}
+	}
+}
+
+// workerd's fetch subrequest span becomes an HTTP client span; its numeric strings
+// become ints, and the events it came from are not changed.
+func TestSubrequestSpan(t *testing.T) {
+	cases := []struct {
+		name  string
+		attrs []attribute.KeyValue
+		want  map[string]any
+		code  codes.Code
+	}{
+		{"server error", []attribute.KeyValue{
+			attribute.String("url.full", "https://api.example:8443/x"), attribute.String("http.response.status_code", "503"),
+			attribute.String("http.request.body.size", "12"), attribute.String("http.response.body.size", "n/a"),
+		}, map[string]any{
+			"http.response.status_code": int64(503), "http.request.body.size": int64(12), "http.response.body.size": "n/a",
+			"server.address": "api.example", "server.port": int64(8443), "error.type": "503",
+		}, codes.Error},
+		{"ok, default port, port sent as a string", []attribute.KeyValue{
+			attribute.String("url.full", "https://api.example/x"), attribute.String("http.response.status_code", "204"),
+			attribute.String("server.port", "444"), attribute.String("server.address", "proxy"),
+		}, map[string]any{
+			"http.response.status_code": int64(204), "server.address": "proxy", "server.port": int64(444), "error.type": nil,
+		}, codes.Unset},
+		{"default port, client error", []attribute.KeyValue{
+			attribute.String("url.full", "https://api.example/x"), attribute.Int("http.response.status_code", 404),
+			attribute.String("error.type", "NotFound"),
+		}, map[string]any{"server.port": int64(443), "error.type": "NotFound"}, codes.Error},
+		{"uninterpretable code, no URL", []attribute.KeyValue{attribute.String("http.response.status_code", "99")},
+			map[string]any{"http.response.status_code": int64(99), "error.type": "99", "server.address": nil}, codes.Error},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a, col := newAssembler(t, newClock())
+			s := &stream{id: sid}
+			s.add(1, 0, &bridge.Onset{Info: bridge.TriggerInfo{Type: "fetch", Method: "GET", URL: "http://w/"}})
+			s.add(2, 1, &bridge.SpanOpen{Name: "fetch", Parent: spanID(1), Attributes: c.attrs})
+			s.add(2, 2, &bridge.Attributes{Attributes: c.attrs})
+			s.add(2, 3, &bridge.SpanEndData{})
+			s.add(1, 4, &bridge.Outcome{Outcome: "ok"})
+			consume(t, a, s.evs...)
+			sp := col.byName(t, "fetch")
+			m := attrMap(sp)
+			for k, v := range c.want {
+				if !reflect.DeepEqual(m[k], v) {
+					t.Errorf("%s = %#v, want %#v", k, m[k], v)
+				}
+			}
+			if sp.SpanKind != trace.SpanKindClient || sp.Status.Code != c.code || sp.Status.Description != "" {
+				t.Errorf("kind %v status %+v", sp.SpanKind, sp.Status)
+			}
+			if !reflect.DeepEqual(s.evs[1].Body.(*bridge.SpanOpen).Attributes, c.attrs) ||
+				!reflect.DeepEqual(s.evs[2].Body.(*bridge.Attributes).Attributes, c.attrs) {
+				t.Error("the events' attributes were changed")
+			}
+		})
+	}
+}
+
+// Only workerd's own fetch span is mapped: not one with a kind, not one of a local
+// stream; one emitted unfinished, or ended late, is mapped too.
+func TestSubrequestSpanScope(t *testing.T) {
+	status := []attribute.KeyValue{attribute.String("http.response.status_code", "500")}
+	a, col := newAssembler(t, newClock(), bridge.WithOrphanAfter(time.Minute), bridge.WithStreamTimeout(time.Hour))
+	local := &stream{id: bridge.StreamID{1}}
+	local.add(1, 0, &bridge.SpanOpen{Name: "fetch", Attributes: status})
+	local.add(1, 1, &bridge.SpanEndData{})
+	inv := &stream{id: sid}
+	inv.add(1, 0, &bridge.Onset{Info: bridge.TriggerInfo{Type: "alarm"}})
+	inv.add(2, 1, &bridge.SpanOpen{Name: "fetch", Parent: spanID(1), SpanKind: trace.SpanKindServer, Attributes: status})
+	inv.add(2, 2, &bridge.SpanEndData{})
+	inv.add(3, 3, &bridge.SpanOpen{Name: "fetch", Parent: spanID(1), Attributes: status})
+	consume(t, a, local.evs...)
+	consume(t, a, inv.evs...)
+	for _, sp := range col.all() {
+		if sp.SpanKind == trace.SpanKindClient || attrMap(sp)["http.response.status_code"] != "500" {
+			t.Errorf("span %+v mapped", sp)
+		}
+	}
+	c := newClock()
+	a, col = newAssembler(t, c, bridge.WithOrphanAfter(time.Minute), bridge.WithStreamTimeout(time.Hour))
+	consume(t, a, inv.evs...)
+	c.Add(2 * time.Minute)
+	_ = a.Sweep(context.Background())
+	consume(t, a, inv.add(3, 4, &bridge.SpanEndData{}))
+	var spans []bridge.Span // span 3: unfinished, then its late real end
+	for _, sp := range col.all() {
+		if sp.SpanID == spanID(3) {
+			spans = append(spans, sp)
+		}
+	}
+	if len(spans) != 2 {
+		t.Fatalf("spans %v", names(col.all()))
+	}
+	for _, sp := range spans {
+		if sp.SpanKind != trace.SpanKindClient || attrMap(sp)["http.response.status_code"] != int64(500) || sp.Status.Code != codes.Error {
+			t.Errorf("span %+v", sp)
+		}
+	}
+	if !spans[0].Unfinished || spans[1].Unfinished || spans[1].Status.Description != "" {
+		t.Errorf("unfinished %+v, late %+v", spans[0].Status, spans[1].Status)
 	}
 }

@@ -219,7 +219,8 @@ func TestNonRetryableDroppedCountedLogged(t *testing.T) {
 	_ = e.ExportLogs(context.Background(), rawLogs("r", 4, 0))
 	flush(t, e)
 	st := e.Stats()
-	if st.Logs.Failed != 8 || st.Logs.Sent != 0 || st.Retries != 0 || calls.Load() != 2 {
+	// The second request may leave with the first, merged: one or two calls.
+	if st.Logs.Failed != 8 || st.Logs.Sent != 0 || st.Retries != 0 || calls.Load() < 1 || calls.Load() > 2 {
 		t.Errorf("stats %+v, calls %d", st, calls.Load())
 	}
 	out := logs.String()

@@ -5,6 +5,7 @@
 //
 //	stwbridge [serve] [flags]   run the forwarder (stwbridge --help lists the flags)
 //	stwbridge tail [flags]      live view of the spans passing through a running stwbridge
+//	stwbridge health            exit 0 when a running stwbridge answers on /healthz
 package main
 
 import (
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "tail":
 			return tailcli.Run(ctx, args[1:], stdout, stderr)
+		case "health":
+			return health(args[1:], stderr)
 		case "serve":
 			args = args[1:]
 		}

@@ -60,6 +60,10 @@ type Config struct {
 	Log           Log       `yaml:"log"`
 	// ShutdownTimeout bounds the graceful shutdown on SIGTERM/SIGINT.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// Persistence, MemoryLimiter and Limits are described in guards.go.
+	Persistence   Persistence   `yaml:"persistence"`
+	MemoryLimiter MemoryLimiter `yaml:"memory_limiter"`
+	Limits        Limits        `yaml:"limits"`
 
 	// File is the config file that was read ("" for none); not a YAML key.
 	File string `yaml:"-"`
@@ -68,6 +72,8 @@ type Config struct {
 // Receivers configures the listeners.
 type Receivers struct {
 	OTLP OTLPReceivers `yaml:"otlp"`
+	// Auth requires a bearer token on both listeners (see guards.go).
+	Auth Auth `yaml:"auth"`
 }
 
 // OTLPReceivers holds the two OTLP protocols, as the Collector's otlpreceiver.
@@ -78,14 +84,16 @@ type OTLPReceivers struct {
 
 // GRPCReceiver is the OTLP/gRPC listener (TraceService, LogsService, health).
 type GRPCReceiver struct {
-	Endpoint          string `yaml:"endpoint"`
-	MaxRecvMsgSizeMiB int    `yaml:"max_recv_msg_size_mib"`
+	Endpoint          string    `yaml:"endpoint"`
+	MaxRecvMsgSizeMiB int       `yaml:"max_recv_msg_size_mib"`
+	TLS               ServerTLS `yaml:"tls"`
 }
 
 // HTTPReceiver is the HTTP listener: OTLP/HTTP, /v1/stw, /v1/live and /metrics.
 type HTTPReceiver struct {
-	Endpoint           string `yaml:"endpoint"`
-	MaxRequestBodySize int64  `yaml:"max_request_body_size"`
+	Endpoint           string    `yaml:"endpoint"`
+	MaxRequestBodySize int64     `yaml:"max_request_body_size"`
+	TLS                ServerTLS `yaml:"tls"`
 }
 
 // Exporter configures the downstream OTLP/gRPC connection.
@@ -140,6 +148,10 @@ type Assembler struct {
 	// SweepInterval is how often open spans are checked; 0 means min(1s, orphan_after/10,
 	// stream_timeout/10).
 	SweepInterval Duration `yaml:"sweep_interval"`
+	// MaxAttributesPerSpan and MaxEventsPerSpan bound what one assembled span keeps;
+	// the rest is dropped and counted.
+	MaxAttributesPerSpan int `yaml:"max_attributes_per_span"`
+	MaxEventsPerSpan     int `yaml:"max_events_per_span"`
 }
 
 // Pipeline configures the bounded event pipeline between receivers and tails.
@@ -189,6 +201,9 @@ func Default() Config {
 			StreamTimeout: Duration(bridge.DefaultStreamTimeout),
 			MaxOpenSpans:  bridge.DefaultMaxOpenSpans,
 			ReorderWindow: bridge.DefaultReorderWindow,
+
+			MaxAttributesPerSpan: bridge.DefaultMaxAttributesPerSpan,
+			MaxEventsPerSpan:     bridge.DefaultMaxEventsPerSpan,
 		},
 		Pipeline: Pipeline{
 			Queue: Queue{MaxEvents: DefaultQueueEvents, MaxBytes: DefaultQueueBytes},
@@ -197,6 +212,9 @@ func Default() Config {
 		Stdout:          Stdout{GroupWait: Duration(DefaultGroupWait)},
 		Log:             Log{Format: "text", Level: "info"},
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
+		Persistence:     Persistence{MaxBytes: DefaultPersistenceMaxBytes, CheckpointInterval: Duration(DefaultCheckpointInterval)},
+		MemoryLimiter:   MemoryLimiter{CheckInterval: Duration(DefaultMemoryCheckInterval), RetryAfter: Duration(DefaultMemoryRetryAfter)},
+		Limits:          Limits{MaxAttributeValueLength: DefaultMaxAttributeValueLength, MaxOpenSpansPerStream: DefaultMaxOpenSpansPerStream},
 	}
 }
 
@@ -312,6 +330,8 @@ func (c *Config) Validate() error {
 	positiveDur("assembler.stream_timeout", c.Assembler.StreamTimeout)
 	positiveInt("assembler.max_open_spans", c.Assembler.MaxOpenSpans)
 	positiveInt("assembler.reorder_window", c.Assembler.ReorderWindow)
+	positiveInt("assembler.max_attributes_per_span", c.Assembler.MaxAttributesPerSpan)
+	positiveInt("assembler.max_events_per_span", c.Assembler.MaxEventsPerSpan)
 	if c.Assembler.SweepInterval < 0 {
 		bad("assembler.sweep_interval", "must not be negative (0 picks it from orphan_after and stream_timeout)")
 	}
@@ -329,6 +349,7 @@ func (c *Config) Validate() error {
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		bad("log.level", "%v", err)
 	}
+	c.validateGuards(bad)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
 	}

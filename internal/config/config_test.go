@@ -60,6 +60,18 @@ func TestEachFlagAndVariable(t *testing.T) {
 		{"log-format", "STWBRIDGE_LOG_FORMAT", "json", func(c Config) any { return c.Log.Format }, "json"},
 		{"log-level", "STWBRIDGE_LOG_LEVEL", "debug", func(c Config) any { return c.Log.Level }, "debug"},
 		{"shutdown-timeout", "STWBRIDGE_SHUTDOWN_TIMEOUT", "3s", func(c Config) any { return c.ShutdownTimeout.D() }, 3 * time.Second},
+		{"data-dir", "STWBRIDGE_DATA_DIR", "/var/lib/stwbridge", func(c Config) any { return c.Persistence.DataDir }, "/var/lib/stwbridge"},
+		{"memory-limit-mib", "STWBRIDGE_MEMORY_LIMIT_MIB", "512", func(c Config) any { return c.MemoryLimiter.LimitMiB }, 512},
+		{"bearer-token-file", "STWBRIDGE_BEARER_TOKEN_FILE", "/run/token", func(c Config) any { return c.Receivers.Auth.BearerTokenFile }, "/run/token"},
+		{"tls-cert-file", "STWBRIDGE_TLS_CERT_FILE", "/c.pem", func(c Config) any {
+			return [2]string{c.Receivers.OTLP.GRPC.TLS.CertFile, c.Receivers.OTLP.HTTP.TLS.CertFile}
+		}, [2]string{"/c.pem", "/c.pem"}},
+		{"tls-key-file", "STWBRIDGE_TLS_KEY_FILE", "/k.pem", func(c Config) any {
+			return [2]string{c.Receivers.OTLP.GRPC.TLS.KeyFile, c.Receivers.OTLP.HTTP.TLS.KeyFile}
+		}, [2]string{"/k.pem", "/k.pem"}},
+		{"tls-client-ca-file", "STWBRIDGE_TLS_CLIENT_CA_FILE", "/ca.pem", func(c Config) any {
+			return [2]string{c.Receivers.OTLP.GRPC.TLS.ClientCAFile, c.Receivers.OTLP.HTTP.TLS.ClientCAFile}
+		}, [2]string{"/ca.pem", "/ca.pem"}},
 	}
 	if len(cases) != len(options)-1 { // --config is tested on its own
 		t.Fatalf("%d flags tested, %d defined: test every flag", len(cases), len(options)-1)
@@ -150,6 +162,8 @@ assembler:
   max_open_spans: 1234
   reorder_window: 16
   sweep_interval: 250ms
+  max_attributes_per_span: 64
+  max_events_per_span: 32
 pipeline:
   queue:
     max_events: 100
@@ -179,7 +193,8 @@ shutdown_timeout: 4s
 			RetryOnFailure:  RetryOnFailure{InitialInterval: Duration(time.Second), MaxInterval: Duration(2 * time.Second), MaxElapsedTime: Duration(3 * time.Second)},
 			SendingQueue:    SendingQueue{QueueSize: 10, QueueBytes: 4096, NumConsumers: 3},
 		},
-		Assembler:     Assembler{OrphanAfter: Duration(2 * time.Minute), StreamTimeout: Duration(5 * time.Second), MaxOpenSpans: 1234, ReorderWindow: 16, SweepInterval: Duration(250 * time.Millisecond)},
+		Assembler: Assembler{OrphanAfter: Duration(2 * time.Minute), StreamTimeout: Duration(5 * time.Second), MaxOpenSpans: 1234, ReorderWindow: 16, SweepInterval: Duration(250 * time.Millisecond),
+			MaxAttributesPerSpan: 64, MaxEventsPerSpan: 32},
 		Pipeline:      Pipeline{Queue: Queue{MaxEvents: 100, MaxBytes: 200000}, Batch: Batch{Size: 50, Timeout: Duration(20 * time.Millisecond)}},
 		Stdout:        Stdout{GroupWait: Duration(2 * time.Second)},
 		ForwardEvents: true, Log: Log{Format: "json", Level: "warn"}, ShutdownTimeout: Duration(4 * time.Second),

@@ -80,6 +80,40 @@ var options = []option{
 	{flag: "shutdown-timeout", env: "STWBRIDGE_SHUTDOWN_TIMEOUT", key: "shutdown_timeout", arg: "DURATION",
 		usage: "on SIGTERM/SIGINT: how long to drain, export open spans as unfinished and flush before exiting",
 		set:   durationSetter(func(c *Config) *Duration { return &c.ShutdownTimeout })},
+	{flag: "data-dir", env: "STWBRIDGE_DATA_DIR", key: "persistence.data_dir", arg: "DIR",
+		usage: "persistent queue: requests are on disk here before they are acknowledged; after a crash, what was not delivered is sent and open spans are restored",
+		set:   func(c *Config, v string) error { c.Persistence.DataDir = v; return nil }},
+	{flag: "memory-limit-mib", env: "STWBRIDGE_MEMORY_LIMIT_MIB", key: "memory_limiter.limit_mib", arg: "MIB",
+		usage: "above this heap size, refuse requests as retryable (gRPC Unavailable with RetryInfo, HTTP 503 with Retry-After); 0: off",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%q is not allowed: use a whole number of MiB, 0 for off", v)
+			}
+			c.MemoryLimiter.LimitMiB = n
+			return nil
+		}},
+	{flag: "bearer-token-file", env: "STWBRIDGE_BEARER_TOKEN_FILE", key: "receivers.auth.bearer_token_file", arg: "FILE",
+		usage: "require \"authorization: Bearer <token>\" on both listeners, with the token read from FILE",
+		set:   func(c *Config, v string) error { c.Receivers.Auth.BearerTokenFile = v; return nil }},
+	{flag: "tls-cert-file", env: "STWBRIDGE_TLS_CERT_FILE", key: "receivers.otlp.{grpc,http}.tls.cert_file", arg: "FILE",
+		usage: "serve both listeners over TLS with this PEM certificate (with --tls-key-file)",
+		set: func(c *Config, v string) error {
+			c.Receivers.OTLP.GRPC.TLS.CertFile, c.Receivers.OTLP.HTTP.TLS.CertFile = v, v
+			return nil
+		}},
+	{flag: "tls-key-file", env: "STWBRIDGE_TLS_KEY_FILE", key: "receivers.otlp.{grpc,http}.tls.key_file", arg: "FILE",
+		usage: "the PEM private key of --tls-cert-file",
+		set: func(c *Config, v string) error {
+			c.Receivers.OTLP.GRPC.TLS.KeyFile, c.Receivers.OTLP.HTTP.TLS.KeyFile = v, v
+			return nil
+		}},
+	{flag: "tls-client-ca-file", env: "STWBRIDGE_TLS_CLIENT_CA_FILE", key: "receivers.otlp.{grpc,http}.tls.client_ca_file", arg: "FILE",
+		usage: "mTLS: clients of both listeners must present a certificate signed by a CA in this PEM file",
+		set: func(c *Config, v string) error {
+			c.Receivers.OTLP.GRPC.TLS.ClientCAFile, c.Receivers.OTLP.HTTP.TLS.ClientCAFile = v, v
+			return nil
+		}},
 }
 
 func durationSetter(field func(*Config) *Duration) func(*Config, string) error {
@@ -203,6 +237,8 @@ beats the config file, which beats the default):
 		"log-format":       def.Log.Format,
 		"log-level":        def.Log.Level,
 		"shutdown-timeout": def.ShutdownTimeout.D().String(),
+		"data-dir":         "empty: queue in memory only",
+		"memory-limit-mib": "0 (off)",
 	}
 	for _, o := range options {
 		head := "  --" + o.flag
@@ -222,17 +258,23 @@ beats the config file, which beats the default):
       this text
 
 Config file keys (YAML; see docs/readme/forwarder.md for an example):
-  receivers.otlp.grpc: endpoint, max_recv_msg_size_mib
-  receivers.otlp.http: endpoint, max_request_body_size
+  receivers.otlp.grpc: endpoint, max_recv_msg_size_mib, tls (cert_file, key_file, client_ca_file)
+  receivers.otlp.http: endpoint, max_request_body_size, tls (cert_file, key_file, client_ca_file)
+  receivers.auth: bearer_token_file, bearer_token_env
   exporter: endpoint, tls (ca_file, cert_file, key_file, server_name,
             insecure_skip_verify), headers, compression (gzip|none), timeout,
             max_request_bytes, retry_on_failure (enabled, initial_interval,
             max_interval, max_elapsed_time), sending_queue (queue_size,
             queue_bytes, num_consumers)
-  assembler: orphan_after, stream_timeout, max_open_spans, reorder_window, sweep_interval
+  assembler: orphan_after, stream_timeout, max_open_spans, reorder_window, sweep_interval,
+             max_attributes_per_span, max_events_per_span
   pipeline: queue (max_events, max_bytes), batch (size, timeout)
   stdout: group_wait
+  persistence: data_dir, max_bytes, checkpoint_interval
+  memory_limiter: limit_mib, limit_percentage, check_interval, retry_after
+  limits: max_attribute_value_length, max_open_spans_per_stream
   forward_events, log (format, level), shutdown_timeout
+(docs/OPERATIONS.md: sizing, every limit and its default, metrics, alerts)
 `)
 }
 

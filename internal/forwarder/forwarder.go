@@ -61,6 +61,8 @@ type Forwarder struct {
 	recv     *receiver.Receiver
 	reg      *metrics.Registry
 	health   *health.Server
+	guards   *guards      // persistent queue, memory limiter, auth, TLS, limits (guards.go)
+	dataHTTP http.Handler // the HTTP data paths without the guards, for the queue's replay
 
 	grpcSrv          *grpc.Server
 	httpSrv          *http.Server
@@ -83,16 +85,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 	}
 	f := &Forwarder{cfg: cfg, log: log, reg: metrics.NewRegistry(),
 		sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
+	var err error
+	if f.guards, err = newGuards(cfg, log); err != nil {
+		return nil, err
+	}
 
 	if cfg.Exporter.Endpoint == "" {
 		f.down = newStdout(stdout, cfg, log)
 	} else {
 		opts, err := exporterOptions(cfg, log)
 		if err != nil {
+			_ = f.guards.close()
 			return nil, err
 		}
 		exp, err := otlpexport.New(ctx, opts...)
 		if err != nil {
+			_ = f.guards.close()
 			return nil, fmt.Errorf("exporter: %w", err)
 		}
 		f.exporter, f.down = exp, exp
@@ -115,28 +123,34 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 		bridge.WithFlushInterval(cfg.Pipeline.Batch.Timeout.D()),
 		bridge.WithLogger(log),
 	)
-	f.ingest = stwingest.NewHandler(f.pipe, stwingest.WithMaxBodyBytes(cfg.Receivers.OTLP.HTTP.MaxRequestBodySize), stwingest.WithLogger(log))
+	f.ingest = stwingest.NewHandler(publisher{f}, stwingest.WithMaxBodyBytes(cfg.Receivers.OTLP.HTTP.MaxRequestBodySize), stwingest.WithLogger(log))
 	f.recv = receiver.New(consumer{f}, receiver.Options{
 		MaxRecvMsgSize:     cfg.Receivers.OTLP.GRPC.MaxRecvMsgSizeMiB << 20,
 		MaxRequestBodySize: cfg.Receivers.OTLP.HTTP.MaxRequestBodySize,
 		Logger:             log,
 	})
 
-	f.grpcSrv = grpc.NewServer(f.recv.ServerOptions()...)
+	f.grpcSrv = grpc.NewServer(append(f.recv.ServerOptions(), f.guards.grpcServerOptions()...)...)
 	f.recv.RegisterGRPC(f.grpcSrv)
 	f.health = health.NewServer()
 	healthpb.RegisterHealthServer(f.grpcSrv, f.health)
 
+	data := http.NewServeMux()
+	f.recv.Mount(data)
+	data.Handle("/v1/stw", f.ingest)
+	f.dataHTTP = data
+	guarded := f.guards.wrapData(data)
 	mux := http.NewServeMux()
-	f.recv.Mount(mux)
-	mux.Handle("/v1/stw", f.ingest)
-	mux.Handle("/v1/live", f.hub)
+	for _, p := range []string{receiver.TracesPath, receiver.LogsPath, "/v1/stw"} {
+		mux.Handle(p, guarded)
+	}
+	mux.Handle("/v1/live", f.guards.wrapAuth(f.hub))
 	mux.Handle("/metrics", f.reg)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	f.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	f.registerMetrics()
+	f.registerGuardMetrics()
 
-	var err error
 	if f.grpcLis, err = net.Listen("tcp", cfg.Receivers.OTLP.GRPC.Endpoint); err != nil {
 		f.abort()
 		return nil, fmt.Errorf("--listen %s: %w", cfg.Receivers.OTLP.GRPC.Endpoint, err)
@@ -146,6 +160,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 		f.abort()
 		return nil, fmt.Errorf("--http-listen %s: %w", cfg.Receivers.OTLP.HTTP.Endpoint, err)
 	}
+	f.httpLis = f.guards.httpListener(f.httpLis)
 	return f, nil
 }
 
@@ -155,6 +170,7 @@ func (f *Forwarder) abort() {
 	defer cancel()
 	_ = f.pipe.Shutdown(ctx)
 	_ = f.down.Shutdown(ctx)
+	_ = f.guards.close()
 }
 
 // GRPCAddr is the address the OTLP/gRPC receiver listens on.
@@ -169,6 +185,16 @@ func (f *Forwarder) Metrics() *metrics.Registry { return f.reg }
 // Run serves until ctx ends, then shuts down within the configured shutdown timeout.
 // It returns nil after a clean shutdown.
 func (f *Forwarder) Run(ctx context.Context) error {
+	go f.sweepLoop()
+	// What the persistent queue holds goes through before any new request.
+	if err := f.startGuards(ctx); err != nil {
+		f.log.Error("stwbridge cannot start", "err", err)
+		_ = f.grpcLis.Close()
+		_ = f.httpLis.Close()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.ShutdownTimeout.D())
+		defer cancel()
+		return errors.Join(err, f.Shutdown(sctx))
+	}
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- f.grpcSrv.Serve(f.grpcLis) }()
 	go func() {
@@ -176,7 +202,6 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			serveErr <- err
 		}
 	}()
-	go f.sweepLoop()
 	dest := "stdout"
 	if f.cfg.Exporter.Endpoint != "" {
 		dest = f.cfg.Exporter.Endpoint
@@ -265,6 +290,9 @@ func (f *Forwarder) shutdown(ctx context.Context) error {
 	note("assembler", f.asm.Shutdown(ctx))
 	// 4. Flush downstream.
 	note("downstream", f.down.Shutdown(ctx))
+	// 5. With everything delivered, the persistent queue is emptied; otherwise it is
+	// kept for the next start.
+	note("persistent queue", f.stopGuards(len(errs) == 0))
 	err := errors.Join(errs...)
 	if err != nil {
 		f.log.Error("stwbridge shutdown incomplete", "err", err, "took", time.Since(start).String())
@@ -279,6 +307,7 @@ func (f *Forwarder) consumeSpans(ctx context.Context, spans []bridge.Span) error
 	// Live watchers learn of spans the assembler ended as unfinished (a crashed
 	// producer sends no end of its own).
 	_ = f.hub.ConsumeSpans(ctx, spans)
+	f.guards.release(spans)
 	if err := f.down.ConsumeSpans(ctx, spans); err != nil {
 		f.forwardErrors.Inc()
 		return err
@@ -317,7 +346,7 @@ func (f *Forwarder) sweepLoop() {
 // consumer is what the receivers hand their data to.
 type consumer struct{ f *Forwarder }
 
-func (c consumer) Publish(e bridge.Event) bool { return c.f.pipe.Publish(e) }
+func (c consumer) Publish(e bridge.Event) bool { return c.f.guards.publish(c.f.pipe.Publish, e) }
 func (c consumer) ExportLogs(ctx context.Context, req *collogspb.ExportLogsServiceRequest) error {
 	return c.f.down.ExportLogs(ctx, req)
 }
@@ -332,6 +361,8 @@ func assemblerOptions(cfg config.Config) []bridge.AssemblerOption {
 		bridge.WithStreamTimeout(a.StreamTimeout.D()),
 		bridge.WithMaxOpenSpans(a.MaxOpenSpans),
 		bridge.WithReorderWindow(a.ReorderWindow),
+		bridge.WithMaxAttributesPerSpan(a.MaxAttributesPerSpan),
+		bridge.WithMaxEventsPerSpan(a.MaxEventsPerSpan),
 	}
 }
 

@@ -36,6 +36,10 @@ func (r *Receiver) RegisterGRPC(s *grpc.Server) {
 // rawRequest is an export request's bytes, decoded by the handler itself.
 type rawRequest struct{ data []byte }
 
+// Bytes returns the request as received, for interceptors that keep it (the
+// persistent queue).
+func (r *rawRequest) Bytes() []byte { return r.data }
+
 // rawCodec passes *rawRequest through as bytes and everything else (responses, the
 // health service) to the standard proto codec.
 type rawCodec struct{ proto encoding.CodecV2 }
