@@ -25,12 +25,26 @@
 // # Streams
 //
 // A stream is one local root span (no parent, or a remote parent) and its local
-// descendants: the local counterpart of an STW invocation. It has a random 128-bit
-// StreamID, and its events are numbered from 0 by Sequence. They are published in
-// sequence order, whichever goroutines start, rename and end its spans. When the root
-// and every descendant have ended, an Outcome "ok" closes the stream; at Shutdown a
-// stream with spans still open closes with Outcome "canceled" after their unfinished
-// SpanEndData. A span started under a parent whose stream has already closed (work
+// descendants: the local counterpart of an STW invocation. Its events are numbered
+// from 0 by Sequence and published in sequence order, whichever goroutines start,
+// rename and end its spans.
+//
+// The StreamID of a root with no parent at all is its trace id: the SDK has just
+// made that trace id up at random, so no other stream has it, and the exporter then
+// leaves the stream id out of every record (the compact form of docs/PROTOCOL.md,
+// 53 bytes less per record). A root under a remote parent shares its trace id with
+// other processes and gets a random 128-bit StreamID; so does a root whose trace id an
+// open stream already uses (a custom IDGenerator that repeats trace ids), and every
+// root with Options.RandomStreamIDs (for an IDGenerator that may reuse the trace id
+// of a trace that ended recently, whose stream id a receiver still remembers).
+//
+// As docs/PROTOCOL.md says, a stream ends with its root's SpanEndData when no other
+// span of it is open then, the common case: no event follows, not even an Outcome.
+// When a descendant outlives the root, an Outcome "ok" ends the stream after the last
+// of them ends (and so it does when the root's own SpanOpen or SpanEndData was
+// dropped). At Shutdown, the spans still open are sent as unfinished, roots first: a
+// stream with other spans open then ends with an Outcome "canceled" after their
+// SpanEndData. A span started under a parent whose stream has already ended (work
 // outliving its request, say) opens a stream of its own; so does a span whose parent
 // ended before it started, unless that parent was a span of Wrap. SpanOpen always
 // names the real parent, so the trace is whole either way.
@@ -83,9 +97,9 @@
 // given, the BatchSpanProcessor's environment variables apply, with the same meaning:
 //
 //   - OTEL_BSP_MAX_QUEUE_SIZE: the queue bound, counted in events, not spans (a span
-//     takes at least two, its open and its end, and a root one more, the Outcome of
-//     its stream). A count above DefaultMaxQueueEvents also raises the byte bound in
-//     proportion, unless WithMaxQueueBytes is given.
+//     takes at least two, its open and its end, and a stream whose root does not end
+//     last one more, its Outcome). A count above DefaultMaxQueueEvents also raises
+//     the byte bound in proportion, unless WithMaxQueueBytes is given.
 //   - OTEL_BSP_SCHEDULE_DELAY: the flush interval, in milliseconds.
 //   - OTEL_BSP_MAX_EXPORT_BATCH_SIZE: the batch size, in events (at most the queue size).
 //   - OTEL_BSP_EXPORT_TIMEOUT: the bound of one delivery to the sink, in milliseconds.

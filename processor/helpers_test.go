@@ -179,20 +179,28 @@ func dump(evs []bridge.Event) string {
 // checkStreams verifies the stream rules over everything a sink received: per stream,
 // sequence numbers from 0 in delivery order without gaps (dropped runs accounted for
 // by StreamDiagnostic), SpanOpen first for each span and nothing of it after its
-// SpanEndData, and nothing after the Outcome.
-func checkStreams(t testing.TB, evs []bridge.Event) {
+// SpanEndData, and nothing after the stream's end: its Outcome, or the SpanEndData of
+// its root (the span of its SpanOpen at sequence 0) while no other span of it whose
+// SpanOpen arrived is open. It returns the streams that ended, each with the Outcome
+// that ended it ("" when its root's end did).
+func checkStreams(t testing.TB, evs []bridge.Event) map[bridge.StreamID]string {
 	t.Helper()
 	type spanKey struct {
 		s  bridge.StreamID
 		id trace.SpanID
 	}
 	next := map[bridge.StreamID]uint64{}
-	closed := map[bridge.StreamID]bool{}
+	ended := map[bridge.StreamID]string{}
+	roots := map[bridge.StreamID]trace.SpanID{}
+	open := map[bridge.StreamID]int{}
 	opened := map[spanKey]bool{}
-	ended := map[spanKey]bool{}
+	spanEnded := map[spanKey]bool{}
 	for _, e := range evs {
-		if closed[e.StreamID] {
-			t.Fatalf("event after the stream's Outcome: %s seq %d\n%s", e.Kind(), e.Sequence, dump(evs))
+		if how, ok := ended[e.StreamID]; ok {
+			if how == "" {
+				how = "its root's end"
+			}
+			t.Fatalf("event after the stream's end (%s): %s seq %d\n%s", how, e.Kind(), e.Sequence, dump(evs))
 		}
 		if d, ok := e.Body.(*bridge.StreamDiagnostic); ok {
 			if e.Sequence+1 != next[e.StreamID]+d.DroppedEvents {
@@ -206,25 +214,34 @@ func checkStreams(t testing.TB, evs []bridge.Event) {
 		}
 		next[e.StreamID]++
 		k := spanKey{e.StreamID, e.SpanID}
-		switch e.Body.(type) {
+		switch b := e.Body.(type) {
 		case *bridge.SpanOpen:
 			if opened[k] {
 				t.Fatalf("second SpanOpen for %s", e.SpanID)
 			}
 			opened[k] = true
+			open[e.StreamID]++
+			if e.Sequence == 0 {
+				roots[e.StreamID] = e.SpanID
+			}
 		case *bridge.Outcome:
-			closed[e.StreamID] = true
+			ended[e.StreamID] = b.Outcome
 		case *bridge.Heartbeat:
 		default:
 			if !opened[k] {
 				t.Fatalf("%s of span %s before (or without) its SpanOpen\n%s", e.Kind(), e.SpanID, dump(evs))
 			}
-			if ended[k] {
+			if spanEnded[k] {
 				t.Fatalf("%s of span %s after its SpanEndData\n%s", e.Kind(), e.SpanID, dump(evs))
 			}
 			if e.Kind() == bridge.KindSpanEnd {
-				ended[k] = true
+				spanEnded[k] = true
+				open[e.StreamID]--
+				if root, ok := roots[e.StreamID]; ok && root == e.SpanID && open[e.StreamID] == 0 {
+					ended[e.StreamID] = ""
+				}
 			}
 		}
 	}
+	return ended
 }

@@ -1,7 +1,9 @@
 package processor
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,9 +17,10 @@ import (
 	"github.com/stwbridge/stwbridge/bridge"
 )
 
-// Outcomes the processor sends when a stream closes.
+// Outcomes the processor sends when a stream ends otherwise than with its root's end
+// (see the package documentation, Streams).
 const (
-	// OutcomeOK closes a stream whose spans all ended.
+	// OutcomeOK closes a stream whose spans all ended, the last of them after the root.
 	OutcomeOK = "ok"
 	// OutcomeCanceled closes a stream that still had open spans at Shutdown; they were
 	// sent as unfinished.
@@ -36,6 +39,9 @@ type Processor struct {
 	limits limits
 	reg    *registry
 	scopes scopeCache
+	// compactIDs holds the trace ids open streams use as their stream id, so that a
+	// trace id repeated by a custom IDGenerator never names two open streams.
+	compactIDs idSet
 
 	// tick counts the periods of the background loop; streams remember the tick of
 	// their last event, so telling an idle stream costs the hot path one atomic load.
@@ -158,8 +164,19 @@ func (p *Processor) OnStart(parent context.Context, s sdktrace.ReadWriteSpan) {
 	}
 
 	str := &st.own
-	str.id = newStreamID()
 	str.traceID = sc.TraceID()
+	// A root with no parent at all starts a trace of its own, whose random id no
+	// other producer uses: it serves as the stream id, which the codec then leaves
+	// out of every record (docs/PROTOCOL.md, the compact form). Under a remote parent
+	// (the trace spans processes), or when an open stream already has that id (an
+	// IDGenerator that repeats trace ids), or with Options.RandomStreamIDs, the stream
+	// gets a random id.
+	if !psc.IsValid() && !p.opts.RandomStreamIDs && p.compactIDs.add(str.traceID) {
+		str.id = bridge.StreamID(str.traceID)
+		str.compact = true
+	} else {
+		str.id = newStreamID()
+	}
 	str.root = st
 	str.start = start
 	str.open = 1
@@ -185,14 +202,17 @@ func (p *Processor) parentState(ctx context.Context, psc trace.SpanContext) *spa
 // openLocked publishes the SpanOpen of st; the caller holds st.str.mu (or owns a
 // stream nobody else can see yet).
 func (p *Processor) openLocked(st *spanState, start time.Time) {
-	if !p.publishLocked(st.str, st.envelope(start, &st.open)) {
+	if p.publishLocked(st.str, st.envelope(start, &st.open)) {
+		st.str.shown++
+	} else {
 		st.suppressed = true
 	}
 }
 
 // OnEnd publishes the span's final UpdateName (when its name differs from the last
-// one published), its SpanEndData, and the stream's Outcome when it was the last
-// open span of its stream.
+// one published) and its SpanEndData; when the span was the last open one of its
+// stream and not its root, the stream's Outcome follows (a root ending last ends
+// its stream by itself).
 func (p *Processor) OnEnd(s sdktrace.ReadOnlySpan) {
 	sc := s.SpanContext()
 	if !sc.IsSampled() {
@@ -237,8 +257,8 @@ func (p *Processor) fillEnd(st *spanState, status bridge.Status, attrs []attribu
 	end.ChildSpanCount = children
 }
 
-// endLocked publishes the end of st (with a final rename first) and closes it in its
-// stream. The caller holds st.str.mu.
+// endLocked publishes the end of st (with a final rename first) and accounts for it
+// in its stream, which it may end. The caller holds st.str.mu.
 func (p *Processor) endLocked(st *spanState, name string, end time.Time, outcome string) {
 	if st.ended {
 		return
@@ -247,18 +267,21 @@ func (p *Processor) endLocked(st *spanState, name string, end time.Time, outcome
 	// The SDK counts children only under its own span type; those started under a
 	// wrapped span are counted here.
 	st.end.ChildSpanCount = max(st.end.ChildSpanCount, int(st.children))
+	published := false
 	if st.suppressed {
 		p.suppressed.Add(1)
 	} else {
+		st.str.shown--
 		p.renameLocked(st, name, end)
-		p.publishLocked(st.str, st.envelope(end, &st.end))
+		published = p.publishLocked(st.str, st.envelope(end, &st.end))
 	}
-	p.closeLocked(st.str, end, outcome)
+	p.spanEndedLocked(st, published, end, outcome)
 }
 
 // Shutdown reports every span still open as unfinished (SpanEndData with Unfinished
-// set, status Error and end time now; its stream then gets an Outcome "canceled"),
-// then shuts the pipeline down, which delivers what is queued and shuts the sink down.
+// set, status Error and end time now; roots first, so that a stream with other spans
+// open ends with an Outcome "canceled" after them, while a stream whose root alone
+// was open ends with its root's end), then shuts the pipeline down, which delivers what is queued and shuts the sink down.
 // It honours ctx's deadline. Spans that start or end after Shutdown are not
 // published. Later calls return nil.
 func (p *Processor) Shutdown(ctx context.Context) error {
@@ -290,9 +313,15 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 	return waitErr
 }
 
-// reportUnfinished publishes every open span as unfinished at now.
+// reportUnfinished publishes every open span as unfinished at now: the roots of
+// streams first, then the other spans.
 func (p *Processor) reportUnfinished(now time.Time) {
-	for _, st := range p.reg.appendAll(nil) {
+	open := p.reg.appendAll(nil)
+	// str.root is written before the span is registered and never after.
+	slices.SortStableFunc(open, func(a, b *spanState) int {
+		return cmp.Compare(b2i(a.str.root != a), b2i(b.str.root != b))
+	})
+	for _, st := range open {
 		if p.reg.take(st.key()) == nil {
 			continue // ended meanwhile
 		}
@@ -306,6 +335,13 @@ func (p *Processor) reportUnfinished(now time.Time) {
 		p.endLocked(st, name, now, OutcomeCanceled)
 		str.mu.Unlock()
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // ForceFlush publishes renames made through unwrapped spans (when the scan is on),

@@ -46,6 +46,10 @@ func TestOpenAndEnd(t *testing.T) {
 	if !e.Time.Equal(start) || e.TraceID != root.SpanContext().TraceID() || e.Sequence != 0 || !e.StreamID.IsValid() {
 		t.Fatalf("root SpanOpen envelope = %+v", e)
 	}
+	// A root with no parent: its trace id is the stream id (the compact form).
+	if e.StreamID != bridge.StreamID(e.TraceID) {
+		t.Fatalf("stream id %s, want the trace id %s", e.StreamID, e.TraceID)
+	}
 	if e.Resource == nil || !e.Resource.Set().HasValue("service.name") || e.Scope == nil || e.Scope.Name != "test/scope" || e.Scope.Version != "1.2.3" {
 		t.Fatalf("resource %v, scope %+v", e.Resource, e.Scope)
 	}
@@ -65,9 +69,13 @@ func TestOpenAndEnd(t *testing.T) {
 	end := time.Now()
 	root.End(trace.WithTimestamp(end))
 
-	evs = rec.waitFor(t, "the Outcome", func(evs []bridge.Event) bool { return count(evs, bridge.KindOutcome) == 1 })
-	checkStreams(t, evs)
-	if got := kinds(evs); got != "span_open span_open span_end span_end outcome" {
+	flush(t, p)
+	evs = rec.all()
+	// The root ended last: its end ends the stream, no Outcome follows.
+	if ends := checkStreams(t, evs); len(ends) != 1 || ends[e.StreamID] != "" {
+		t.Fatalf("stream ends %v, want one by its root's end", ends)
+	}
+	if got := kinds(evs); got != "span_open span_open span_end span_end" {
 		t.Fatalf("events = %s", got)
 	}
 	ee, endData, _ := find[*bridge.SpanEndData](evs, rootID)
@@ -88,12 +96,8 @@ func TestOpenAndEnd(t *testing.T) {
 	if cend.Attributes != nil || cend.Events != nil || cend.Links != nil {
 		t.Fatalf("child end carries unchanged data: %+v", cend)
 	}
-	oe, outcome, _ := find[*bridge.Outcome](evs, rootID)
-	if outcome.Outcome != OutcomeOK || oe.StreamID != e.StreamID || oe.Sequence != 4 || outcome.WallTime <= 0 {
-		t.Fatalf("outcome %+v at seq %d", outcome, oe.Sequence)
-	}
-	if p.Stats().OpenSpans != 0 {
-		t.Fatalf("open spans after all ended: %d", p.Stats().OpenSpans)
+	if p.Stats().OpenSpans != 0 || p.compactIDs.len() != 0 {
+		t.Fatalf("open spans after all ended: %d, stream ids in use: %d", p.Stats().OpenSpans, p.compactIDs.len())
 	}
 }
 
@@ -134,16 +138,17 @@ func TestNestedSpansAcrossGoroutinesInOrder(t *testing.T) {
 		root.End()
 	}
 	want := 3 * (workers*depth + 1)
-	evs := rec.waitFor(t, "every span's end and 3 outcomes", func(evs []bridge.Event) bool {
-		return count(evs, bridge.KindSpanEnd) == want && count(evs, bridge.KindOutcome) == 3
-	})
-	checkStreams(t, evs)
+	rec.waitFor(t, "every span's end", func(evs []bridge.Event) bool { return count(evs, bridge.KindSpanEnd) == want })
+	flush(t, p)
+	evs := rec.all()
+	// Each root ended last, so its end ended its stream.
+	ends := checkStreams(t, evs)
 	streams := map[bridge.StreamID]bool{}
 	for _, e := range evs {
 		streams[e.StreamID] = true
 	}
-	if len(streams) != 3 {
-		t.Fatalf("%d streams, want 3", len(streams))
+	if len(streams) != 3 || len(ends) != 3 || count(evs, bridge.KindOutcome) != 0 {
+		t.Fatalf("%d streams, %d ended, %d outcomes; want 3, 3, 0", len(streams), len(ends), count(evs, bridge.KindOutcome))
 	}
 	// The last name published for every span is its final one.
 	last := map[trace.SpanID]string{}
@@ -184,33 +189,55 @@ func TestOutcomeAfterRootAndChildren(t *testing.T) {
 	}
 	child.End()
 	evs := rec.waitFor(t, "the Outcome", func(evs []bridge.Event) bool { return count(evs, bridge.KindOutcome) == 1 })
-	checkStreams(t, evs)
+	if ends := checkStreams(t, evs); len(ends) != 1 || ends[evs[0].StreamID] != OutcomeOK {
+		t.Fatalf("stream ends %v, want one by Outcome ok", ends)
+	}
 	if evs[len(evs)-1].Kind() != bridge.KindOutcome || evs[len(evs)-2].SpanID != child.SpanContext().SpanID() {
 		t.Fatalf("the Outcome must follow the last end:\n%s", dump(evs))
 	}
-	// A span started under the closed stream's root opens a stream of its own.
+	if _, oc, _ := find[*bridge.Outcome](evs, root.SpanContext().SpanID()); oc.WallTime <= 0 {
+		t.Fatalf("outcome %+v: want a wall time", oc)
+	}
+	// A span started under the closed stream's root opens a stream of its own, with a
+	// random id: its trace id is the first stream's.
 	_, late := tr.Start(ctx, "late")
 	late.End()
-	evs = rec.waitFor(t, "the late stream's Outcome", func(evs []bridge.Event) bool { return count(evs, bridge.KindOutcome) == 2 })
-	checkStreams(t, evs)
+	evs = rec.waitFor(t, "the late span's end", func(evs []bridge.Event) bool {
+		_, _, ok := find[*bridge.SpanEndData](evs, late.SpanContext().SpanID())
+		return ok
+	})
+	flush(t, p)
+	evs = rec.all()
+	if ends := checkStreams(t, evs); len(ends) != 2 || count(evs, bridge.KindOutcome) != 1 {
+		t.Fatalf("stream ends %v, want 2, the late one by its root's end:\n%s", ends, dump(evs))
+	}
 	le, lopen, _ := find[*bridge.SpanOpen](evs, late.SpanContext().SpanID())
-	if le.StreamID == evs[0].StreamID || le.Sequence != 0 || lopen.Parent != root.SpanContext().SpanID() {
+	if le.StreamID == evs[0].StreamID || le.StreamID == bridge.StreamID(le.TraceID) || le.Sequence != 0 || lopen.Parent != root.SpanContext().SpanID() {
 		t.Fatalf("late span: stream %s seq %d parent %s", le.StreamID, le.Sequence, lopen.Parent)
 	}
 }
 
 func TestRemoteParentStartsStream(t *testing.T) {
-	_, sdk, rec := setup(t)
+	p, sdk, rec := setup(t)
 	remote := trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled, Remote: true,
 	})
 	ctx := trace.ContextWithRemoteSpanContext(context.Background(), remote)
 	_, s := sdk.Tracer("t").Start(ctx, "server")
 	s.End()
-	evs := rec.waitFor(t, "the Outcome", func(evs []bridge.Event) bool { return count(evs, bridge.KindOutcome) == 1 })
+	flush(t, p)
+	evs := rec.all()
+	if ends := checkStreams(t, evs); len(ends) != 1 || kinds(evs) != "span_open span_end" {
+		t.Fatalf("stream ends %v, events %s; want the root's end to end the stream", ends, kinds(evs))
+	}
 	e, open, _ := find[*bridge.SpanOpen](evs, s.SpanContext().SpanID())
 	if !open.RemoteParent || open.Parent != remote.SpanID() || e.TraceID != remote.TraceID() || e.Sequence != 0 {
 		t.Fatalf("SpanOpen %+v seq %d", open, e.Sequence)
+	}
+	// The trace comes from elsewhere: other processes may stream it too, so the
+	// stream id is a random one, not the trace id.
+	if !e.StreamID.IsValid() || e.StreamID == bridge.StreamID(e.TraceID) {
+		t.Fatalf("stream id %s for a remote parent's trace %s", e.StreamID, e.TraceID)
 	}
 }
 
@@ -231,7 +258,7 @@ func TestOnlySampledSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := rec.all()
-	if got := kinds(evs); got != "span_open span_end outcome" || evs[0].SpanID != s2.SpanContext().SpanID() {
+	if got := kinds(evs); got != "span_open span_end" || evs[0].SpanID != s2.SpanContext().SpanID() {
 		t.Fatalf("events: %s\n%s", got, dump(evs))
 	}
 }
@@ -274,12 +301,9 @@ func TestUnendedSpanUnfinishedAtShutdown(t *testing.T) {
 	if len(end.Attributes) != 1 || end.Attributes[0].Key != "late" || end.ChildSpanCount != 1 {
 		t.Fatalf("unfinished end attributes %v, children %d", end.Attributes, end.ChildSpanCount)
 	}
-	if got := kinds(ofSpan(evs, root.SpanContext().SpanID())); got != "span_open update_name span_end outcome" {
+	// The root was the stream's only open span: its unfinished end ends the stream.
+	if got := kinds(ofSpan(evs, root.SpanContext().SpanID())); got != "span_open update_name span_end" {
 		t.Fatalf("root events: %s", got)
-	}
-	_, oc, _ := find[*bridge.Outcome](evs, root.SpanContext().SpanID())
-	if oc.Outcome != OutcomeCanceled {
-		t.Fatalf("outcome %q, want %q", oc.Outcome, OutcomeCanceled)
 	}
 	if _, n := rec.counts(); n != 1 {
 		t.Fatalf("sink shut down %d times, want 1", n)
@@ -472,7 +496,7 @@ func TestForceFlushAndShutdownDeadlines(t *testing.T) {
 	_, s2 := sdk2.Tracer("t").Start(context.Background(), "s")
 	s2.End()
 	flush(t, p2)
-	if got, n := kinds(rec2.all()), fl(rec2); got != "span_open span_end outcome" || n != 1 {
+	if got, n := kinds(rec2.all()), fl(rec2); got != "span_open span_end" || n != 1 {
 		t.Fatalf("after ForceFlush: %s, %d sink flushes", got, n)
 	}
 }
@@ -530,15 +554,15 @@ func TestShutdownRacesWithEnds(t *testing.T) {
 	}
 	wg.Wait()
 	evs := rec.all()
-	checkStreams(t, evs)
-	// Every span that was seen open was seen to end, and every stream closed.
+	ended := checkStreams(t, evs)
+	// Every span that was seen open was seen to end, and every stream ended.
 	opens, ends := count(evs, bridge.KindSpanOpen), count(evs, bridge.KindSpanEnd)
 	streams := map[bridge.StreamID]bool{}
 	for _, e := range evs {
 		streams[e.StreamID] = true
 	}
-	if opens < len(spans) || ends != opens || count(evs, bridge.KindOutcome) != len(streams) {
-		t.Fatalf("%d opens, %d ends, %d outcomes for %d streams", opens, ends, count(evs, bridge.KindOutcome), len(streams))
+	if opens < len(spans) || ends != opens || len(ended) != len(streams) {
+		t.Fatalf("%d opens, %d ends, %d of %d streams ended", opens, ends, len(ended), len(streams))
 	}
 }
 
@@ -588,7 +612,165 @@ func TestSpanIDsRepeatedAcrossTraces(t *testing.T) {
 			t.Fatalf("span %s of trace %s reported unfinished", e.SpanID, e.TraceID)
 		}
 	}
-	if len(byStream) != 2 || count(evs, bridge.KindOutcome) != 2 || count(evs, bridge.KindSpanEnd) != 4 {
-		t.Fatalf("want 2 streams, 4 ends, 2 outcomes:\n%s", dump(evs))
+	// root1 ended before child1: an Outcome ends its stream; root2 ended last.
+	if len(byStream) != 2 || count(evs, bridge.KindOutcome) != 1 || count(evs, bridge.KindSpanEnd) != 4 {
+		t.Fatalf("want 2 streams, 4 ends, 1 outcome:\n%s", dump(evs))
+	}
+}
+
+// sameTraceIDs gives every new trace the same trace id, and spans distinct span ids.
+type sameTraceIDs struct {
+	mu sync.Mutex
+	n  uint64
+}
+
+func (g *sameTraceIDs) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
+	return trace.TraceID{7, 7, 7}, g.NewSpanID(ctx, trace.TraceID{})
+}
+
+func (g *sameTraceIDs) NewSpanID(context.Context, trace.TraceID) trace.SpanID {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n++
+	return trace.SpanID{1, byte(g.n >> 8), byte(g.n)}
+}
+
+// A root with no parent uses its trace id as stream id, unless an open stream already
+// does (an IDGenerator that repeats trace ids) or RandomStreamIDs is set.
+func TestStreamIDIsTraceIDUnlessTaken(t *testing.T) {
+	rec := &recorder{}
+	p := New(rec, WithFlushInterval(time.Millisecond), WithScanInterval(-1), WithHeartbeatInterval(-1))
+	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p), sdktrace.WithIDGenerator(&sameTraceIDs{}))
+	tr := sdk.Tracer("t")
+	ctx1, root1 := tr.Start(context.Background(), "root1")
+	_, child1 := tr.Start(ctx1, "child1")
+	_, root2 := tr.Start(context.Background(), "root2") // same trace id, root1 still open
+	child1.End()
+	root1.End() // frees the trace id
+	_, root3 := tr.Start(context.Background(), "root3")
+	root2.End()
+	root3.End()
+	if err := sdk.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	evs := rec.all()
+	if ends := checkStreams(t, evs); len(ends) != 3 || count(evs, bridge.KindOutcome) != 0 {
+		t.Fatalf("stream ends %v, want 3 by their roots' ends:\n%s", ends, dump(evs))
+	}
+	traceID := bridge.StreamID(trace.TraceID{7, 7, 7})
+	streamOf := func(s trace.Span) bridge.StreamID {
+		e, _, ok := find[*bridge.SpanOpen](evs, s.SpanContext().SpanID())
+		if !ok {
+			t.Fatalf("no SpanOpen for %s:\n%s", s.SpanContext().SpanID(), dump(evs))
+		}
+		return e.StreamID
+	}
+	if s1, c1 := streamOf(root1), streamOf(child1); s1 != traceID || c1 != traceID {
+		t.Fatalf("root1's stream %s, child1's %s, want the trace id %s", s1, c1, traceID)
+	}
+	if s2 := streamOf(root2); s2 == traceID || !s2.IsValid() {
+		t.Fatalf("root2 shares the trace id of the open root1: stream %s, want a random one", s2)
+	}
+	if s3 := streamOf(root3); s3 != traceID {
+		t.Fatalf("root3 started after root1 ended: stream %s, want the trace id %s", s3, traceID)
+	}
+	if n := p.compactIDs.len(); n != 0 {
+		t.Fatalf("%d stream ids still marked in use after every stream ended", n)
+	}
+
+	// With RandomStreamIDs, no stream uses its trace id.
+	p2, sdk2, rec2 := setup(t, WithRandomStreamIDs())
+	_, s := sdk2.Tracer("t").Start(context.Background(), "root")
+	s.End()
+	flush(t, p2)
+	if e, _, ok := find[*bridge.SpanOpen](rec2.all(), s.SpanContext().SpanID()); !ok || !e.StreamID.IsValid() || e.StreamID == bridge.StreamID(e.TraceID) {
+		t.Fatalf("with RandomStreamIDs: stream %s for trace %s", e.StreamID, e.TraceID)
+	}
+}
+
+// At Shutdown, a stream whose root and a child are open ends with Outcome "canceled"
+// after both unfinished ends (the root's first), as does one whose root ended but a
+// child is still open.
+func TestShutdownCancelsStreamsWithOpenSpans(t *testing.T) {
+	rec := &recorder{}
+	p := New(rec, WithFlushInterval(time.Millisecond), WithScanInterval(-1), WithHeartbeatInterval(-1))
+	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
+	tr := sdk.Tracer("t")
+	ctx, root := tr.Start(context.Background(), "root")
+	cctx, child := tr.Start(ctx, "child")
+	_, grandchild := tr.Start(cctx, "grandchild")
+	_, done := tr.Start(ctx, "done")
+	done.End()
+	ctx2, root2 := tr.Start(context.Background(), "root2")
+	_, child2 := tr.Start(ctx2, "child2")
+	root2.End()
+	if err := sdk.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	evs := rec.all()
+	ends := checkStreams(t, evs)
+	e1, _, _ := find[*bridge.SpanOpen](evs, root.SpanContext().SpanID())
+	e2, _, _ := find[*bridge.SpanOpen](evs, root2.SpanContext().SpanID())
+	if len(ends) != 2 || ends[e1.StreamID] != OutcomeCanceled || ends[e2.StreamID] != OutcomeCanceled {
+		t.Fatalf("stream ends %v, want both by Outcome canceled:\n%s", ends, dump(evs))
+	}
+	var first []trace.SpanID
+	for _, e := range evs {
+		if end, ok := e.Body.(*bridge.SpanEndData); ok && end.Unfinished && e.StreamID == e1.StreamID {
+			first = append(first, e.SpanID)
+		}
+	}
+	if len(first) != 3 || first[0] != root.SpanContext().SpanID() {
+		t.Fatalf("unfinished ends %v, want 3, the root's (%s) first", first, root.SpanContext().SpanID())
+	}
+	for _, s := range []trace.Span{child, grandchild, child2} {
+		if _, end, ok := find[*bridge.SpanEndData](evs, s.SpanContext().SpanID()); !ok || !end.Unfinished {
+			t.Fatalf("span %s not reported unfinished", s.SpanContext().SpanID())
+		}
+	}
+}
+
+// A child whose SpanOpen was dropped does not keep its stream from ending with the
+// root's end: a receiver never learned of it, so it sees the root end last too.
+func TestRootEndEndsStreamDespiteSuppressedChild(t *testing.T) {
+	rec := &recorder{block: make(chan struct{})}
+	p := New(rec, WithFlushInterval(time.Millisecond), WithMaxQueueEvents(16), WithBatchSize(4),
+		WithScanInterval(-1), WithHeartbeatInterval(-1), WithExportTimeout(time.Hour))
+	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
+	defer func() { _ = sdk.Shutdown(context.Background()) }()
+	tr := sdk.Tracer("t")
+	ctx, root := tr.Start(context.Background(), "root")
+	// Fill the queue (the sink blocks) with spans of other streams.
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().Dropped == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the queue never filled")
+		}
+		_, s := tr.Start(context.Background(), "filler")
+		s.End()
+	}
+	_, child := tr.Start(ctx, "child") // its SpanOpen is dropped
+	if p.Stats().Suppressed != 0 {
+		t.Fatalf("stats %+v before the child's end", p.Stats())
+	}
+	close(rec.block)
+	flush(t, p)
+	root.End()
+	child.End()
+	flush(t, p)
+	evs := rec.all()
+	ends := checkStreams(t, evs)
+	e, _, ok := find[*bridge.SpanOpen](evs, root.SpanContext().SpanID())
+	if !ok {
+		t.Fatalf("root's SpanOpen lost:\n%s", dump(evs))
+	}
+	if how, ok := ends[e.StreamID]; !ok || how != "" {
+		t.Fatalf("root's stream ended %v (%q), want by its root's end:\n%s", ok, how, dump(evs))
+	}
+	if _, _, ok := find[*bridge.SpanOpen](evs, child.SpanContext().SpanID()); ok {
+		t.Fatal("the child's SpanOpen was delivered: the test did not drop it")
+	}
+	if p.Stats().Suppressed != 1 {
+		t.Fatalf("stats %+v: want the child's end suppressed", p.Stats())
 	}
 }

@@ -115,7 +115,14 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // startBridge runs stwbridge with args on free ports and waits until it is healthy.
 func startBridge(t *testing.T, args ...string) *bridgeProc {
 	t.Helper()
-	b := &bridgeProc{grpc: testenv.FreeAddr(t), http: testenv.FreeAddr(t),
+	return startBridgeOn(t, testenv.FreeAddr(t), testenv.FreeAddr(t), args...)
+}
+
+// startBridgeOn runs stwbridge with args on the given addresses (to restart one in
+// place) and waits until it is healthy.
+func startBridgeOn(t *testing.T, grpcAddr, httpAddr string, args ...string) *bridgeProc {
+	t.Helper()
+	b := &bridgeProc{grpc: grpcAddr, http: httpAddr,
 		stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	b.cmd = exec.Command(binary, append([]string{"--listen", b.grpc, "--http-listen", b.http}, args...)...)
 	b.cmd.Stdout, b.cmd.Stderr = b.stdout, b.stderr

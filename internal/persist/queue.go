@@ -147,7 +147,8 @@ type Queue struct {
 	dirty    bool
 	lastSnap uint64
 
-	cpMu sync.Mutex // one checkpoint at a time
+	cpMu    sync.Mutex // one checkpoint at a time; guards hooks
+	started atomic.Bool
 
 	kept, refused, checkpoints, cpFailures, replayed, replayFailed atomic.Int64
 	untracked, forgotten                                           atomic.Int64
@@ -460,7 +461,16 @@ func (w *statusWriter) WriteHeader(code int) {
 
 // Start takes a checkpoint every CheckpointInterval until Close.
 func (q *Queue) Start(h Hooks) {
+	q.cpMu.Lock()
 	q.hooks = h
+	q.cpMu.Unlock()
+	q.started.Store(true)
+	// Close cancels a checkpoint in progress (one waiting on a dead downstream, say).
+	stopCtx, stopCancel := context.WithCancel(context.Background())
+	go func() {
+		<-q.stop
+		stopCancel()
+	}()
 	go func() {
 		defer close(q.done)
 		t := time.NewTicker(q.opts.CheckpointInterval)
@@ -471,8 +481,8 @@ func (q *Queue) Start(h Hooks) {
 				return
 			case <-t.C:
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), q.opts.CheckpointTimeout)
-			if err := q.Checkpoint(ctx); err != nil {
+			ctx, cancel := context.WithTimeout(stopCtx, q.opts.CheckpointTimeout)
+			if err := q.Checkpoint(ctx); err != nil && stopCtx.Err() == nil {
 				q.log.Warn("persist: checkpoint did not commit; the log keeps growing until one does", "err", err)
 			}
 			cancel()
@@ -546,7 +556,7 @@ func (q *Queue) Checkpoint(ctx context.Context) error {
 // committed; otherwise it is kept for the next start. Then the log is closed.
 func (q *Queue) Close(delivered bool) error {
 	q.stopOnce.Do(func() { close(q.stop) })
-	if q.hooks.FlushPipeline != nil {
+	if q.started.Load() {
 		<-q.done
 	}
 	q.cpMu.Lock()

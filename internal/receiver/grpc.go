@@ -119,13 +119,13 @@ func (r *Receiver) grpcTraces(ctx context.Context, raw *rawRequest) (*coltracepb
 }
 
 func (r *Receiver) grpcLogs(ctx context.Context, raw *rawRequest) (*collogspb.ExportLogsServiceResponse, error) {
-	req := &collogspb.ExportLogsServiceRequest{}
-	if err := proto.Unmarshal(raw.data, req); err != nil {
-		r.requests.Inc()
+	d, err := decodeEventsWire(raw.data)
+	r.requests.Inc()
+	if err != nil {
 		r.malformed.Inc()
 		return nil, status.Errorf(codes.InvalidArgument, "malformed OTLP logs request: %v", err)
 	}
-	resp, err := r.exportLogs(ctx, req)
+	resp, err := r.exportDecoded(ctx, d)
 	return resp, grpcError(err)
 }
 

@@ -131,7 +131,11 @@ func (r *Receiver) unavailable(format string, a ...any) *refusal {
 // exportLogs handles one decoded logs request.
 func (r *Receiver) exportLogs(ctx context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
 	r.requests.Inc()
-	d := decodeEvents(req)
+	return r.exportDecoded(ctx, decodeEvents(req))
+}
+
+// exportDecoded handles the decoded records of one logs request.
+func (r *Receiver) exportDecoded(ctx context.Context, d otlpexport.DecodedLogs) (*collogspb.ExportLogsServiceResponse, error) {
 	// Stop at the first refusal: the sender retries the whole request, so what
 	// follows would only be published twice.
 	dropped := 0
@@ -176,6 +180,17 @@ func decodeEvents(req *collogspb.ExportLogsServiceRequest) (d otlpexport.Decoded
 		}
 	}()
 	return otlpexport.DecodeEvents(req)
+}
+
+// decodeEventsWire is otlpexport.DecodeEventsWire (proto.Unmarshal + DecodeEvents
+// without the generic message tree), with a panic turned into a rejection as above.
+func decodeEventsWire(data []byte) (d otlpexport.DecodedLogs, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d, err = otlpexport.DecodedLogs{Rejected: []error{fmt.Errorf("decoding failed: %v", p)}}, nil
+		}
+	}()
+	return otlpexport.DecodeEventsWire(data)
 }
 
 // exportTraces handles one decoded traces request: spans with valid ids pass through.

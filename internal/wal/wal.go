@@ -202,7 +202,7 @@ func (w *WAL) load() error {
 			return fmt.Errorf("wal: read segment: %w", err)
 		}
 		lastSeg := i == len(w.segs)-1
-		end := w.scan(s.path, data, w.next, true, lastSeg, func(idx uint64, _ []byte) bool {
+		end := w.scan(s, data, w.next, true, lastSeg, func(idx uint64, _ []byte) bool {
 			s.last = idx
 			return true
 		})
@@ -243,12 +243,17 @@ func (w *WAL) load() error {
 // least minIndex, until fn returns false. Damaged regions are skipped to the next valid
 // record (counted and logged when report is set). It returns the end offset of the last
 // valid record; in the last segment, bytes after it are a torn tail.
-func (w *WAL) scan(path string, data []byte, minIndex uint64, report, lastSeg bool, fn func(uint64, []byte) bool) int64 {
+func (w *WAL) scan(seg *segment, data []byte, minIndex uint64, report, lastSeg bool, fn func(uint64, []byte) bool) int64 {
 	var off, end int64
 	last := minIndex - 1
 	n := int64(len(data))
+	path := seg.path
+	// Indexes grow by one per record of at least headerLen bytes, so a record at off
+	// cannot have an index past base+1+off/headerLen: random bytes are rejected cheaply
+	// while looking for the next valid record.
+	base := max(last, seg.first-1)
 	for off < n {
-		if idx, plen, ok := w.recordAt(data, off, last); ok {
+		if idx, plen, ok := w.recordAt(data, off, last, base+1+uint64(off)/headerLen); ok {
 			if !fn(idx, data[off+headerLen:off+headerLen+plen]) {
 				return end
 			}
@@ -261,7 +266,7 @@ func (w *WAL) scan(path string, data []byte, minIndex uint64, report, lastSeg bo
 		bad := off
 		off++
 		for off < n {
-			if _, _, ok := w.recordAt(data, off, last); ok {
+			if _, _, ok := w.recordAt(data, off, last, base+1+uint64(off)/headerLen); ok {
 				break
 			}
 			off++
@@ -285,15 +290,15 @@ func (w *WAL) scan(path string, data []byte, minIndex uint64, report, lastSeg bo
 	return end
 }
 
-// recordAt reports whether a valid record with an index above after starts at off.
-func (w *WAL) recordAt(data []byte, off int64, after uint64) (idx uint64, plen int64, ok bool) {
+// recordAt reports whether a valid record with an index in (after, maxIdx] starts at off.
+func (w *WAL) recordAt(data []byte, off int64, after, maxIdx uint64) (idx uint64, plen int64, ok bool) {
 	if int64(len(data))-off < headerLen {
 		return 0, 0, false
 	}
 	h := data[off : off+headerLen]
 	plen = int64(binary.LittleEndian.Uint32(h[0:4]))
 	idx = binary.LittleEndian.Uint64(h[4:12])
-	if plen > int64(w.opts.MaxRecordBytes) || off+headerLen+plen > int64(len(data)) || idx <= after {
+	if idx <= after || idx > maxIdx || plen > int64(w.opts.MaxRecordBytes) || off+headerLen+plen > int64(len(data)) {
 		return 0, 0, false
 	}
 	c := crc32.Update(crc32.Checksum(h[:12], castagnoli), castagnoli, data[off+headerLen:off+headerLen+plen])
@@ -447,7 +452,7 @@ func (w *WAL) Replay(fn func(index uint64, payload []byte) error) error {
 			data = data[:s.size]
 		}
 		var ferr error
-		w.scan(s.path, data, 1, false, false, func(idx uint64, p []byte) bool {
+		w.scan(&s, data, 1, false, false, func(idx uint64, p []byte) bool {
 			if idx < from {
 				return true
 			}

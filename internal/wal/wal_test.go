@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
+	"time"
 )
 
 func quiet() Option { return WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }
@@ -434,4 +436,44 @@ func FuzzOpen(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestLongGarbageIsSkippedQuickly: 4 MiB of random bytes between records (a damaged
+// disk region) is crossed in linear time and the records after it are kept.
+func TestLongGarbageIsSkippedQuickly(t *testing.T) {
+	dir := t.TempDir()
+	w := mustOpen(t, dir)
+	appendN(t, w, 0, 3)
+	w.Close()
+	seg := segFiles(t, dir)[0]
+	data, _ := os.ReadFile(seg)
+	garbage := make([]byte, 4<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range garbage {
+		garbage[i] = byte(rng.Uint32())
+	}
+	// Records 4 and 5 after the garbage, framed as Append frames them.
+	tail := t.TempDir()
+	w2 := mustOpen(t, tail)
+	appendN(t, w2, 0, 5)
+	w2.Close()
+	tailData, _ := os.ReadFile(segFiles(t, tail)[0])
+	var cut int
+	for i := 0; i < 3; i++ {
+		cut += headerLen + len(payload(i))
+	}
+	out := append(append(append([]byte(nil), data...), garbage...), tailData[cut:]...)
+	if err := os.WriteFile(seg, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	w = mustOpen(t, dir)
+	defer w.Close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Open took %v over 4 MiB of garbage", d)
+	}
+	checkRecords(t, replayAll(t, w), seq(0, 5))
+	if st := w.Stats(); st.CorruptRecords != 1 || st.CorruptBytes != 4<<20 {
+		t.Fatalf("stats %+v: want one corrupt region of 4 MiB", st)
+	}
 }

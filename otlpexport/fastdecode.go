@@ -1,0 +1,493 @@
+package otlpexport
+
+import (
+	"math"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/stwbridge/stwbridge/bridge"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// DecodeEventsWire decodes a serialized ExportLogsServiceRequest: the result is that of
+// proto.Unmarshal followed by DecodeEvents, and err is proto.Unmarshal's error for a
+// malformed request. It reads the common shape of STW traffic (stw.* records with
+// scalar attributes) straight from the wire without building the generic message
+// tree, and takes the generic path for anything else, so only its cost differs.
+func DecodeEventsWire(data []byte) (DecodedLogs, error) {
+	d := decoderPool.Get().(*fastDecoder)
+	out, ok := d.decode(data)
+	d.reset()
+	decoderPool.Put(d)
+	if ok {
+		return out, nil
+	}
+	req := &collogspb.ExportLogsServiceRequest{}
+	if err := proto.Unmarshal(data, req); err != nil {
+		return DecodedLogs{}, err
+	}
+	return DecodeEvents(req), nil
+}
+
+var decoderPool = sync.Pool{New: func() any { return newFastDecoder() }}
+
+// Bounds of a decoder's string intern table: attribute keys and short values repeat
+// across records (http.request.method, "GET"), so they are allocated once.
+const (
+	internMaxEntries = 4096
+	internMaxLen     = 64
+)
+
+// fastDecoder decodes one request at a time. Each record's fields are parsed into
+// reusable generated messages (rec and the pools below), which decodeRecord reads as
+// it reads a fully unmarshaled record; only scalar values take this path, so nothing
+// the decoded event keeps points into them.
+type fastDecoder struct {
+	rec    logspb.LogRecord
+	body   commonpb.AnyValue
+	bodyKV commonpb.AnyValue_KvlistValue
+	bodyKL commonpb.KeyValueList
+
+	kvs     []*commonpb.KeyValue
+	attrs   []*commonpb.KeyValue // what rec.Attributes is
+	bodyKVs []*commonpb.KeyValue // what bodyKL.Values is
+	vals    []*commonpb.AnyValue
+	strs    []*commonpb.AnyValue_StringValue
+	bools   []*commonpb.AnyValue_BoolValue
+	ints    []*commonpb.AnyValue_IntValue
+	doubles []*commonpb.AnyValue_DoubleValue
+
+	nkv, nval, nstr, nbool, nint, ndouble int
+
+	intern map[string]string
+}
+
+func newFastDecoder() *fastDecoder {
+	d := &fastDecoder{intern: make(map[string]string, 256)}
+	d.bodyKV.KvlistValue = &d.bodyKL
+	return d
+}
+
+// reset drops what the last record left, so the pooled decoder keeps no strings alive
+// beyond its intern table.
+func (d *fastDecoder) reset() {
+	d.resetRecord()
+}
+
+func (d *fastDecoder) resetRecord() {
+	for _, kv := range d.kvs[:d.nkv] {
+		kv.Key, kv.Value = "", nil
+	}
+	for _, s := range d.strs[:d.nstr] {
+		s.StringValue = ""
+	}
+	for _, v := range d.vals[:d.nval] {
+		v.Value = nil
+	}
+	d.nkv, d.nval, d.nstr, d.nbool, d.nint, d.ndouble = 0, 0, 0, 0, 0, 0
+	d.rec.TimeUnixNano, d.rec.ObservedTimeUnixNano = 0, 0
+	d.rec.SeverityNumber, d.rec.SeverityText = 0, ""
+	d.rec.Body, d.rec.Attributes, d.rec.DroppedAttributesCount = nil, nil, 0
+	d.rec.Flags, d.rec.TraceId, d.rec.SpanId, d.rec.EventName = 0, nil, nil, ""
+	d.body.Value = nil
+	d.bodyKL.Values = nil
+	clear(d.attrs)
+	clear(d.bodyKVs)
+	d.attrs, d.bodyKVs = d.attrs[:0], d.bodyKVs[:0]
+}
+
+func (d *fastDecoder) newKV() *commonpb.KeyValue {
+	if d.nkv == len(d.kvs) {
+		d.kvs = append(d.kvs, &commonpb.KeyValue{})
+	}
+	kv := d.kvs[d.nkv]
+	d.nkv++
+	return kv
+}
+
+func (d *fastDecoder) newValue() *commonpb.AnyValue {
+	if d.nval == len(d.vals) {
+		d.vals = append(d.vals, &commonpb.AnyValue{})
+	}
+	v := d.vals[d.nval]
+	d.nval++
+	return v
+}
+
+// str is b as a string, shared with earlier equal strings when short.
+func (d *fastDecoder) str(b []byte) string {
+	if len(b) > internMaxLen {
+		return string(b)
+	}
+	if s, ok := d.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(d.intern) < internMaxEntries {
+		d.intern[s] = s
+	}
+	return s
+}
+
+// field reads one tag and its value's extent: for bytes fields v is the payload, for
+// varint and fixed fields x is the value. ok is false on anything malformed.
+func nextField(b []byte) (num protowire.Number, typ protowire.Type, v []byte, x uint64, rest []byte, ok bool) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 || num > protowire.MaxValidNumber {
+		return 0, 0, nil, 0, nil, false
+	}
+	b = b[n:]
+	switch typ {
+	case protowire.VarintType:
+		x, n = protowire.ConsumeVarint(b)
+	case protowire.Fixed64Type:
+		x, n = protowire.ConsumeFixed64(b)
+	case protowire.Fixed32Type:
+		var y uint32
+		y, n = protowire.ConsumeFixed32(b)
+		x = uint64(y)
+	case protowire.BytesType:
+		v, n = protowire.ConsumeBytes(b)
+	default:
+		return 0, 0, nil, 0, nil, false
+	}
+	if n < 0 {
+		return 0, 0, nil, 0, nil, false
+	}
+	return num, typ, v, x, b[n:], true
+}
+
+// group is one ResourceLogs or ScopeLogs header: its message (resource or scope)
+// bytes, whether it was present, and its schema URL.
+type group struct {
+	msg     []byte
+	present bool
+	schema  string
+}
+
+// decode decodes data; ok is false when the request needs the generic path (it is
+// malformed, carries non-STW records, unknown fields or repeated message fields).
+func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
+	var rls [][]byte
+	n := 0
+	for b := data; len(b) > 0; {
+		num, typ, v, _, rest, ok := nextField(b)
+		if !ok || num != 1 || typ != protowire.BytesType {
+			return out, false
+		}
+		rls = append(rls, v)
+		b = rest
+	}
+	// A first pass checks the request's skeleton and counts its records.
+	type scopeLogs struct {
+		hdr     group
+		records [][]byte
+	}
+	type resourceLogs struct {
+		hdr    group
+		scopes []scopeLogs
+	}
+	parsed := make([]resourceLogs, len(rls))
+	for i, rl := range rls {
+		p := &parsed[i]
+		for b := rl; len(b) > 0; {
+			num, typ, v, _, rest, ok := nextField(b)
+			if !ok || typ != protowire.BytesType {
+				return out, false
+			}
+			switch num {
+			case 1:
+				if p.hdr.present {
+					return out, false
+				}
+				p.hdr.msg, p.hdr.present = v, true
+			case 2:
+				var sl scopeLogs
+				for c := v; len(c) > 0; {
+					num, typ, v, _, rest, ok := nextField(c)
+					if !ok || typ != protowire.BytesType {
+						return out, false
+					}
+					switch num {
+					case 1:
+						if sl.hdr.present {
+							return out, false
+						}
+						sl.hdr.msg, sl.hdr.present = v, true
+					case 2:
+						sl.records = append(sl.records, v)
+					case 3:
+						if !utf8.Valid(v) {
+							return out, false
+						}
+						sl.hdr.schema = string(v)
+					default:
+						return out, false
+					}
+					c = rest
+				}
+				n += len(sl.records)
+				p.scopes = append(p.scopes, sl)
+			case 3:
+				if !utf8.Valid(v) {
+					return out, false
+				}
+				p.hdr.schema = string(v)
+			default:
+				return out, false
+			}
+			b = rest
+		}
+	}
+	if n > 0 {
+		out.Events = make([]bridge.Event, 0, n)
+	}
+	for ri := range parsed {
+		rl := &parsed[ri]
+		var (
+			res     *resource.Resource
+			resDone bool
+		)
+		for si := range rl.scopes {
+			sl := &rl.scopes[si]
+			var (
+				scope     *instrumentation.Scope
+				scopeDone bool
+			)
+			for i, rb := range sl.records {
+				d.resetRecord()
+				rec := &d.rec
+				if !d.parseRecord(rb) {
+					rec = &logspb.LogRecord{}
+					if proto.Unmarshal(rb, rec) != nil {
+						return out, false
+					}
+				}
+				if !isSTW(rec.EventName) {
+					return out, false
+				}
+				e, err := decodeRecord(rec)
+				if err != nil {
+					out.Rejected = append(out.Rejected, &RecordError{ri, si, i, rec.EventName, err})
+					continue
+				}
+				if !resDone {
+					if res, ok = resourceFromWire(rl.hdr); !ok {
+						return out, false
+					}
+					resDone = true
+				}
+				if !scopeDone {
+					if scope, ok = scopeFromWire(sl.hdr); !ok {
+						return out, false
+					}
+					scopeDone = true
+				}
+				e.Resource, e.Scope = res, scope
+				out.Events = append(out.Events, e)
+			}
+		}
+	}
+	return out, true
+}
+
+func resourceFromWire(g group) (*resource.Resource, bool) {
+	if !g.present {
+		return nil, true
+	}
+	r := &resourcepb.Resource{}
+	if proto.Unmarshal(g.msg, r) != nil {
+		return nil, false
+	}
+	return resourceFromProto(r, g.schema), true
+}
+
+func scopeFromWire(g group) (*instrumentation.Scope, bool) {
+	if !g.present {
+		return nil, true
+	}
+	s := &commonpb.InstrumentationScope{}
+	if proto.Unmarshal(g.msg, s) != nil {
+		return nil, false
+	}
+	return scopeFromProto(s, g.schema), true
+}
+
+// parseRecord parses a LogRecord into d.rec; false means it needs the generic path.
+func (d *fastDecoder) parseRecord(b []byte) bool {
+	bodySeen := false
+	for len(b) > 0 {
+		num, typ, v, x, rest, ok := nextField(b)
+		if !ok {
+			return false
+		}
+		b = rest
+		switch {
+		case num == 1 && typ == protowire.Fixed64Type:
+			d.rec.TimeUnixNano = x
+		case num == 11 && typ == protowire.Fixed64Type:
+			d.rec.ObservedTimeUnixNano = x
+		case num == 2 && typ == protowire.VarintType:
+			d.rec.SeverityNumber = logspb.SeverityNumber(int32(x))
+		case num == 3 && typ == protowire.BytesType:
+			if !utf8.Valid(v) {
+				return false
+			}
+			d.rec.SeverityText = d.str(v)
+		case num == 5 && typ == protowire.BytesType:
+			if bodySeen || !d.parseBody(v) {
+				return false
+			}
+			bodySeen = true
+		case num == 6 && typ == protowire.BytesType:
+			kv, ok := d.parseKeyValue(v)
+			if !ok {
+				return false
+			}
+			d.attrs = append(d.attrs, kv)
+		case num == 7 && typ == protowire.VarintType:
+			d.rec.DroppedAttributesCount = uint32(x)
+		case num == 8 && typ == protowire.Fixed32Type:
+			d.rec.Flags = uint32(x)
+		case num == 9 && typ == protowire.BytesType:
+			d.rec.TraceId = v
+		case num == 10 && typ == protowire.BytesType:
+			d.rec.SpanId = v
+		case num == 12 && typ == protowire.BytesType:
+			if !utf8.Valid(v) {
+				return false
+			}
+			d.rec.EventName = d.str(v)
+		default:
+			return false
+		}
+	}
+	if len(d.attrs) > 0 {
+		d.rec.Attributes = d.attrs
+	}
+	return true
+}
+
+// parseBody parses a record's body: empty, a scalar, or a kvlist of scalars.
+func (d *fastDecoder) parseBody(b []byte) bool {
+	d.rec.Body = &d.body
+	if len(b) == 0 {
+		return true
+	}
+	num, typ, v, _, rest, ok := nextField(b)
+	if !ok || len(rest) != 0 {
+		return false
+	}
+	if num != 6 || typ != protowire.BytesType {
+		return d.parseScalar(&d.body, b)
+	}
+	for len(v) > 0 {
+		num, typ, kvb, _, rest, ok := nextField(v)
+		if !ok || num != 1 || typ != protowire.BytesType {
+			return false
+		}
+		kv, ok := d.parseKeyValue(kvb)
+		if !ok {
+			return false
+		}
+		d.bodyKVs = append(d.bodyKVs, kv)
+		v = rest
+	}
+	if len(d.bodyKVs) > 0 {
+		d.bodyKL.Values = d.bodyKVs
+	}
+	d.body.Value = &d.bodyKV
+	return true
+}
+
+// parseKeyValue parses a KeyValue whose value is absent or a scalar.
+func (d *fastDecoder) parseKeyValue(b []byte) (*commonpb.KeyValue, bool) {
+	kv := d.newKV()
+	valueSeen := false
+	for len(b) > 0 {
+		num, typ, v, _, rest, ok := nextField(b)
+		if !ok || typ != protowire.BytesType {
+			return nil, false
+		}
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return nil, false
+			}
+			kv.Key = d.str(v)
+		case 2:
+			if valueSeen {
+				return nil, false
+			}
+			valueSeen = true
+			val := d.newValue()
+			if !d.parseScalar(val, v) {
+				return nil, false
+			}
+			kv.Value = val
+		default:
+			return nil, false
+		}
+		b = rest
+	}
+	return kv, true
+}
+
+// parseScalar parses an AnyValue of at most one field holding a string, bool, int or
+// double into val.
+func (d *fastDecoder) parseScalar(val *commonpb.AnyValue, b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	num, typ, v, x, rest, ok := nextField(b)
+	if !ok || len(rest) != 0 {
+		return false
+	}
+	switch {
+	case num == 1 && typ == protowire.BytesType:
+		if !utf8.Valid(v) {
+			return false
+		}
+		if d.nstr == len(d.strs) {
+			d.strs = append(d.strs, &commonpb.AnyValue_StringValue{})
+		}
+		s := d.strs[d.nstr]
+		d.nstr++
+		s.StringValue = d.str(v)
+		val.Value = s
+	case num == 2 && typ == protowire.VarintType:
+		if d.nbool == len(d.bools) {
+			d.bools = append(d.bools, &commonpb.AnyValue_BoolValue{})
+		}
+		s := d.bools[d.nbool]
+		d.nbool++
+		s.BoolValue = x != 0
+		val.Value = s
+	case num == 3 && typ == protowire.VarintType:
+		if d.nint == len(d.ints) {
+			d.ints = append(d.ints, &commonpb.AnyValue_IntValue{})
+		}
+		s := d.ints[d.nint]
+		d.nint++
+		s.IntValue = int64(x)
+		val.Value = s
+	case num == 4 && typ == protowire.Fixed64Type:
+		if d.ndouble == len(d.doubles) {
+			d.doubles = append(d.doubles, &commonpb.AnyValue_DoubleValue{})
+		}
+		s := d.doubles[d.ndouble]
+		d.ndouble++
+		s.DoubleValue = math.Float64frombits(x)
+		val.Value = s
+	default:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,254 @@
+package otlpexport
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/stwbridge/stwbridge/bridge"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// referenceDecode is what DecodeEventsWire must match: proto.Unmarshal + DecodeEvents.
+func referenceDecode(data []byte) (DecodedLogs, error) {
+	req := &collogspb.ExportLogsServiceRequest{}
+	if err := proto.Unmarshal(data, req); err != nil {
+		return DecodedLogs{}, err
+	}
+	return DecodeEvents(req), nil
+}
+
+// sameDecoded fails t unless got and want are equal: events deeply, rejections by
+// position and message, pass-through records with proto.Equal.
+func sameDecoded(t testing.TB, got, want DecodedLogs) {
+	t.Helper()
+	if len(got.Events) != len(want.Events) || (got.Events == nil) != (want.Events == nil) {
+		t.Fatalf("%d events (nil %v), want %d (nil %v)", len(got.Events), got.Events == nil, len(want.Events), want.Events == nil)
+	}
+	for i := range got.Events {
+		if !reflect.DeepEqual(got.Events[i], want.Events[i]) {
+			t.Fatalf("event %d:\n got %s\nwant %s", i, dump(got.Events[i]), dump(want.Events[i]))
+		}
+	}
+	if len(got.Rejected) != len(want.Rejected) {
+		t.Fatalf("rejected %v, want %v", got.Rejected, want.Rejected)
+	}
+	for i := range got.Rejected {
+		g, w := got.Rejected[i].(*RecordError), want.Rejected[i].(*RecordError)
+		if g.Resource != w.Resource || g.Scope != w.Scope || g.Record != w.Record || g.Error() != w.Error() {
+			t.Fatalf("rejection %d: %v, want %v", i, g, w)
+		}
+	}
+	if (got.Other == nil) != (want.Other == nil) || !proto.Equal(got.Other, want.Other) {
+		t.Fatalf("other %v, want %v", got.Other, want.Other)
+	}
+}
+
+// checkWire decodes data both ways and fails t when they differ; it reports whether
+// the request decoded.
+func checkWire(t testing.TB, data []byte) bool {
+	t.Helper()
+	want, werr := referenceDecode(data)
+	got, gerr := DecodeEventsWire(data)
+	if (gerr == nil) != (werr == nil) {
+		t.Fatalf("error %v, want %v", gerr, werr)
+	}
+	if werr != nil {
+		return false
+	}
+	sameDecoded(t, got, want)
+	return true
+}
+
+// fastRecord decodes one record on the fast path only, reporting whether it took it.
+func fastPath(data []byte) bool {
+	d := newFastDecoder()
+	_, ok := d.decode(data)
+	return ok
+}
+
+func mustWire(t testing.TB, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// wireSamples are requests covering the fast path, every fallback and bad records.
+func wireSamples(t testing.TB) map[string][]byte {
+	events, _ := typicalSpanEvents(trace.SpanKindServer, testParentID, true, testStreamID)
+	mixed := EncodeEvents(sampleEvents()[:3])
+	sl := mixed.ResourceLogs[0].ScopeLogs[0]
+	sl.LogRecords = append(sl.LogRecords, &logspb.LogRecord{Body: stringValue("plain")})
+	bad := EncodeEvents(events)
+	bsl := bad.ResourceLogs[0].ScopeLogs[0]
+	bsl.LogRecords = append(bsl.LogRecords,
+		withAttr(goodRecord(9), AttrSequence, intValue(-3)),
+		withAttr(goodRecord(10), AttrSequence, stringValue("x")),
+		withoutAttr(goodRecord(11), AttrSequence),
+		withAttr(encodeOne(&bridge.SpanOpen{Name: "x"}), AttrSpanKind, intValue(9)),
+		withAttr(encodeOne(&bridge.SpanOpen{Name: "x"}), AttrLinks, arrayValue([]*commonpb.AnyValue{kvlistValue(nil)})),
+		&logspb.LogRecord{EventName: "stw.unknown", TraceId: make([]byte, 3)},
+		&logspb.LogRecord{EventName: EventSpanOpen, Body: stringValue("not a kvlist")},
+		&logspb.LogRecord{EventName: EventLog, Body: intValue(3)},
+	)
+	scalars := EncodeEvents([]bridge.Event{{
+		TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Sequence: 1, Time: at(0),
+		Body: &bridge.SpanOpen{Name: "s", Attributes: []attribute.KeyValue{
+			attribute.Bool("b", true), attribute.Int("i", -7), attribute.Float64("f", 1.5),
+			attribute.String("s", "v"), attribute.String("", ""),
+		}},
+	}})
+	srec := scalars.ResourceLogs[0].ScopeLogs[0].LogRecords[0]
+	srec.Attributes = append(srec.Attributes, &commonpb.KeyValue{Key: "novalue"}, &commonpb.KeyValue{Key: "empty", Value: &commonpb.AnyValue{}})
+	srec.Body.GetKvlistValue().Values = append(srec.Body.GetKvlistValue().Values, &commonpb.KeyValue{Key: "novalue"})
+	srec.SeverityText, srec.SeverityNumber, srec.ObservedTimeUnixNano, srec.DroppedAttributesCount = "INFO", 9, 77, 3
+	emptyBody := proto.Clone(scalars).(*collogspb.ExportLogsServiceRequest)
+	emptyBody.ResourceLogs[0].ScopeLogs[0].LogRecords[0].Body = &commonpb.AnyValue{}
+	noResource := EncodeEvents(events)
+	noResource.ResourceLogs[0].Resource, noResource.ResourceLogs[0].ScopeLogs[0].Scope = nil, nil
+	return map[string][]byte{
+		"sample":      mustWire(t, EncodeEvents(sampleEvents())),
+		"typical":     mustWire(t, EncodeEvents(events)),
+		"mixed":       mustWire(t, mixed),
+		"bad":         mustWire(t, bad),
+		"scalars":     mustWire(t, scalars),
+		"empty body":  mustWire(t, emptyBody),
+		"no resource": mustWire(t, noResource),
+		"empty":       {},
+		"one empty":   {0x0a, 0x02, 0x12, 0x00},
+	}
+}
+
+func TestDecodeEventsWireMatchesReference(t *testing.T) {
+	for name, data := range wireSamples(t) {
+		t.Run(name, func(t *testing.T) { checkWire(t, data) })
+	}
+}
+
+func TestDecodeEventsWireTakesFastPath(t *testing.T) {
+	s := wireSamples(t)
+	for _, name := range []string{"typical", "scalars", "empty body", "no resource", "bad", "sample"} {
+		if !fastPath(s[name]) {
+			t.Errorf("%s: took the generic path", name)
+		}
+	}
+	// Non-STW records go to Other, which the generic path builds.
+	if fastPath(s["mixed"]) {
+		t.Error("mixed: a request with non-STW records took the fast path")
+	}
+}
+
+// TestDecodeEventsWireFallbacks covers wire shapes the fast path hands to the generic
+// one: unknown fields, repeated message fields, invalid UTF-8, truncation.
+func TestDecodeEventsWireFallbacks(t *testing.T) {
+	events, _ := typicalSpanEvents(trace.SpanKindClient, testParentID, false, testStreamID)
+	base := mustWire(t, EncodeEvents(events))
+	rec := mustWire(t, encodeOne(&bridge.SpanOpen{Name: "n"}))
+	wrap := func(rec []byte) []byte {
+		sl := protowire.AppendTag(nil, 2, protowire.BytesType)
+		sl = protowire.AppendBytes(sl, rec)
+		rl := protowire.AppendTag(nil, 2, protowire.BytesType)
+		rl = protowire.AppendBytes(rl, sl)
+		req := protowire.AppendTag(nil, 1, protowire.BytesType)
+		return protowire.AppendBytes(req, rl)
+	}
+	unknown := protowire.AppendVarint(protowire.AppendTag(append([]byte(nil), rec...), 99, protowire.VarintType), 5)
+	badUTF8 := protowire.AppendBytes(protowire.AppendTag(append([]byte(nil), rec...), 3, protowire.BytesType), []byte{0xff})
+	twoBodies := protowire.AppendBytes(protowire.AppendTag(append([]byte(nil), rec...), 5, protowire.BytesType),
+		mustWire(t, kvlistValue([]*commonpb.KeyValue{kv("a", intValue(1))})))
+	twoRes := append(append([]byte(nil), base...), wrap(nil)...)
+	cases := map[string][]byte{
+		"unknown record field": wrap(unknown),
+		"invalid utf8":         wrap(badUTF8),
+		"two bodies":           wrap(twoBodies),
+		"truncated":            base[:len(base)-3],
+		"two requests":         twoRes,
+		"garbage":              {0xff, 0xff, 0xff},
+		"group":                {0x0b, 0x0c},
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) { checkWire(t, data) })
+	}
+}
+
+// TestDecodeEventsWireKeepsNoDecoderMemory checks that events stay intact after the
+// pooled decoder decodes other requests.
+func TestDecodeEventsWireKeepsNoDecoderMemory(t *testing.T) {
+	s := wireSamples(t)
+	first, err := DecodeEventsWire(s["typical"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := referenceDecode(s["typical"])
+	for range 5 {
+		if _, err := DecodeEventsWire(s["scalars"]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sameDecoded(t, first, want)
+}
+
+// FuzzDecodeEventsWire checks that for any bytes DecodeEventsWire equals
+// proto.Unmarshal + DecodeEvents: events, rejections, pass-through and errors.
+func FuzzDecodeEventsWire(f *testing.F) {
+	for _, data := range wireSamples(f) {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkWire(t, data) })
+}
+
+func BenchmarkDecodeEventsWire(b *testing.B) {
+	events := loadLikeEvents(64)
+	data := mustWire(b, EncodeEvents(events))
+	b.Run("generic", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, err := referenceDecode(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*len(events))/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("wire", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, err := DecodeEventsWire(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*len(events))/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+// loadLikeEvents are n spans' open and end events shaped like cmd/stwload's.
+func loadLikeEvents(n int) []bridge.Event {
+	var out []bridge.Event
+	for i := range n {
+		tid := trace.TraceID{1, byte(i), 15: 1}
+		sid := trace.SpanID{2, byte(i), 7: 1}
+		st := bridge.StreamID{3, byte(i), 15: 1}
+		out = append(out,
+			bridge.Event{TraceID: tid, SpanID: sid, StreamID: st, Time: at(0), Body: &bridge.SpanOpen{
+				Name: "GET /checkout/{id}", SpanKind: trace.SpanKindServer, TraceFlags: trace.FlagsSampled,
+				Attributes: []attribute.KeyValue{
+					attribute.String("http.request.method", "GET"), attribute.String("http.route", "/checkout/{id}"),
+					attribute.String("url.path", fmt.Sprintf("/checkout/%d", i)), attribute.String("server.address", "shop.example.com"),
+					attribute.String("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0"),
+					attribute.Int("server.port", 443),
+				}}},
+			bridge.Event{TraceID: tid, SpanID: sid, StreamID: st, Sequence: 1, Time: at(1),
+				Body: &bridge.SpanEndData{Attributes: []attribute.KeyValue{attribute.Int("http.response.status_code", 200)}}})
+	}
+	return out
+}
