@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -22,11 +23,18 @@ func health(args []string, stderr io.Writer) int {
 	}
 	addr := fs.String("http-listen", def, "the HTTP listener of the stwbridge to check (env STWBRIDGE_HTTP_LISTEN)")
 	timeout := fs.Duration("timeout", 2*time.Second, "how long to wait for the answer")
+	useTLS := fs.Bool("tls", os.Getenv("STWBRIDGE_TLS_CERT_FILE") != "",
+		"the listener serves TLS (default: on when STWBRIDGE_TLS_CERT_FILE is set); the certificate is not verified: this checks liveness, not identity")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	url := "http://" + localAddr(*addr) + "/healthz"
+	scheme := "http://"
 	c := &http.Client{Timeout: *timeout}
+	if *useTLS {
+		scheme = "https://"
+		c.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // #nosec: local liveness probe
+	}
+	url := scheme + localAddr(*addr) + "/healthz"
 	resp, err := c.Get(url)
 	if err != nil {
 		fmt.Fprintf(stderr, "stwbridge health: %v\n", err)

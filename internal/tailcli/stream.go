@@ -56,6 +56,7 @@ func (e permanentError) Unwrap() error { return e.err }
 // goroutine.
 type stream struct {
 	url     string
+	token   string // sent as "Authorization: Bearer <token>" when set
 	client  *http.Client
 	idle    time.Duration
 	deliver func([]item)
@@ -101,6 +102,9 @@ func (s *stream) once(ctx context.Context) (connected bool, err error) {
 		return false, permanentError{fmt.Errorf("bad --from URL: %w", err)}
 	}
 	req.Header.Set("Accept", live.ContentTypeNDJSON)
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		var ue *url.Error

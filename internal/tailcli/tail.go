@@ -46,6 +46,7 @@ type config struct {
 	from   string
 	filter live.Filter
 	format string
+	token  string // bearer token for a stwbridge that requires one
 }
 
 const usage = `usage: stwbridge tail [flags]
@@ -72,6 +73,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&status, "status", "", "only how spans ended: error, ok or unfinished")
 	fs.StringVar(&traceID, "trace-id", "", "only this trace (32 hex digits)")
 	fs.DurationVar(&cfg.filter.MinOpen, "min-open", 0, "only spans open at least this long, e.g. 2s (shown once they reach it)")
+	tokenFile := os.Getenv("STWBRIDGE_BEARER_TOKEN_FILE")
+	fs.StringVar(&tokenFile, "bearer-token-file", tokenFile, "send the bearer token in this file, for a stwbridge started with --bearer-token-file (env STWBRIDGE_BEARER_TOKEN_FILE)")
 	fs.StringVar(&cfg.format, "format", FormatPretty, "output: pretty (a live tree; plain lines when stdout is not a terminal), json (one event per line) or plain")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -103,6 +106,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case FormatPretty, FormatJSON, FormatPlain:
 	default:
 		return config{}, fmt.Errorf("--format %q is not one of pretty, json, plain", cfg.format)
+	}
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return config{}, fmt.Errorf("--bearer-token-file: %w", err)
+		}
+		if cfg.token = strings.TrimSpace(string(b)); cfg.token == "" {
+			return config{}, fmt.Errorf("--bearer-token-file %s is empty", tokenFile)
+		}
 	}
 	cfg.filter.KeepAlive = keepAlive
 	return cfg, nil
@@ -146,6 +158,7 @@ func runLines(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	var writeErr error
 	s := &stream{
 		url:    cfg.liveURL(),
+		token:  cfg.token,
 		client: &http.Client{},
 		deliver: func(batch []item) {
 			if writeErr != nil {
@@ -197,6 +210,7 @@ func runPretty(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	sctx, cancel := context.WithCancel(ctx)
 	s := &stream{
 		url:     cfg.liveURL(),
+		token:   cfg.token,
 		client:  &http.Client{},
 		deliver: func(batch []item) { p.Send(eventsMsg(slices.Clone(batch))) },
 		status:  func(c connState) { p.Send(connMsg(c)) },

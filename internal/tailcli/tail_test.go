@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -383,5 +384,42 @@ func TestUnreachableServerIsRetried(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "cannot reach "+addr) || !strings.Contains(stderr.String(), "retrying in") {
 		t.Fatalf("stderr %q", stderr.String())
+	}
+}
+
+// TestBearerToken: with --bearer-token-file, tail sends the token a protected
+// stwbridge requires; without it, the refusal is reported.
+func TestBearerToken(t *testing.T) {
+	h := live.NewHub()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer s3cret" {
+			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { h.Shutdown(context.Background()); srv.Close() })
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lines, stop := runTail(t, "--from", srv.URL, "--format", "json", "--bearer-token-file", file)
+	waitFor(t, "tail to connect with the token", func() bool { return h.Stats().Watchers == 1 })
+	h.Consume(t.Context(), []bridge.Event{bOpen(spanA, trace.SpanID{}, "GET", time.Now())})
+	if l := next(t, lines); !strings.Contains(l, `"span_open"`) {
+		t.Fatalf("first line %q, want the span_open", l)
+	}
+	if code, _ := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	var stderr syncBuffer
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if code := Run(ctx, []string{"--from", srv.URL, "--format", "json"}, io.Discard, &stderr); code == 0 || !strings.Contains(stderr.String(), "401") {
+		t.Fatalf("without the token: exit %d, stderr %q; want a non-zero exit naming the 401", code, stderr.String())
+	}
+	if _, err := parseFlags([]string{"--bearer-token-file", filepath.Join(t.TempDir(), "missing")}, io.Discard); err == nil || !strings.Contains(err.Error(), "--bearer-token-file") {
+		t.Fatalf("missing token file: %v", err)
 	}
 }
