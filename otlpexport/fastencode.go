@@ -3,6 +3,7 @@ package otlpexport
 import (
 	"math"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"go.opentelemetry.io/otel/attribute"
@@ -13,8 +14,10 @@ import (
 
 // AppendSpansWire appends to buf the ExportTraceServiceRequest that EncodeSpans(spans)
 // builds, in protobuf wire format, without building the message tree: the same
-// grouping by resource and scope, the same fields.
-func AppendSpansWire(buf []byte, spans []bridge.Span) []byte {
+// grouping by resource and scope, the same fields. ok is false, and buf returned
+// unchanged, when a string is not valid UTF-8: proto.Marshal refuses such a request,
+// and so does this encoder.
+func AppendSpansWire(buf []byte, spans []bridge.Span) (_ []byte, ok bool) {
 	type scopeGroup struct {
 		scope *instrumentation.Scope
 		spans []int
@@ -33,6 +36,9 @@ func AppendSpansWire(buf []byte, spans []bridge.Span) []byte {
 	)
 	for i := range spans {
 		s := &spans[i]
+		if !spanUTF8(s) {
+			return buf, false
+		}
 		if last != nil && s.Resource == lastRes && s.Scope == lastScope {
 			last.spans = append(last.spans, i)
 			continue
@@ -43,6 +49,9 @@ func AppendSpansWire(buf []byte, spans []bridge.Span) []byte {
 		key := makeGroupKey(s.Resource, s.Scope)
 		sg := scopes[key]
 		if sg == nil {
+			if !scopeUTF8(s.Resource, s.Scope) {
+				return buf, false
+			}
 			rg := resources[key.resourceKey()]
 			if rg == nil {
 				rg = &resGroup{res: s.Resource}
@@ -89,7 +98,64 @@ func AppendSpansWire(buf []byte, spans []bridge.Span) []byte {
 		}
 		buf = endMsg(buf, rs)
 	}
-	return buf
+	return buf, true
+}
+
+// spanUTF8 reports whether every string of s is valid UTF-8.
+func spanUTF8(s *bridge.Span) bool {
+	if !utf8.ValidString(s.Name) || !utf8.ValidString(s.Status.Description) || !attrsUTF8(s.Attributes) {
+		return false
+	}
+	for i := range s.Events {
+		if !utf8.ValidString(s.Events[i].Name) || !attrsUTF8(s.Events[i].Attributes) {
+			return false
+		}
+	}
+	for i := range s.Links {
+		if !attrsUTF8(s.Links[i].Attributes) {
+			return false
+		}
+	}
+	return true
+}
+
+func scopeUTF8(r *resource.Resource, s *instrumentation.Scope) bool {
+	if r != nil && (!utf8.ValidString(r.SchemaURL()) || !attrsUTF8(r.Attributes())) {
+		return false
+	}
+	return s == nil || utf8.ValidString(s.Name) && utf8.ValidString(s.Version) &&
+		utf8.ValidString(s.SchemaURL) && attrsUTF8(s.Attributes.ToSlice())
+}
+
+func attrsUTF8(attrs []attribute.KeyValue) bool {
+	for _, kv := range attrs {
+		if !utf8.ValidString(string(kv.Key)) || !valueUTF8(kv.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+func valueUTF8(v attribute.Value) bool {
+	switch v.Type() {
+	case attribute.STRING:
+		return utf8.ValidString(v.AsString())
+	case attribute.STRINGSLICE:
+		for _, s := range v.AsStringSlice() {
+			if !utf8.ValidString(s) {
+				return false
+			}
+		}
+	case attribute.SLICE:
+		for _, e := range v.AsSlice() {
+			if !valueUTF8(e) {
+				return false
+			}
+		}
+	case attribute.MAP:
+		return attrsUTF8(v.AsMap())
+	}
+	return true
 }
 
 // appendSpanWire appends s as field 2 (spans) of a ScopeSpans, as encodeSpan builds it.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/stwbridge/stwbridge/internal/testenv"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -122,22 +123,7 @@ func runTailTo(t *testing.T, file bool, args ...string) (<-chan string, func() (
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.SyncBuffer
 
 func next(t *testing.T, lines <-chan string) string {
 	t.Helper()

@@ -51,7 +51,7 @@ type Collector struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd exited
-	out  *syncBuffer
+	out  *SyncBuffer
 }
 
 // NewCollector writes the Collector's configuration into a temporary folder and
@@ -61,7 +61,7 @@ func NewCollector(t testing.TB, cfg CollectorConfig) *Collector {
 	t.Helper()
 	bin := OtelcolPath(t)
 	dir := t.TempDir()
-	c := &Collector{t: t, bin: bin, config: filepath.Join(dir, "otelcol.yaml"), out: &syncBuffer{}}
+	c := &Collector{t: t, bin: bin, config: filepath.Join(dir, "otelcol.yaml"), out: &SyncBuffer{}}
 	c.endpoint = FreeAddr(t)
 	if err := os.WriteFile(c.config, []byte(collectorYAML(cfg, c.endpoint)), 0o644); err != nil {
 		t.Fatalf("testenv: writing the Collector's configuration: %v", err)
@@ -214,20 +214,22 @@ func collectorYAML(cfg CollectorConfig, endpoint string) string {
 	return b.String()
 }
 
-// syncBuffer is a bytes.Buffer safe for the Collector's two output streams and the
-// test reading it.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that a process's output streams and the test reading
+// it may use at once.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"github.com/stwbridge/stwbridge/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,17 +107,7 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuffer = testenv.SyncBuffer
 
 func TestPrinterGroupsByTrace(t *testing.T) {
 	clk := &clock{now: t0}
