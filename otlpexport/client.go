@@ -125,6 +125,9 @@ type partial struct {
 // the messages) when r was queued, and nothing changes a queued request, so they are
 // not computed again.
 func (r *request) appendWire(buf []byte) ([]byte, error) {
+	if r.wire != nil {
+		return append(buf, r.wire...), nil
+	}
 	var m proto.Message = r.logs
 	if r.signal == signalTraces {
 		m = r.traces
@@ -139,6 +142,9 @@ func (r *request) appendWire(buf []byte) ([]byte, error) {
 // encodeBatch encodes requests of one signal as one request: protobuf messages
 // concatenate, and the repeated resource_logs (resource_spans) of the parts add up.
 func encodeBatch(batch []*request) (*preEncoded, error) {
+	if len(batch) == 1 && batch[0].wire != nil {
+		return &preEncoded{data: batch[0].wire}, nil
+	}
 	size := 0
 	for _, r := range batch {
 		size += r.bytes

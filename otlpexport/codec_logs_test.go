@@ -479,13 +479,13 @@ func TestEventsModeSize(t *testing.T) {
 		stream      bridge.StreamID
 		maxOverhead int     // bytes beside the plain span
 		maxRatio    float64 // 0: not asserted
-		outcome     bool    // the stream closes with an Outcome "ok" record
+		outcome     bool    // an Outcome "ok" record follows (a descendant outlived the root)
 	}{
 		{"root span", trace.SpanKindInternal, trace.SpanID{}, false, ownTrace, 125, 1.3, false},
 		{"root server span", trace.SpanKindServer, trace.SpanID{}, false, ownTrace, 140, 0, false},
 		{"child span", trace.SpanKindInternal, testParentID, false, ownTrace, 155, 0, false},
 		{"server span under a remote parent", trace.SpanKindServer, testParentID, true, testStreamID, 310, 0, false},
-		{"root span, its stream closed by outcome ok", trace.SpanKindInternal, trace.SpanID{}, false, ownTrace, 195, 0, true},
+		{"root span, then outcome ok (a descendant outlived it)", trace.SpanKindInternal, trace.SpanID{}, false, ownTrace, 195, 0, true},
 	} {
 		events, span := typicalSpanEvents(tc.kind, tc.parent, tc.remote, tc.stream)
 		if tc.outcome {

@@ -214,6 +214,11 @@ func (e *Exporter) Consume(ctx context.Context, events []bridge.Event) error {
 
 // queueEvents encodes events, one request per sender shard (by stream), and queues them.
 func (e *Exporter) queueEvents(events []bridge.Event) error {
+	// Straight to wire format (fastencode_logs.go); the message tree only for a string
+	// that is not valid UTF-8, which encoding it then reports.
+	if err := e.queueEventsWire(events); err != errInvalidUTF8 {
+		return err
+	}
 	if len(e.shards) == 1 {
 		return e.queueLogs(EncodeEvents(events), 0)
 	}
@@ -248,7 +253,16 @@ func (e *Exporter) ConsumeSpans(ctx context.Context, spans []bridge.Span) error 
 		e.traces.counters.dropped.Add(uint64(len(spans)))
 		return fmt.Errorf("%w (%d spans)", ErrShutdown, len(spans))
 	}
-	return e.queueTraces(EncodeSpans(spans), e.nextShard())
+	k := e.nextShard()
+	// Straight to wire format; the message tree only when the request must be split
+	// (or has invalid UTF-8, which encoding it then reports).
+	if wire, ok := AppendSpansWire(make([]byte, 0, 256*len(spans)), spans); ok && len(wire) <= e.maxRequestBytes {
+		if !e.push(k, &request{signal: signalTraces, wire: wire, items: len(spans), bytes: len(wire)}, &e.traces.counters) {
+			return e.dropError(len(spans), "spans")
+		}
+		return nil
+	}
+	return e.queueTraces(EncodeSpans(spans), k)
 }
 
 // ExportLogs queues a raw OTLP logs request (pass-through of non-STW logs). The

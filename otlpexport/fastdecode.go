@@ -460,7 +460,7 @@ func (d *fastDecoder) parseScalar(val *commonpb.AnyValue, b []byte) bool {
 		}
 		s := d.strs[d.nstr]
 		d.nstr++
-		s.StringValue = d.str(v)
+		s.StringValue = string(v)
 		val.Value = s
 	case num == 2 && typ == protowire.VarintType:
 		if d.nbool == len(d.bools) {

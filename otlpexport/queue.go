@@ -21,8 +21,9 @@ type request struct {
 	signal signal
 	logs   *collogspb.ExportLogsServiceRequest
 	traces *coltracepb.ExportTraceServiceRequest
-	items  int // log records or spans in it
-	bytes  int // its protobuf size, computed (and cached in the messages) when queued
+	wire   []byte // the request in wire format when it was queued so (AppendSpansWire)
+	items  int    // log records or spans in it
+	bytes  int    // its protobuf size, computed (and cached in the messages) when queued
 }
 
 // budget bounds all queues of an exporter together, by request count and bytes.

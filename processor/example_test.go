@@ -41,5 +41,4 @@ func Example() {
 	// 0 open GET
 	// 1 rename GET /users/{id}
 	// 2 span_end
-	// 3 outcome
 }

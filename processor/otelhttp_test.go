@@ -66,10 +66,12 @@ func TestOtelHTTPRenameWrapped(t *testing.T) {
 	})
 	url := serve(t, otelhttp.NewHandler(handler, "GET", otelhttp.WithTracerProvider(p.Wrap(sdk))))
 	get(t, url+"/users/42")
-	evs := rec.waitFor(t, "the request's Outcome", func(evs []bridge.Event) bool { return count(evs, bridge.KindOutcome) == 1 })
-	checkStreams(t, evs)
-	if got := kinds(ofSpan(evs, id)); got != "span_open update_name attributes status span_end outcome" &&
-		got != "span_open update_name attributes span_end outcome" {
+	evs := rec.waitFor(t, "the request's SpanEndData", func(evs []bridge.Event) bool { return count(evs, bridge.KindSpanEnd) == 1 })
+	if ends := checkStreams(t, evs); len(ends) != 1 {
+		t.Fatalf("stream ends %v: the server span's end must end its stream", ends)
+	}
+	if got := kinds(ofSpan(evs, id)); got != "span_open update_name attributes status span_end" &&
+		got != "span_open update_name attributes span_end" {
 		t.Fatalf("server span events: %s\n%s", got, dump(evs))
 	}
 	_, open, _ := find[*bridge.SpanOpen](evs, id)
@@ -97,9 +99,11 @@ func TestOtelHTTPRenameUnwrapped(t *testing.T) {
 			})
 			url := serve(t, otelhttp.NewHandler(handler, "GET", otelhttp.WithTracerProvider(sdk)))
 			get(t, url+"/items/7")
-			evs := rec.waitFor(t, "the request's Outcome", func(evs []bridge.Event) bool { return count(evs, bridge.KindOutcome) == 1 })
-			checkStreams(t, evs)
-			if got := kinds(ofSpan(evs, id)); got != "span_open update_name span_end outcome" {
+			evs := rec.waitFor(t, "the request's SpanEndData", func(evs []bridge.Event) bool { return count(evs, bridge.KindSpanEnd) == 1 })
+			if ends := checkStreams(t, evs); len(ends) != 1 {
+				t.Fatalf("stream ends %v: the server span's end must end its stream", ends)
+			}
+			if got := kinds(ofSpan(evs, id)); got != "span_open update_name span_end" {
 				t.Fatalf("server span events: %s", got)
 			}
 			if _, u, _ := find[*bridge.UpdateName](evs, id); u.Name != "GET /items/{id}" {

@@ -37,7 +37,7 @@ func TestWrapRenamePublishedAtOnce(t *testing.T) {
 	flush(t, p)
 	evs = rec.all()
 	checkStreams(t, evs)
-	if got := kinds(evs); got != "span_open update_name update_name span_end outcome" {
+	if got := kinds(evs); got != "span_open update_name update_name span_end" {
 		t.Fatalf("events: %s", got)
 	}
 }
@@ -53,9 +53,9 @@ func TestScanFindsUnwrappedRename(t *testing.T) {
 		t.Fatalf("UpdateName %q", u.Name)
 	}
 	s.End()
-	evs = rec.waitFor(t, "the Outcome", func(evs []bridge.Event) bool { return count(evs, bridge.KindOutcome) == 1 })
+	evs = rec.waitFor(t, "the SpanEndData", func(evs []bridge.Event) bool { return count(evs, bridge.KindSpanEnd) == 1 })
 	checkStreams(t, evs)
-	if got := kinds(evs); got != "span_open update_name span_end outcome" {
+	if got := kinds(evs); got != "span_open update_name span_end" {
 		t.Fatalf("events: %s (the rename must not be repeated at the end)", got)
 	}
 }
@@ -75,7 +75,7 @@ func TestRenameAtEnd(t *testing.T) {
 	flush(t, p)
 	evs := rec.all()
 	checkStreams(t, evs)
-	if got := kinds(evs); got != "span_open update_name span_end outcome" {
+	if got := kinds(evs); got != "span_open update_name span_end" {
 		t.Fatalf("events: %s", got)
 	}
 	e, u, _ := find[*bridge.UpdateName](evs, s.SpanContext().SpanID())
