@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -56,7 +57,12 @@ type client struct {
 
 // preEncoded is a request already in protobuf wire format: it is marshalled once,
 // reusing the sizes computed when it was queued, and the bytes serve every attempt.
-type preEncoded struct{ data []byte }
+type preEncoded struct {
+	data []byte
+	// more, when set, follow data: requests queued in wire format are sent as they
+	// are, not copied into one buffer.
+	more [][]byte
+}
 
 // wireCodec is gRPC's proto codec, except that it sends a preEncoded as it is. It
 // keeps the name "proto", so the content type on the wire is application/grpc+proto
@@ -69,7 +75,15 @@ func (wireCodec) Name() string { return grpcproto.Name }
 
 func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if p, ok := v.(*preEncoded); ok {
-		return mem.BufferSlice{mem.SliceBuffer(p.data)}, nil
+		if len(p.more) == 0 {
+			return mem.BufferSlice{mem.SliceBuffer(p.data)}, nil
+		}
+		bs := make(mem.BufferSlice, 0, 1+len(p.more))
+		bs = append(bs, mem.SliceBuffer(p.data))
+		for _, b := range p.more {
+			bs = append(bs, mem.SliceBuffer(b))
+		}
+		return bs, nil
 	}
 	return protoCodec.Marshal(v)
 }
@@ -144,6 +158,13 @@ func (r *request) appendWire(buf []byte) ([]byte, error) {
 func encodeBatch(batch []*request) (*preEncoded, error) {
 	if len(batch) == 1 && batch[0].wire != nil {
 		return &preEncoded{data: batch[0].wire}, nil
+	}
+	if !slices.ContainsFunc(batch, func(r *request) bool { return r.wire == nil }) {
+		p := &preEncoded{data: batch[0].wire, more: make([][]byte, 0, len(batch)-1)}
+		for _, r := range batch[1:] {
+			p.more = append(p.more, r.wire)
+		}
+		return p, nil
 	}
 	size := 0
 	for _, r := range batch {

@@ -38,11 +38,14 @@ func DecodeEventsWire(data []byte) (DecodedLogs, error) {
 
 var decoderPool = sync.Pool{New: func() any { return newFastDecoder() }}
 
-// Bounds of a decoder's string intern table: attribute keys and short values repeat
-// across records (http.request.method, "GET"), so they are allocated once.
+// A decoder's string cache: attribute keys and event names repeat across records
+// (http.request.method, stw.sequence), so each is allocated once. It is direct-mapped:
+// a string evicts the one in its slot.
 const (
-	internMaxEntries = 4096
-	internMaxLen     = 64
+	internSlots  = 1024
+	internMaxLen = 64
+	// groupCacheMax bounds the resources and scopes a decoder remembers, by wire bytes.
+	groupCacheMax = 64
 )
 
 // fastDecoder decodes one request at a time. Each record's fields are parsed into
@@ -66,11 +69,25 @@ type fastDecoder struct {
 
 	nkv, nval, nstr, nbool, nint, ndouble int
 
-	intern map[string]string
+	intern [internSlots]string
+	// Resources and scopes decoded before, by wire bytes: events of every request
+	// from one producer share one pointer (and so one group downstream).
+	resources map[string]cachedResource
+	scopes    map[string]cachedScope
+}
+
+type cachedResource struct {
+	schema string
+	res    *resource.Resource
+}
+
+type cachedScope struct {
+	schema string
+	scope  *instrumentation.Scope
 }
 
 func newFastDecoder() *fastDecoder {
-	d := &fastDecoder{intern: make(map[string]string, 256)}
+	d := &fastDecoder{resources: make(map[string]cachedResource), scopes: make(map[string]cachedScope)}
 	d.bodyKV.KvlistValue = &d.bodyKL
 	return d
 }
@@ -123,17 +140,17 @@ func (d *fastDecoder) newValue() *commonpb.AnyValue {
 
 // str is b as a string, shared with earlier equal strings when short.
 func (d *fastDecoder) str(b []byte) string {
-	if len(b) > internMaxLen {
+	n := len(b)
+	if n == 0 || n > internMaxLen {
 		return string(b)
 	}
-	if s, ok := d.intern[string(b)]; ok {
-		return s
+	h := uint(n)*0x9e37 ^ uint(b[0])*0x85eb ^ uint(b[n-1])*0xc2b2 ^ uint(b[n/2])*0x27d4 ^ uint(b[n*3/4])*0x1656
+	slot := &d.intern[(h^h>>10)%internSlots]
+	if *slot == string(b) {
+		return *slot
 	}
-	s := string(b)
-	if len(d.intern) < internMaxEntries {
-		d.intern[s] = s
-	}
-	return s
+	*slot = string(b)
+	return *slot
 }
 
 // field reads one tag and its value's extent: for bytes fields v is the payload, for
@@ -279,13 +296,13 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 					continue
 				}
 				if !resDone {
-					if res, ok = resourceFromWire(rl.hdr); !ok {
+					if res, ok = d.resource(rl.hdr); !ok {
 						return out, false
 					}
 					resDone = true
 				}
 				if !scopeDone {
-					if scope, ok = scopeFromWire(sl.hdr); !ok {
+					if scope, ok = d.scope(sl.hdr); !ok {
 						return out, false
 					}
 					scopeDone = true
@@ -298,26 +315,45 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 	return out, true
 }
 
-func resourceFromWire(g group) (*resource.Resource, bool) {
+// resource decodes a ResourceLogs' resource, or returns the one decoded before from
+// the same bytes and schema URL.
+func (d *fastDecoder) resource(g group) (*resource.Resource, bool) {
 	if !g.present {
 		return nil, true
+	}
+	if c, ok := d.resources[string(g.msg)]; ok && c.schema == g.schema {
+		return c.res, true
 	}
 	r := &resourcepb.Resource{}
 	if proto.Unmarshal(g.msg, r) != nil {
 		return nil, false
 	}
-	return resourceFromProto(r, g.schema), true
+	res := resourceFromProto(r, g.schema)
+	if len(d.resources) >= groupCacheMax {
+		clear(d.resources)
+	}
+	d.resources[string(g.msg)] = cachedResource{g.schema, res}
+	return res, true
 }
 
-func scopeFromWire(g group) (*instrumentation.Scope, bool) {
+// scope is resource's counterpart for a ScopeLogs' scope.
+func (d *fastDecoder) scope(g group) (*instrumentation.Scope, bool) {
 	if !g.present {
 		return nil, true
+	}
+	if c, ok := d.scopes[string(g.msg)]; ok && c.schema == g.schema {
+		return c.scope, true
 	}
 	s := &commonpb.InstrumentationScope{}
 	if proto.Unmarshal(g.msg, s) != nil {
 		return nil, false
 	}
-	return scopeFromProto(s, g.schema), true
+	scope := scopeFromProto(s, g.schema)
+	if len(d.scopes) >= groupCacheMax {
+		clear(d.scopes)
+	}
+	d.scopes[string(g.msg)] = cachedScope{g.schema, scope}
+	return scope, true
 }
 
 // parseRecord parses a LogRecord into d.rec; false means it needs the generic path.

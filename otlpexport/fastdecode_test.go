@@ -7,6 +7,7 @@ import (
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -251,4 +252,31 @@ func loadLikeEvents(n int) []bridge.Event {
 				Body: &bridge.SpanEndData{Attributes: []attribute.KeyValue{attribute.Int("http.response.status_code", 200)}}})
 	}
 	return out
+}
+
+// TestDecodeEventsWireSharesResources checks that requests from one producer share
+// one resource and scope pointer, and that a different schema URL or more producers
+// than the cache holds still decode right.
+func TestDecodeEventsWireSharesResources(t *testing.T) {
+	d := newFastDecoder()
+	req := func(res *resource.Resource) []byte {
+		events, _ := typicalSpanEvents(trace.SpanKindServer, testParentID, false, testStreamID)
+		for i := range events {
+			events[i].Resource = res
+		}
+		return mustWire(t, EncodeEvents(events))
+	}
+	a, ok1 := d.decode(req(testResource))
+	b, ok2 := d.decode(req(testResource))
+	if !ok1 || !ok2 || a.Events[0].Resource != b.Events[0].Resource || a.Events[0].Scope != b.Events[0].Scope {
+		t.Fatal("two requests with one resource and scope got different pointers")
+	}
+	other := resource.NewWithAttributes("https://other/schema", testResource.Attributes()...)
+	c, _ := d.decode(req(other))
+	if c.Events[0].Resource == a.Events[0].Resource || c.Events[0].Resource.SchemaURL() != other.SchemaURL() {
+		t.Fatal("a resource with another schema URL was taken from the cache")
+	}
+	for i := range 2*groupCacheMax + 1 {
+		checkWire(t, req(resource.NewSchemaless(attribute.Int("n", i))))
+	}
 }

@@ -364,9 +364,9 @@ func randEvents(r *rand.Rand, bad bool) []bridge.Event {
 // TestAppendEventsWireRandom checks AppendEventsWire against EncodeEvents on many
 // generated batches: every event kind, every attribute value type, grouping, splitting.
 func TestAppendEventsWireRandom(t *testing.T) {
-	n := 600
+	n := 300
 	if testing.Short() {
-		n = 100
+		n = 50
 	}
 	for seed := range n {
 		r := rand.New(rand.NewPCG(uint64(seed), 42))
