@@ -4,6 +4,7 @@ import (
 	"math"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
@@ -92,8 +93,8 @@ func newFastDecoder() *fastDecoder {
 	return d
 }
 
-// reset drops what the last record left, so the pooled decoder keeps no strings alive
-// beyond its intern table.
+// reset drops what the last record left, so the pooled decoder keeps nothing of a
+// request (above all no string aliasing its bytes) beyond its caches.
 func (d *fastDecoder) reset() {
 	d.resetRecord()
 }
@@ -383,7 +384,7 @@ func (d *fastDecoder) parseRecord(b []byte) bool {
 			}
 			bodySeen = true
 		case num == 6 && typ == protowire.BytesType:
-			kv, ok := d.parseKeyValue(v)
+			kv, ok := d.parseKeyValue(v, true)
 			if !ok {
 				return false
 			}
@@ -422,14 +423,14 @@ func (d *fastDecoder) parseBody(b []byte) bool {
 		return false
 	}
 	if num != 6 || typ != protowire.BytesType {
-		return d.parseScalar(&d.body, b)
+		return d.parseScalar(&d.body, b, false)
 	}
 	for len(v) > 0 {
 		num, typ, kvb, _, rest, ok := nextField(v)
 		if !ok || num != 1 || typ != protowire.BytesType {
 			return false
 		}
-		kv, ok := d.parseKeyValue(kvb)
+		kv, ok := d.parseKeyValue(kvb, false)
 		if !ok {
 			return false
 		}
@@ -443,9 +444,11 @@ func (d *fastDecoder) parseBody(b []byte) bool {
 	return true
 }
 
-// parseKeyValue parses a KeyValue whose value is absent or a scalar.
-func (d *fastDecoder) parseKeyValue(b []byte) (*commonpb.KeyValue, bool) {
-	kv := d.newKV()
+// parseKeyValue parses a KeyValue whose value is absent or a scalar. record says it
+// is a record attribute: the values of stw.stream_id and stw.parent_span_id, which
+// decodeRecord only reads into ids, then alias data rather than being copied.
+func (d *fastDecoder) parseKeyValue(b []byte, record bool) (*commonpb.KeyValue, bool) {
+	var key, value []byte
 	valueSeen := false
 	for len(b) > 0 {
 		num, typ, v, _, rest, ok := nextField(b)
@@ -454,31 +457,36 @@ func (d *fastDecoder) parseKeyValue(b []byte) (*commonpb.KeyValue, bool) {
 		}
 		switch num {
 		case 1:
-			if !utf8.Valid(v) {
-				return nil, false
-			}
-			kv.Key = d.str(v)
+			key = v
 		case 2:
 			if valueSeen {
 				return nil, false
 			}
-			valueSeen = true
-			val := d.newValue()
-			if !d.parseScalar(val, v) {
-				return nil, false
-			}
-			kv.Value = val
+			value, valueSeen = v, true
 		default:
 			return nil, false
 		}
 		b = rest
 	}
+	if !utf8.Valid(key) {
+		return nil, false
+	}
+	kv := d.newKV()
+	kv.Key = d.str(key)
+	if valueSeen {
+		val := d.newValue()
+		transient := record && (kv.Key == AttrStreamID || kv.Key == AttrParentSpanID)
+		if !d.parseScalar(val, value, transient) {
+			return nil, false
+		}
+		kv.Value = val
+	}
 	return kv, true
 }
 
 // parseScalar parses an AnyValue of at most one field holding a string, bool, int or
-// double into val.
-func (d *fastDecoder) parseScalar(val *commonpb.AnyValue, b []byte) bool {
+// double into val. A transient string aliases b: it must not outlive the decoding.
+func (d *fastDecoder) parseScalar(val *commonpb.AnyValue, b []byte, transient bool) bool {
 	if len(b) == 0 {
 		return true
 	}
@@ -496,7 +504,11 @@ func (d *fastDecoder) parseScalar(val *commonpb.AnyValue, b []byte) bool {
 		}
 		s := d.strs[d.nstr]
 		d.nstr++
-		s.StringValue = string(v)
+		if transient && len(v) > 0 {
+			s.StringValue = unsafe.String(&v[0], len(v))
+		} else {
+			s.StringValue = string(v)
+		}
 		val.Value = s
 	case num == 2 && typ == protowire.VarintType:
 		if d.nbool == len(d.bools) {

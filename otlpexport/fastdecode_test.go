@@ -280,3 +280,22 @@ func TestDecodeEventsWireSharesResources(t *testing.T) {
 		checkWire(t, req(resource.NewSchemaless(attribute.Int("n", i))))
 	}
 }
+
+// TestDecodeEventsWireKeepsNoInputMemory checks that decoded events do not change when
+// the caller reuses the request's buffer.
+func TestDecodeEventsWireKeepsNoInputMemory(t *testing.T) {
+	for name, data := range wireSamples(t) {
+		want, werr := referenceDecode(data)
+		buf := append([]byte(nil), data...)
+		got, err := DecodeEventsWire(buf)
+		for i := range buf {
+			buf[i] = 0xff
+		}
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("%s: error %v, want %v", name, err, werr)
+		}
+		if err == nil {
+			sameDecoded(t, got, want)
+		}
+	}
+}
