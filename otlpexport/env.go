@@ -172,7 +172,7 @@ func parseEndpoint(raw string) (hostport, scheme string, err error) {
 		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			return "", "", fmt.Errorf("port %q is not a number from 0 to 65535", port)
 		}
-		return net.JoinHostPort(host, port), "", nil
+		return joinHostPort(host, port, "")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -192,7 +192,17 @@ func parseEndpoint(raw string) (hostport, scheme string, err error) {
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return "", "", fmt.Errorf("port %q is not a number from 0 to 65535", port)
 	}
-	return net.JoinHostPort(u.Hostname(), port), scheme, nil
+	return joinHostPort(u.Hostname(), port, scheme)
+}
+
+// joinHostPort joins host and port, refusing hosts that would not read back as one
+// (brackets or spaces in a name, such as "http://]").
+func joinHostPort(host, port, scheme string) (string, string, error) {
+	hp := net.JoinHostPort(host, port)
+	if h, _, err := net.SplitHostPort(hp); err != nil || h != host || strings.ContainsAny(host, " []") && net.ParseIP(host) == nil {
+		return "", "", fmt.Errorf("host %q is not a host name or IP address", host)
+	}
+	return hp, scheme, nil
 }
 
 func parseBool(v string) (bool, error) {

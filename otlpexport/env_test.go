@@ -232,7 +232,7 @@ func FuzzParseHeaders(f *testing.F) {
 
 // FuzzParseEndpoint: any endpoint parses or fails cleanly; what parses is host:port.
 func FuzzParseEndpoint(f *testing.F) {
-	for _, s := range []string{"127.0.0.1:4317", "http://c:1", "https://c/", "https://[::1]:443/x", "c", "ftp://x:1", "http://:1", "c:99999", ""} {
+	for _, s := range []string{"127.0.0.1:4317", "http://c:1", "https://c/", "https://[::1]:443/x", "c", "ftp://x:1", "http://:1", "c:99999", "", "http://]", "a b:1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
