@@ -80,10 +80,9 @@ func (ar *arena) encodeRecord(rec *logspb.LogRecord, e *bridge.Event, ids []byte
 		rec.SpanId = ids[n:len(ids):len(ids)]
 	}
 	a := make([]*commonpb.KeyValue, 0, 4)
-	// The compact form: a stream whose id is its trace id leaves stw.stream_id out.
-	if !e.TraceID.IsValid() || bridge.StreamID(e.TraceID) != e.StreamID {
-		a = append(a, ar.keyValue(AttrStreamID, ar.str(e.StreamID.String())))
-	}
+	// Version 1 requires stw.stream_id on every record, even where it equals the
+	// trace id (the stream of a new trace); receivers tolerate its absence.
+	a = append(a, ar.keyValue(AttrStreamID, ar.str(e.StreamID.String())))
 	a = append(a, ar.keyValue(AttrSequence, ar.int(int64(e.Sequence))))
 
 	switch b := e.Body.(type) {

@@ -145,26 +145,40 @@ func recordAttr(rec *logspb.LogRecord, key string) *commonpb.AnyValue {
 	return field(rec.Attributes, key)
 }
 
-// TestStreamIDCompactForm: a stream whose id is its trace id leaves stw.stream_id out,
-// and receivers take the trace id for it.
-func TestStreamIDCompactForm(t *testing.T) {
+// TestStreamIDOnEveryRecord: stw.stream_id is written on every record, also where it
+// equals the trace id, and a record without one (from a producer that leaves it out)
+// takes its trace id as stream id.
+func TestStreamIDOnEveryRecord(t *testing.T) {
 	events := []bridge.Event{
 		{TraceID: testTraceID, SpanID: testSpanID, StreamID: bridge.StreamID(testTraceID), Body: &bridge.SpanOpen{Name: "a"}},
 		{TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Body: &bridge.SpanOpen{Name: "b"}},
 	}
 	req := EncodeEvents(events)
 	recs := req.ResourceLogs[0].ScopeLogs[0].LogRecords
-	if recordAttr(recs[0], AttrStreamID) != nil {
-		t.Errorf("stream id equal to the trace id was sent")
-	}
-	if recordAttr(recs[1], AttrStreamID) == nil {
-		t.Errorf("stream id different from the trace id was left out")
+	for i, rec := range recs {
+		if v := recordAttr(rec, AttrStreamID); v.GetStringValue() != events[i].StreamID.String() {
+			t.Errorf("record %d: stw.stream_id %v, want %s", i, v, events[i].StreamID)
+		}
 	}
 	got := DecodeEvents(req)
 	if len(got.Rejected) > 0 {
 		t.Fatal(got.Rejected)
 	}
 	eventsEqual(t, got.Events, events)
+
+	// Tolerated: no stw.stream_id means the trace id.
+	rec := recs[0]
+	kept := rec.Attributes[:0]
+	for _, kv := range rec.Attributes {
+		if kv.Key != AttrStreamID {
+			kept = append(kept, kv)
+		}
+	}
+	rec.Attributes = kept
+	got = DecodeEvents(req)
+	if len(got.Rejected) > 0 || got.Events[0].StreamID != bridge.StreamID(testTraceID) {
+		t.Fatalf("a record without stw.stream_id: stream %v, rejected %v; want the trace id", got.Events[0].StreamID, got.Rejected)
+	}
 }
 
 func TestGrouping(t *testing.T) {
@@ -481,11 +495,11 @@ func TestEventsModeSize(t *testing.T) {
 		maxRatio    float64 // 0: not asserted
 		outcome     bool    // an Outcome "ok" record follows (a descendant outlived the root)
 	}{
-		{"root span", trace.SpanKindInternal, trace.SpanID{}, false, ownTrace, 125, 1.3, false},
-		{"root server span", trace.SpanKindServer, trace.SpanID{}, false, ownTrace, 140, 0, false},
-		{"child span", trace.SpanKindInternal, testParentID, false, ownTrace, 155, 0, false},
+		{"root span", trace.SpanKindInternal, trace.SpanID{}, false, ownTrace, 230, 1.5, false},
+		{"root server span", trace.SpanKindServer, trace.SpanID{}, false, ownTrace, 250, 0, false},
+		{"child span", trace.SpanKindInternal, testParentID, false, ownTrace, 260, 0, false},
 		{"server span under a remote parent", trace.SpanKindServer, testParentID, true, testStreamID, 310, 0, false},
-		{"root span, then outcome ok (a descendant outlived it)", trace.SpanKindInternal, trace.SpanID{}, false, ownTrace, 195, 0, true},
+		{"root span, then outcome ok (a descendant outlived it)", trace.SpanKindInternal, trace.SpanID{}, false, ownTrace, 355, 0, true},
 	} {
 		events, span := typicalSpanEvents(tc.kind, tc.parent, tc.remote, tc.stream)
 		if tc.outcome {

@@ -315,9 +315,7 @@ func appendRecordWire(b []byte, e *bridge.Event) []byte {
 
 // appendRecordAttrs appends the record attributes of e (field 6), in encodeRecord's order.
 func appendRecordAttrs(b []byte, e *bridge.Event) []byte {
-	if !e.TraceID.IsValid() || bridge.StreamID(e.TraceID) != e.StreamID {
-		b = appendHexKV(b, lrAttributes, AttrStreamID, e.StreamID[:])
-	}
+	b = appendHexKV(b, lrAttributes, AttrStreamID, e.StreamID[:]) // on every record (version 1)
 	b = appendIntKV(b, lrAttributes, AttrSequence, int64(e.Sequence))
 	switch x := e.Body.(type) {
 	case *bridge.SpanOpen:
