@@ -29,14 +29,9 @@
 // from 0 by Sequence and published in sequence order, whichever goroutines start,
 // rename and end its spans.
 //
-// The StreamID of a root with no parent at all is its trace id: the SDK has just
-// made that trace id up at random, so no other stream has it, and the exporter then
-// leaves the stream id out of every record (the compact form of docs/PROTOCOL.md,
-// 53 bytes less per record). A root under a remote parent shares its trace id with
-// other processes and gets a random 128-bit StreamID; so does a root whose trace id an
-// open stream already uses (a custom IDGenerator that repeats trace ids), and every
-// root with Options.RandomStreamIDs (for an IDGenerator that may reuse the trace id
-// of a trace that ended recently, whose stream id a receiver still remembers).
+// Every stream has a random 128-bit StreamID of its own, carried on each of its
+// events. It is not the trace id, which a trace shares across processes (and a
+// custom IDGenerator may repeat).
 //
 // As docs/PROTOCOL.md says, a stream ends with its root's SpanEndData when no other
 // span of it is open then, the common case: no event follows, not even an Outcome.

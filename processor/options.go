@@ -82,13 +82,6 @@ type Options struct {
 	// MaxAttributeValueLength is the longest string or byte value kept, in bytes.
 	// Default DefaultMaxAttributeValueLength; negative means no limit.
 	MaxAttributeValueLength int
-	// RandomStreamIDs gives every stream a random id. By default a root span with no
-	// parent uses its trace id as its stream id (the compact form, 53 bytes less per
-	// exported record). Set it when a custom IDGenerator may reuse a trace id soon
-	// after a trace ended: a receiver remembers an ended stream's id a while
-	// (stwbridge: --stream-timeout) and would drop the events of a new stream with the
-	// same id as duplicates. A trace id that an open stream uses is never reused.
-	RandomStreamIDs bool
 	// Logger receives configuration warnings and delivery errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -131,10 +124,6 @@ func WithMaxAttributes(n int) Option { return func(o *Options) { o.MaxAttributes
 func WithMaxAttributeValueLength(n int) Option {
 	return func(o *Options) { o.MaxAttributeValueLength = n }
 }
-
-// WithRandomStreamIDs gives every stream a random id instead of its trace id (see
-// Options.RandomStreamIDs): for IDGenerators that may reuse trace ids.
-func WithRandomStreamIDs() Option { return func(o *Options) { o.RandomStreamIDs = true } }
 
 // WithLogger sets the logger for configuration warnings and delivery errors.
 func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }

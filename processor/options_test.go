@@ -75,7 +75,6 @@ func TestOptionsResolve(t *testing.T) {
 		{name: "no attribute limits", opts: []Option{WithMaxAttributes(-1), WithMaxAttributeValueLength(-1)},
 			want: with(func(o *Options) { o.MaxAttributes, o.MaxAttributeValueLength = -1, -1 })},
 		{name: "max value length", opts: []Option{WithMaxAttributeValueLength(10)}, want: with(func(o *Options) { o.MaxAttributeValueLength = 10 })},
-		{name: "random stream ids", opts: []Option{WithRandomStreamIDs()}, want: with(func(o *Options) { o.RandomStreamIDs = true })},
 		{name: "bad env queue size", env: map[string]string{envMaxQueueSize: "lots"}, want: defaults, warn: envMaxQueueSize},
 		{name: "bad env batch size", env: map[string]string{envMaxExportBatch: "-3"}, want: defaults, warn: envMaxExportBatch},
 		{name: "bad env schedule delay", env: map[string]string{envScheduleDelay: "1s"}, want: defaults, warn: envScheduleDelay},

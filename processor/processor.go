@@ -39,9 +39,6 @@ type Processor struct {
 	limits limits
 	reg    *registry
 	scopes scopeCache
-	// compactIDs holds the trace ids open streams use as their stream id, so that a
-	// trace id repeated by a custom IDGenerator never names two open streams.
-	compactIDs idSet
 
 	// tick counts the periods of the background loop; streams remember the tick of
 	// their last event, so telling an idle stream costs the hot path one atomic load.
@@ -165,18 +162,7 @@ func (p *Processor) OnStart(parent context.Context, s sdktrace.ReadWriteSpan) {
 
 	str := &st.own
 	str.traceID = sc.TraceID()
-	// A root with no parent at all starts a trace of its own, whose random id no
-	// other producer uses: it serves as the stream id, which the codec then leaves
-	// out of every record (docs/PROTOCOL.md, the compact form). Under a remote parent
-	// (the trace spans processes), or when an open stream already has that id (an
-	// IDGenerator that repeats trace ids), or with Options.RandomStreamIDs, the stream
-	// gets a random id.
-	if !psc.IsValid() && !p.opts.RandomStreamIDs && p.compactIDs.add(str.traceID) {
-		str.id = bridge.StreamID(str.traceID)
-		str.compact = true
-	} else {
-		str.id = newStreamID()
-	}
+	str.id = newStreamID()
 	str.root = st
 	str.start = start
 	str.open = 1

@@ -46,9 +46,9 @@ func TestOpenAndEnd(t *testing.T) {
 	if !e.Time.Equal(start) || e.TraceID != root.SpanContext().TraceID() || e.Sequence != 0 || !e.StreamID.IsValid() {
 		t.Fatalf("root SpanOpen envelope = %+v", e)
 	}
-	// A root with no parent: its trace id is the stream id (the compact form).
-	if e.StreamID != bridge.StreamID(e.TraceID) {
-		t.Fatalf("stream id %s, want the trace id %s", e.StreamID, e.TraceID)
+	// Even a root with no parent gets a random stream id of its own, not its trace id.
+	if e.StreamID == bridge.StreamID(e.TraceID) {
+		t.Fatalf("stream id %s is the trace id, want a random one", e.StreamID)
 	}
 	if e.Resource == nil || !e.Resource.Set().HasValue("service.name") || e.Scope == nil || e.Scope.Name != "test/scope" || e.Scope.Version != "1.2.3" {
 		t.Fatalf("resource %v, scope %+v", e.Resource, e.Scope)
@@ -78,6 +78,11 @@ func TestOpenAndEnd(t *testing.T) {
 	if got := kinds(evs); got != "span_open span_open span_end span_end" {
 		t.Fatalf("events = %s", got)
 	}
+	for _, ev := range evs {
+		if ev.StreamID != e.StreamID {
+			t.Fatalf("event of the stream %s carries stream id %s:\n%s", e.StreamID, ev.StreamID, dump(evs))
+		}
+	}
 	ee, endData, _ := find[*bridge.SpanEndData](evs, rootID)
 	if !ee.Time.Equal(end) || endData.Unfinished || endData.Status != (bridge.Status{Code: codes.Error, Description: "broken"}) {
 		t.Fatalf("root end %+v at %v", endData, ee.Time)
@@ -96,8 +101,8 @@ func TestOpenAndEnd(t *testing.T) {
 	if cend.Attributes != nil || cend.Events != nil || cend.Links != nil {
 		t.Fatalf("child end carries unchanged data: %+v", cend)
 	}
-	if p.Stats().OpenSpans != 0 || p.compactIDs.len() != 0 {
-		t.Fatalf("open spans after all ended: %d, stream ids in use: %d", p.Stats().OpenSpans, p.compactIDs.len())
+	if n := p.Stats().OpenSpans; n != 0 {
+		t.Fatalf("open spans after all ended: %d", n)
 	}
 }
 
@@ -635,9 +640,10 @@ func (g *sameTraceIDs) NewSpanID(context.Context, trace.TraceID) trace.SpanID {
 	return trace.SpanID{1, byte(g.n >> 8), byte(g.n)}
 }
 
-// A root with no parent uses its trace id as stream id, unless an open stream already
-// does (an IDGenerator that repeats trace ids) or RandomStreamIDs is set.
-func TestStreamIDIsTraceIDUnlessTaken(t *testing.T) {
+// Every stream gets a random id of its own, carried on each of its events: roots of
+// fresh traces, roots that share a trace id with an open stream (an IDGenerator that
+// repeats trace ids) and roots that reuse the trace id of an ended one alike.
+func TestStreamIDsAreRandomAndDistinct(t *testing.T) {
 	rec := &recorder{}
 	p := New(rec, WithFlushInterval(time.Millisecond), WithScanInterval(-1), WithHeartbeatInterval(-1))
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p), sdktrace.WithIDGenerator(&sameTraceIDs{}))
@@ -646,57 +652,79 @@ func TestStreamIDIsTraceIDUnlessTaken(t *testing.T) {
 	_, child1 := tr.Start(ctx1, "child1")
 	_, root2 := tr.Start(context.Background(), "root2") // same trace id, root1 still open
 	child1.End()
-	root1.End() // frees the trace id
-	_, root3 := tr.Start(context.Background(), "root3")
+	root1.End()
+	_, root3 := tr.Start(context.Background(), "root3") // same trace id, root1 ended
 	root2.End()
 	root3.End()
 	if err := sdk.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	evs := rec.all()
-	// root3's stream reuses the id of root1's ended one: check it apart.
-	var first, third []bridge.Event
-	for _, e := range evs {
-		if e.SpanID == root3.SpanContext().SpanID() {
-			third = append(third, e)
-		} else {
-			first = append(first, e)
-		}
+	if ends := checkStreams(t, evs); len(ends) != 3 || count(evs, bridge.KindOutcome) != 0 {
+		t.Fatalf("stream ends %v, want 3 by their roots' ends:\n%s", ends, dump(evs))
 	}
-	if ends := checkStreams(t, first); len(ends) != 2 || count(evs, bridge.KindOutcome) != 0 {
-		t.Fatalf("stream ends %v, want 2 by their roots' ends:\n%s", ends, dump(evs))
-	}
-	if ends := checkStreams(t, third); len(ends) != 1 {
-		t.Fatalf("root3's stream ends %v:\n%s", ends, dump(evs))
-	}
-	traceID := bridge.StreamID(trace.TraceID{7, 7, 7})
+	// Every event of a span carries the stream id of its SpanOpen.
 	streamOf := func(s trace.Span) bridge.StreamID {
-		e, _, ok := find[*bridge.SpanOpen](evs, s.SpanContext().SpanID())
+		id := s.SpanContext().SpanID()
+		e, _, ok := find[*bridge.SpanOpen](evs, id)
 		if !ok {
-			t.Fatalf("no SpanOpen for %s:\n%s", s.SpanContext().SpanID(), dump(evs))
+			t.Fatalf("no SpanOpen for %s:\n%s", id, dump(evs))
+		}
+		n := 0
+		for _, ev := range evs {
+			if ev.SpanID == id {
+				n++
+				if ev.StreamID != e.StreamID {
+					t.Fatalf("span %s: %s event in stream %s, its SpanOpen in %s", id, ev.Kind(), ev.StreamID, e.StreamID)
+				}
+			}
+		}
+		if n != 2 {
+			t.Fatalf("span %s has %d events, want 2:\n%s", id, n, dump(evs))
 		}
 		return e.StreamID
 	}
-	if s1, c1 := streamOf(root1), streamOf(child1); s1 != traceID || c1 != traceID {
-		t.Fatalf("root1's stream %s, child1's %s, want the trace id %s", s1, c1, traceID)
+	traceID := bridge.StreamID(trace.TraceID{7, 7, 7})
+	if s1, c1 := streamOf(root1), streamOf(child1); s1 != c1 {
+		t.Fatalf("root1's stream %s, child1's %s, want one stream", s1, c1)
 	}
-	if s2 := streamOf(root2); s2 == traceID || !s2.IsValid() {
-		t.Fatalf("root2 shares the trace id of the open root1: stream %s, want a random one", s2)
-	}
-	if s3 := streamOf(root3); s3 != traceID {
-		t.Fatalf("root3 started after root1 ended: stream %s, want the trace id %s", s3, traceID)
-	}
-	if n := p.compactIDs.len(); n != 0 {
-		t.Fatalf("%d stream ids still marked in use after every stream ended", n)
+	seen := map[bridge.StreamID]string{}
+	for _, s := range []struct {
+		name string
+		span trace.Span
+	}{{"root1", root1}, {"root2", root2}, {"root3", root3}} {
+		id := streamOf(s.span)
+		if !id.IsValid() || id == traceID {
+			t.Fatalf("%s: stream id %s, want a random one (trace id %s)", s.name, id, traceID)
+		}
+		if other, ok := seen[id]; ok {
+			t.Fatalf("%s and %s share stream id %s", other, s.name, id)
+		}
+		seen[id] = s.name
 	}
 
-	// With RandomStreamIDs, no stream uses its trace id.
-	p2, sdk2, rec2 := setup(t, WithRandomStreamIDs())
-	_, s := sdk2.Tracer("t").Start(context.Background(), "root")
-	s.End()
+	// Roots of fresh traces under the default IDGenerator: distinct random ids too.
+	p2, sdk2, rec2 := setup(t)
+	tr2 := sdk2.Tracer("t")
+	const roots = 32
+	for range roots {
+		_, s := tr2.Start(context.Background(), "root")
+		s.End()
+	}
 	flush(t, p2)
-	if e, _, ok := find[*bridge.SpanOpen](rec2.all(), s.SpanContext().SpanID()); !ok || !e.StreamID.IsValid() || e.StreamID == bridge.StreamID(e.TraceID) {
-		t.Fatalf("with RandomStreamIDs: stream %s for trace %s", e.StreamID, e.TraceID)
+	evs2 := rec2.all()
+	if ends := checkStreams(t, evs2); len(ends) != roots {
+		t.Fatalf("%d streams for %d roots:\n%s", len(ends), roots, dump(evs2))
+	}
+	ids := map[bridge.StreamID]bool{}
+	for _, e := range evs2 {
+		if !e.StreamID.IsValid() || e.StreamID == bridge.StreamID(e.TraceID) {
+			t.Fatalf("stream id %s for trace %s, want a random one", e.StreamID, e.TraceID)
+		}
+		ids[e.StreamID] = true
+	}
+	if len(ids) != roots || len(evs2) != 2*roots {
+		t.Fatalf("%d stream ids over %d events for %d roots, want %d and %d", len(ids), len(evs2), roots, roots, 2*roots)
 	}
 }
 

@@ -32,10 +32,6 @@ type stream struct {
 	root    *spanState // its SpanID, Resource and Scope go on the stream's own events
 	start   time.Time
 
-	// compact is set when id is the trace id (a root with no parent): the id is then
-	// in Processor.compactIDs until the stream ends.
-	compact bool
-
 	// Guarded by mu.
 	next     uint64 // sequence of the next event
 	open     int32  // spans of the stream that have not ended
@@ -158,13 +154,13 @@ func (p *Processor) spanEndedLocked(st *spanState, published bool, end time.Time
 		return
 	}
 	if st == str.root && published && str.shown == 0 {
-		p.endStreamLocked(str)
+		str.closed = true
 		return
 	}
 	if str.open > 0 {
 		return
 	}
-	p.endStreamLocked(str)
+	str.closed = true
 	str.outcome.Outcome = outcome
 	if end.After(str.start) {
 		str.outcome.WallTime = end.Sub(str.start)
@@ -177,69 +173,6 @@ func (p *Processor) spanEndedLocked(st *spanState, published bool, end time.Time
 		Scope:    str.root.scope,
 		Body:     &str.outcome,
 	})
-}
-
-// endStreamLocked marks the stream ended: nothing more is published on it, later
-// spans under its spans open streams of their own, and its id, when it is its trace
-// id, is free again. The caller holds str.mu.
-func (p *Processor) endStreamLocked(str *stream) {
-	str.closed = true
-	if str.compact {
-		p.compactIDs.remove(str.traceID)
-	}
-}
-
-// idSet is the set of trace ids that open streams use as their stream id, sharded by
-// the id's (random) bytes. Its locks are leaves: nothing else is locked while one is
-// held.
-type idSet struct {
-	shards [idSetShards]idSetShard
-}
-
-const idSetShards = 16
-
-type idSetShard struct {
-	mu sync.Mutex
-	m  map[trace.TraceID]struct{}
-	_  [48]byte // one shard per 64-byte cache line
-}
-
-func (s *idSet) shard(id trace.TraceID) *idSetShard {
-	return &s.shards[binary.LittleEndian.Uint64(id[8:])%idSetShards]
-}
-
-// add adds id and reports whether it was absent.
-func (s *idSet) add(id trace.TraceID) bool {
-	sh := s.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if _, ok := sh.m[id]; ok {
-		return false
-	}
-	if sh.m == nil {
-		sh.m = make(map[trace.TraceID]struct{})
-	}
-	sh.m[id] = struct{}{}
-	return true
-}
-
-func (s *idSet) remove(id trace.TraceID) {
-	sh := s.shard(id)
-	sh.mu.Lock()
-	delete(sh.m, id)
-	sh.mu.Unlock()
-}
-
-// len returns the number of ids in the set.
-func (s *idSet) len() int {
-	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		n += len(sh.m)
-		sh.mu.Unlock()
-	}
-	return n
 }
 
 // registry holds the open spans, sharded by span id so that OnStart and OnEnd on many
