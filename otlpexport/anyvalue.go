@@ -369,3 +369,45 @@ func makeGroupKey(r *resource.Resource, s *instrumentation.Scope) groupKey {
 func (k groupKey) resourceKey() groupKey {
 	return groupKey{hasResource: k.hasResource, resSchema: k.resSchema, resAttrs: k.resAttrs}
 }
+
+// grouper finds the resource group R and scope group S (ResourceLogs/ScopeLogs or
+// ResourceSpans/ScopeSpans) of each item of a request, creating them on first use.
+type grouper[R, S any] struct {
+	resources map[groupKey]*R
+	scopes    map[groupKey]*S
+	lastRes   *resource.Resource
+	lastScope *instrumentation.Scope
+	last      *S
+	newRes    func(*resource.Resource) *R         // creates a resource group in the request
+	newScope  func(*R, *instrumentation.Scope) *S // creates a scope group in a resource group
+}
+
+func newGrouper[R, S any](newRes func(*resource.Resource) *R, newScope func(*R, *instrumentation.Scope) *S) grouper[R, S] {
+	return grouper[R, S]{
+		resources: make(map[groupKey]*R),
+		scopes:    make(map[groupKey]*S),
+		newRes:    newRes,
+		newScope:  newScope,
+	}
+}
+
+// group returns the scope group of an item with resource r and scope s. Items with
+// equal resources and scopes share one group, whether or not their pointers are equal.
+func (g *grouper[R, S]) group(r *resource.Resource, s *instrumentation.Scope) *S {
+	if g.last != nil && r == g.lastRes && s == g.lastScope {
+		return g.last
+	}
+	key := makeGroupKey(r, s)
+	sg := g.scopes[key]
+	if sg == nil {
+		rg := g.resources[key.resourceKey()]
+		if rg == nil {
+			rg = g.newRes(r)
+			g.resources[key.resourceKey()] = rg
+		}
+		sg = g.newScope(rg, s)
+		g.scopes[key] = sg
+	}
+	g.last, g.lastRes, g.lastScope = sg, r, s
+	return sg
+}

@@ -24,13 +24,17 @@ import (
 // The request shares no memory with events, so the caller may reuse the slice.
 func EncodeEvents(events []bridge.Event) *collogspb.ExportLogsServiceRequest {
 	req := &collogspb.ExportLogsServiceRequest{}
-	var (
-		resources = make(map[groupKey]*logspb.ResourceLogs)
-		scopes    = make(map[groupKey]*logspb.ScopeLogs)
-		lastRes   *resource.Resource
-		lastScope *instrumentation.Scope
-		last      *logspb.ScopeLogs
-	)
+	g := newGrouper(func(r *resource.Resource) *logspb.ResourceLogs {
+		rl := &logspb.ResourceLogs{}
+		rl.Resource, rl.SchemaUrl = resourceProto(r)
+		req.ResourceLogs = append(req.ResourceLogs, rl)
+		return rl
+	}, func(rl *logspb.ResourceLogs, s *instrumentation.Scope) *logspb.ScopeLogs {
+		sl := &logspb.ScopeLogs{}
+		sl.Scope, sl.SchemaUrl = scopeProto(s)
+		rl.ScopeLogs = append(rl.ScopeLogs, sl)
+		return sl
+	})
 	// One buffer holds every trace and span id of the request, one slab its records.
 	ids := make([]byte, 0, 24*len(events))
 	records := make([]logspb.LogRecord, len(events))
@@ -40,27 +44,10 @@ func EncodeEvents(events []bridge.Event) *collogspb.ExportLogsServiceRequest {
 		if e.Body == nil {
 			continue
 		}
-		if last == nil || e.Resource != lastRes || e.Scope != lastScope {
-			key := makeGroupKey(e.Resource, e.Scope)
-			sl := scopes[key]
-			if sl == nil {
-				rl := resources[key.resourceKey()]
-				if rl == nil {
-					rl = &logspb.ResourceLogs{}
-					rl.Resource, rl.SchemaUrl = resourceProto(e.Resource)
-					resources[key.resourceKey()] = rl
-					req.ResourceLogs = append(req.ResourceLogs, rl)
-				}
-				sl = &logspb.ScopeLogs{}
-				sl.Scope, sl.SchemaUrl = scopeProto(e.Scope)
-				scopes[key] = sl
-				rl.ScopeLogs = append(rl.ScopeLogs, sl)
-			}
-			last, lastRes, lastScope = sl, e.Resource, e.Scope
-		}
+		sl := g.group(e.Resource, e.Scope)
 		rec := &records[i]
 		ids = ar.encodeRecord(rec, e, ids)
-		last.LogRecords = append(last.LogRecords, rec)
+		sl.LogRecords = append(sl.LogRecords, rec)
 	}
 	return req
 }

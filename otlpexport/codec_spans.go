@@ -22,39 +22,26 @@ import (
 // The request shares no memory with spans.
 func EncodeSpans(spans []bridge.Span) *coltracepb.ExportTraceServiceRequest {
 	req := &coltracepb.ExportTraceServiceRequest{}
-	var (
-		resources = make(map[groupKey]*tracepb.ResourceSpans)
-		scopes    = make(map[groupKey]*tracepb.ScopeSpans)
-		lastRes   *resource.Resource
-		lastScope *instrumentation.Scope
-		last      *tracepb.ScopeSpans
-	)
+	g := newGrouper(func(r *resource.Resource) *tracepb.ResourceSpans {
+		rs := &tracepb.ResourceSpans{}
+		rs.Resource, rs.SchemaUrl = resourceProto(r)
+		req.ResourceSpans = append(req.ResourceSpans, rs)
+		return rs
+	}, func(rs *tracepb.ResourceSpans, s *instrumentation.Scope) *tracepb.ScopeSpans {
+		ss := &tracepb.ScopeSpans{}
+		ss.Scope, ss.SchemaUrl = scopeProto(s)
+		rs.ScopeSpans = append(rs.ScopeSpans, ss)
+		return ss
+	})
 	ids := make([]byte, 0, 32*len(spans))
 	slab := make([]tracepb.Span, len(spans))
 	ar := &arena{}
 	for i := range spans {
 		s := &spans[i]
-		if last == nil || s.Resource != lastRes || s.Scope != lastScope {
-			key := makeGroupKey(s.Resource, s.Scope)
-			ss := scopes[key]
-			if ss == nil {
-				rs := resources[key.resourceKey()]
-				if rs == nil {
-					rs = &tracepb.ResourceSpans{}
-					rs.Resource, rs.SchemaUrl = resourceProto(s.Resource)
-					resources[key.resourceKey()] = rs
-					req.ResourceSpans = append(req.ResourceSpans, rs)
-				}
-				ss = &tracepb.ScopeSpans{}
-				ss.Scope, ss.SchemaUrl = scopeProto(s.Scope)
-				scopes[key] = ss
-				rs.ScopeSpans = append(rs.ScopeSpans, ss)
-			}
-			last, lastRes, lastScope = ss, s.Resource, s.Scope
-		}
+		ss := g.group(s.Resource, s.Scope)
 		sp := &slab[i]
 		ids = ar.encodeSpan(sp, s, ids)
-		last.Spans = append(last.Spans, sp)
+		ss.Spans = append(ss.Spans, sp)
 	}
 	return req
 }

@@ -287,46 +287,65 @@ func (e *Exporter) ExportTraces(ctx context.Context, req *coltracepb.ExportTrace
 	return e.queueTraces(req, e.nextShard())
 }
 
+// signalKind holds what queueRequest needs to know about one signal's requests.
+type signalKind[R proto.Message] struct {
+	what     string                                 // its items, in errors: "log records", "spans"
+	split    func(req R, limit int) []R             // splitLogs, splitTraces
+	count    func(req R) int                        // countLogRecords, countSpans
+	request  func(req R, items, bytes int) *request // wraps req for the queue
+	counters func(e *Exporter) *signalCounters
+}
+
+var (
+	logsKind = signalKind[*collogspb.ExportLogsServiceRequest]{
+		what:  "log records",
+		split: splitLogs,
+		count: countLogRecords,
+		request: func(req *collogspb.ExportLogsServiceRequest, items, bytes int) *request {
+			return &request{signal: signalLogs, logs: req, items: items, bytes: bytes}
+		},
+		counters: func(e *Exporter) *signalCounters { return &e.logs.counters },
+	}
+	tracesKind = signalKind[*coltracepb.ExportTraceServiceRequest]{
+		what:  "spans",
+		split: splitTraces,
+		count: countSpans,
+		request: func(req *coltracepb.ExportTraceServiceRequest, items, bytes int) *request {
+			return &request{signal: signalTraces, traces: req, items: items, bytes: bytes}
+		},
+		counters: func(e *Exporter) *signalCounters { return &e.traces.counters },
+	}
+)
+
 func (e *Exporter) queueLogs(req *collogspb.ExportLogsServiceRequest, k int) error {
-	size := proto.Size(req)
-	if size > e.maxRequestBytes {
-		var dropped int
-		for _, part := range splitLogs(req, e.maxRequestBytes) {
-			n := countLogRecords(part)
-			if !e.push(k, &request{signal: signalLogs, logs: part, items: n, bytes: proto.Size(part)}, &e.logs.counters) {
-				dropped += n
-			}
-		}
-		return e.dropError(dropped, "log records")
-	}
-	n := countLogRecords(req)
-	if n == 0 {
-		return nil
-	}
-	if !e.push(k, &request{signal: signalLogs, logs: req, items: n, bytes: size}, &e.logs.counters) {
-		return e.dropError(n, "log records")
-	}
-	return nil
+	return queueRequest(e, &logsKind, req, k)
 }
 
 func (e *Exporter) queueTraces(req *coltracepb.ExportTraceServiceRequest, k int) error {
+	return queueRequest(e, &tracesKind, req, k)
+}
+
+// queueRequest queues req on shard k, split into parts of at most maxRequestBytes
+// when it is larger; an empty request is not queued.
+func queueRequest[R proto.Message](e *Exporter, kind *signalKind[R], req R, k int) error {
+	c := kind.counters(e)
 	size := proto.Size(req)
 	if size > e.maxRequestBytes {
 		var dropped int
-		for _, part := range splitTraces(req, e.maxRequestBytes) {
-			n := countSpans(part)
-			if !e.push(k, &request{signal: signalTraces, traces: part, items: n, bytes: proto.Size(part)}, &e.traces.counters) {
+		for _, part := range kind.split(req, e.maxRequestBytes) {
+			n := kind.count(part)
+			if !e.push(k, kind.request(part, n, proto.Size(part)), c) {
 				dropped += n
 			}
 		}
-		return e.dropError(dropped, "spans")
+		return e.dropError(dropped, kind.what)
 	}
-	n := countSpans(req)
+	n := kind.count(req)
 	if n == 0 {
 		return nil
 	}
-	if !e.push(k, &request{signal: signalTraces, traces: req, items: n, bytes: size}, &e.traces.counters) {
-		return e.dropError(n, "spans")
+	if !e.push(k, kind.request(req, n, size), c) {
+		return e.dropError(n, kind.what)
 	}
 	return nil
 }
