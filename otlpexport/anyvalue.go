@@ -134,40 +134,15 @@ func (a *arena) anyValue(v attribute.Value) *commonpb.AnyValue {
 		av.Value = &commonpb.AnyValue_BytesValue{BytesValue: v.AsByteSlice()}
 		return av
 	case attribute.BOOLSLICE:
-		s := v.AsBoolSlice()
-		vals := make([]*commonpb.AnyValue, len(s))
-		for i, b := range s {
-			vals[i] = a.bool(b)
-		}
-		return a.array(vals)
+		return a.array(mapValues(v.AsBoolSlice(), a.bool))
 	case attribute.INT64SLICE:
-		s := v.AsInt64Slice()
-		vals := make([]*commonpb.AnyValue, len(s))
-		for i, n := range s {
-			vals[i] = a.int(n)
-		}
-		return a.array(vals)
+		return a.array(mapValues(v.AsInt64Slice(), a.int))
 	case attribute.FLOAT64SLICE:
-		s := v.AsFloat64Slice()
-		vals := make([]*commonpb.AnyValue, len(s))
-		for i, f := range s {
-			vals[i] = a.double(f)
-		}
-		return a.array(vals)
+		return a.array(mapValues(v.AsFloat64Slice(), a.double))
 	case attribute.STRINGSLICE:
-		s := v.AsStringSlice()
-		vals := make([]*commonpb.AnyValue, len(s))
-		for i, str := range s {
-			vals[i] = a.str(str)
-		}
-		return a.array(vals)
+		return a.array(mapValues(v.AsStringSlice(), a.str))
 	case attribute.SLICE:
-		s := v.AsSlice()
-		vals := make([]*commonpb.AnyValue, len(s))
-		for i, e := range s {
-			vals[i] = a.anyValue(e)
-		}
-		return a.array(vals)
+		return a.array(mapValues(v.AsSlice(), a.anyValue))
 	case attribute.MAP:
 		return a.kvlist(a.keyValues(v.AsMap()))
 	default: // attribute.EMPTY
@@ -410,4 +385,13 @@ func (g *grouper[R, S]) group(r *resource.Resource, s *instrumentation.Scope) *S
 	}
 	g.last, g.lastRes, g.lastScope = sg, r, s
 	return sg
+}
+
+// mapValues converts each element of a typed attribute slice to an AnyValue.
+func mapValues[T any](s []T, conv func(T) *commonpb.AnyValue) []*commonpb.AnyValue {
+	vals := make([]*commonpb.AnyValue, len(s))
+	for i, x := range s {
+		vals[i] = conv(x)
+	}
+	return vals
 }

@@ -310,41 +310,13 @@ func appendAnyValue(b []byte, num protowire.Number, v attribute.Value) []byte {
 		b = protowire.AppendTag(b, 7, protowire.BytesType)
 		b = protowire.AppendBytes(b, v.AsByteSlice())
 	case attribute.BOOLSLICE:
-		var a int
-		b, a = beginMsg(b, 5)
-		for _, x := range v.AsBoolSlice() {
-			var e int
-			b, e = beginMsg(b, 1)
-			b = endMsg(appendBoolValue(b, x), e)
-		}
-		b = endMsg(b, a)
+		b = appendArrayValue(b, v.AsBoolSlice(), appendBoolValue)
 	case attribute.INT64SLICE:
-		var a int
-		b, a = beginMsg(b, 5)
-		for _, x := range v.AsInt64Slice() {
-			var e int
-			b, e = beginMsg(b, 1)
-			b = endMsg(appendIntValue(b, x), e)
-		}
-		b = endMsg(b, a)
+		b = appendArrayValue(b, v.AsInt64Slice(), appendIntValue)
 	case attribute.FLOAT64SLICE:
-		var a int
-		b, a = beginMsg(b, 5)
-		for _, x := range v.AsFloat64Slice() {
-			var e int
-			b, e = beginMsg(b, 1)
-			b = endMsg(appendDoubleValue(b, x), e)
-		}
-		b = endMsg(b, a)
+		b = appendArrayValue(b, v.AsFloat64Slice(), appendDoubleValue)
 	case attribute.STRINGSLICE:
-		var a int
-		b, a = beginMsg(b, 5)
-		for _, x := range v.AsStringSlice() {
-			var e int
-			b, e = beginMsg(b, 1)
-			b = endMsg(appendStringValue(b, x), e)
-		}
-		b = endMsg(b, a)
+		b = appendArrayValue(b, v.AsStringSlice(), appendStringValue)
 	case attribute.SLICE:
 		var a int
 		b, a = beginMsg(b, 5)
@@ -379,4 +351,16 @@ func appendDoubleValue(b []byte, x float64) []byte {
 func appendStringValue(b []byte, x string) []byte {
 	b = protowire.AppendTag(b, 1, protowire.BytesType)
 	return protowire.AppendString(b, x)
+}
+
+// appendArrayValue appends AnyValue.array_value (field 5) holding one AnyValue per
+// element of a typed attribute slice, each written by appendElem.
+func appendArrayValue[T any](b []byte, xs []T, appendElem func([]byte, T) []byte) []byte {
+	b, a := beginMsg(b, 5)
+	for _, x := range xs {
+		var e int
+		b, e = beginMsg(b, 1)
+		b = endMsg(appendElem(b, x), e)
+	}
+	return endMsg(b, a)
 }
