@@ -269,16 +269,18 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 	}
 	for ri := range parsed {
 		rl := &parsed[ri]
-		var (
-			res     *resource.Resource
-			resDone bool
-		)
+		// Headers are decoded even for groups without good records: proto.Unmarshal
+		// validates them all, and the fast path must refuse what it refuses.
+		res, ok := d.resource(rl.hdr)
+		if !ok {
+			return out, false
+		}
 		for si := range rl.scopes {
 			sl := &rl.scopes[si]
-			var (
-				scope     *instrumentation.Scope
-				scopeDone bool
-			)
+			scope, ok := d.scope(sl.hdr)
+			if !ok {
+				return out, false
+			}
 			for i, rb := range sl.records {
 				d.resetRecord()
 				rec := &d.rec
@@ -295,18 +297,6 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 				if err != nil {
 					out.Rejected = append(out.Rejected, &RecordError{ri, si, i, rec.EventName, err})
 					continue
-				}
-				if !resDone {
-					if res, ok = d.resource(rl.hdr); !ok {
-						return out, false
-					}
-					resDone = true
-				}
-				if !scopeDone {
-					if scope, ok = d.scope(sl.hdr); !ok {
-						return out, false
-					}
-					scopeDone = true
 				}
 				e.Resource, e.Scope = res, scope
 				out.Events = append(out.Events, e)

@@ -167,14 +167,26 @@ func TestDecodeEventsWireFallbacks(t *testing.T) {
 	twoBodies := protowire.AppendBytes(protowire.AppendTag(append([]byte(nil), rec...), 5, protowire.BytesType),
 		mustWire(t, kvlistValue([]*commonpb.KeyValue{kv("a", intValue(1))})))
 	twoRes := append(append([]byte(nil), base...), wrap(nil)...)
+	// A scope or resource with invalid UTF-8 in a group without records.
+	badScope := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte{0xff})
+	emptyBadScope := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), badScope)
+	rlBadScope := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), emptyBadScope)
+	rlBadRes := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType),
+		protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType),
+			mustWire(t, kv("k", stringValue("v")))))
+	rlBadRes = append(rlBadRes[:len(rlBadRes)-1], 0xff)
 	cases := map[string][]byte{
 		"unknown record field": wrap(unknown),
 		"invalid utf8":         wrap(badUTF8),
 		"two bodies":           wrap(twoBodies),
 		"truncated":            base[:len(base)-3],
 		"two requests":         twoRes,
-		"garbage":              {0xff, 0xff, 0xff},
-		"group":                {0x0b, 0x0c},
+		"bad scope, no records": append(append([]byte(nil), base...),
+			protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), rlBadScope)...),
+		"bad resource, no records": append(append([]byte(nil), base...),
+			protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), rlBadRes)...),
+		"garbage": {0xff, 0xff, 0xff},
+		"group":   {0x0b, 0x0c},
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) { checkWire(t, data) })
