@@ -102,8 +102,8 @@ const benchChunk = 1000
 // BenchmarkThroughput compares, against one loopback sink, end to end: spans per
 // second delivered and bytes on the wire per span, for (a) the SDK's
 // BatchSpanProcessor with otlptracegrpc (plain spans), (b) processor + otlpexport in
-// events mode, (c) in both mode. Compression is off on both sides. Each span has 10
-// string attributes of 20 characters.
+// events mode, (c) in both mode. Compression is off on both sides, then gzip on
+// both (the _gzip runs). Each span has 10 string attributes of 20 characters.
 func BenchmarkThroughput(b *testing.B) {
 	attrs := make([]attribute.KeyValue, 10)
 	for i := range attrs {
@@ -148,33 +148,44 @@ func BenchmarkThroughput(b *testing.B) {
 		}
 	}
 
-	b.Run("a_bsp_otlptracegrpc", func(b *testing.B) {
-		sink := newBenchSink(b)
-		exp, err := otlptracegrpc.New(context.Background(),
-			otlptracegrpc.WithEndpoint(sink.Addr()), otlptracegrpc.WithInsecure())
-		if err != nil {
-			b.Fatal(err)
+	// Each setup also runs with gzip on both sides (suffix _gzip): what a deployment
+	// that turns compression on pays on the wire.
+	for _, gzip := range []bool{false, true} {
+		suffix, compression := "", "none"
+		if gzip {
+			suffix, compression = "_gzip", "gzip"
 		}
-		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-		run(b, sink, tp, sink.spans.Load)
-	})
-	for _, m := range []struct {
-		name string
-		mode otlpexport.Mode
-	}{{"b_processor_events", otlpexport.ModeEvents}, {"c_processor_both", otlpexport.ModeBoth}} {
-		b.Run(m.name, func(b *testing.B) {
+		b.Run("a_bsp_otlptracegrpc"+suffix, func(b *testing.B) {
 			sink := newBenchSink(b)
-			exp, err := otlpexport.New(context.Background(), otlpexport.WithEndpoint(sink.Addr()),
-				otlpexport.WithInsecure(), otlpexport.WithCompression("none"), otlpexport.WithMode(m.mode))
+			opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(sink.Addr()), otlptracegrpc.WithInsecure()}
+			if gzip {
+				opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
+			}
+			exp, err := otlptracegrpc.New(context.Background(), opts...)
 			if err != nil {
 				b.Fatal(err)
 			}
-			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(processor.New(exp)), sdktrace.WithResource(res))
-			delivered := sink.ends.Load
-			if m.mode == otlpexport.ModeBoth {
-				delivered = func() int64 { return min(sink.ends.Load(), sink.spans.Load()) }
-			}
-			run(b, sink, tp, delivered)
+			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+			run(b, sink, tp, sink.spans.Load)
 		})
+		for _, m := range []struct {
+			name string
+			mode otlpexport.Mode
+		}{{"b_processor_events", otlpexport.ModeEvents}, {"c_processor_both", otlpexport.ModeBoth}} {
+			b.Run(m.name+suffix, func(b *testing.B) {
+				sink := newBenchSink(b)
+				exp, err := otlpexport.New(context.Background(), otlpexport.WithEndpoint(sink.Addr()),
+					otlpexport.WithInsecure(), otlpexport.WithCompression(compression), otlpexport.WithMode(m.mode))
+				if err != nil {
+					b.Fatal(err)
+				}
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(processor.New(exp)), sdktrace.WithResource(res))
+				delivered := sink.ends.Load
+				if m.mode == otlpexport.ModeBoth {
+					delivered = func() int64 { return min(sink.ends.Load(), sink.spans.Load()) }
+				}
+				run(b, sink, tp, delivered)
+			})
+		}
 	}
 }
