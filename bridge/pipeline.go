@@ -302,39 +302,54 @@ type flushRequest struct {
 }
 
 // tailQueue is one tail's bounded queue and its worker.
+//
+// Its fields are laid out for producers on several cores (a heap object this large
+// starts on a cache line): what Publish writes (the lock, buf, bytes, accepted) shares
+// the first cache line, what it only reads (fill, the bounds) has the second, so
+// that a Publish takes one line of the queue from another core, besides the slot it
+// fills, and the check of fill misses no cache while the queue is full. The third
+// line holds what a drop writes.
 type tailQueue struct {
-	index int
-	tail  Tail
-	log   *slog.Logger
-
-	maxEvents, softEvents int // softEvents: limit for opening events (90%)
-	maxBytes, softBytes   int
-	batchSize             int
-	flushInterval         time.Duration
-	consumeTimeout        time.Duration
-
-	wake chan struct{} // capacity 1; at most one token, see workerWoken
-	done chan struct{} // closed when the worker exits
-
-	// fill tells Publish, without the lock, when an event cannot fit: then it drops
-	// the event through the journal. Never fillFull or fillReserve after Shutdown.
-	fill atomic.Uint32
-
-	// Guarded by mu; what Publish touches first, close together.
+	// Guarded by mu.
 	mu       sync.Mutex
 	fillSet  uint32 // the value last stored in fill
 	state    workerState
 	closed   bool
 	buf      []Event // queued, in publish order
-	sizes    []int   // Event.Size of each event of buf
-	held     int     // events queued or being delivered
-	bytes    int     // their estimated size
+	bytes    int     // estimated size of the events held
 	accepted uint64  // events appended to buf so far, diagnostics included
+	// handled counts the events delivered, failed or discarded so far: the events
+	// held (queued or being delivered) are accepted-handled.
+	handled uint64
+
+	// fill tells Publish, without the lock, when an event cannot fit: then it drops
+	// the event through the journal. Never fillFull or fillReserve after Shutdown.
+	fill atomic.Uint32
+	// sizes[i] is the Event.Size of buf[i]. Its length is the capacity of buf, so
+	// that Publish writes a slot and never the header. Guarded by mu.
+	sizes                 []int
+	maxEvents, softEvents int // softEvents: limit for opening events (90%)
+	maxBytes, softBytes   int
+
+	// Guarded by mu.
+	dropped uint64   // events dropped (PipelineStats.Dropped)
+	runs    dropRuns // Publish reads it to find a pending drop run of its stream
+
+	index          int
+	tail           Tail
+	log            *slog.Logger
+	batchSize      int
+	flushInterval  time.Duration
+	consumeTimeout time.Duration
+
+	wake chan struct{} // capacity 1; at most one token, see workerWoken
+	done chan struct{} // closed when the worker exits
+
+	// Guarded by mu. counters.Published and counters.Dropped are not kept here: see
+	// accepted and dropped.
 	counters PipelineStats
-	handled  uint64 // events delivered, failed or discarded so far
 	stopCtx  context.Context
 	flushes  []*flushRequest
-	runs     dropRuns
 
 	// Worker-only state.
 	spare       []Event
@@ -362,9 +377,9 @@ func newTailQueue(index int, t Tail, o *PipelineOptions) *tailQueue {
 		done:           make(chan struct{}),
 		state:          workerBusy,
 		buf:            make([]Event, 0, o.BatchSize),
-		sizes:          make([]int, 0, o.BatchSize),
+		sizes:          make([]int, o.BatchSize),
 		spare:          make([]Event, 0, o.BatchSize),
-		spareSizes:     make([]int, 0, o.BatchSize),
+		spareSizes:     make([]int, o.BatchSize),
 	}
 }
 
@@ -379,7 +394,7 @@ func (q *tailQueue) publishLocked(e *Event, size *int, opening bool) bool {
 		q.drainJournalLocked() // drops of e's stream may wait there
 	}
 	if q.closed {
-		q.counters.Dropped++
+		q.dropped++
 		q.mu.Unlock()
 		return false
 	}
@@ -394,7 +409,7 @@ func (q *tailQueue) publishLocked(e *Event, size *int, opening bool) bool {
 	if hasRun {
 		needEvents, needBytes = 2, diagnosticSize
 	}
-	fits := q.held+needEvents <= limitEvents
+	fits := q.heldLocked()+needEvents <= limitEvents
 	if fits {
 		if *size < 0 {
 			*size = e.Size()
@@ -413,11 +428,11 @@ func (q *tailQueue) publishLocked(e *Event, size *int, opening bool) bool {
 		return false
 	}
 	if hasRun {
-		q.appendLocked(diagnosticEvent(e.StreamID, q.runs.take(e.StreamID)), diagnosticSize)
+		d := diagnosticEvent(e.StreamID, q.runs.take(e.StreamID))
+		q.appendLocked(&d, diagnosticSize)
 		q.counters.Diagnostics++
 	}
-	q.appendLocked(*e, *size)
-	q.counters.Published++
+	q.appendLocked(e, *size)
 	if q.state == workerIdle || (q.state == workerTiming && (len(q.buf) >= q.batchSize || q.fillSet != fillRoom)) {
 		q.wakeLocked()
 	}
@@ -425,20 +440,30 @@ func (q *tailQueue) publishLocked(e *Event, size *int, opening bool) bool {
 	return true
 }
 
-func (q *tailQueue) appendLocked(e Event, size int) {
-	if len(q.buf) == cap(q.buf) {
-		// Grow by hand so the buffer never exceeds the queue bound.
-		n := min(max(2*cap(q.buf), 16), q.maxEvents)
-		q.buf = append(make([]Event, 0, n), q.buf...)
-		q.sizes = append(make([]int, 0, n), q.sizes...)
+// appendLocked queues a copy of *e, of estimated size size.
+func (q *tailQueue) appendLocked(e *Event, size int) {
+	n := len(q.buf)
+	if n == cap(q.buf) {
+		// Grow by hand so the buffer never exceeds the queue bound, unless forced
+		// diagnostics already fill it (see injectDiagnosticsLocked).
+		c := min(max(2*n, 16), q.maxEvents)
+		if c <= n {
+			c = 2 * n
+		}
+		q.buf = append(make([]Event, 0, c), q.buf...)
+		sizes := make([]int, c)
+		copy(sizes, q.sizes[:n])
+		q.sizes = sizes
 	}
-	q.buf = append(q.buf, e)
-	q.sizes = append(q.sizes, size)
-	q.held++
+	q.buf = append(q.buf, *e)
+	q.sizes[n] = size
 	q.bytes += size
 	q.accepted++
 	q.updateFullLocked()
 }
+
+// heldLocked returns the number of events held: queued or being delivered.
+func (q *tailQueue) heldLocked() int { return int(q.accepted - q.handled) }
 
 // Values of tailQueue.fill.
 const (
@@ -447,14 +472,15 @@ const (
 	fillFull                  // no event fits
 )
 
-// updateFullLocked keeps fill in step with held and bytes.
+// updateFullLocked keeps fill in step with the events and bytes held.
 func (q *tailQueue) updateFullLocked() {
 	fill := fillRoom
+	held := q.heldLocked()
 	switch {
 	case q.closed:
-	case q.held >= q.maxEvents || q.bytes >= q.maxBytes:
+	case held >= q.maxEvents || q.bytes >= q.maxBytes:
 		fill = fillFull
-	case q.held >= q.softEvents || q.bytes >= q.softBytes:
+	case held >= q.softEvents || q.bytes >= q.softBytes:
 		fill = fillReserve
 	}
 	if fill != q.fillSet {
@@ -470,7 +496,7 @@ func (q *tailQueue) drainJournalLocked() {
 
 // dropLocked counts a dropped event and extends its stream's drop run.
 func (q *tailQueue) dropLocked(e *Event) {
-	q.counters.Dropped++
+	q.dropped++
 	if !q.runs.addEvent(e) {
 		q.counters.UntrackedDrops++
 	}
@@ -478,7 +504,7 @@ func (q *tailQueue) dropLocked(e *Event) {
 
 // recordDropLocked is dropLocked for a drop recorded in the journal.
 func (q *tailQueue) recordDropLocked(d *droppedEvent) {
-	q.counters.Dropped++
+	q.dropped++
 	if !q.runs.addDropped(d) {
 		q.counters.UntrackedDrops++
 	}
@@ -506,11 +532,12 @@ func diagnosticEvent(id StreamID, run dropRun) Event {
 // stream: a run is pending only while no later event of its stream was accepted.
 func (q *tailQueue) injectDiagnosticsLocked(force bool) {
 	for q.runs.len() > 0 {
-		if !force && (q.held+1 > q.maxEvents || q.bytes+diagnosticSize > q.maxBytes) {
+		if !force && (q.heldLocked()+1 > q.maxEvents || q.bytes+diagnosticSize > q.maxBytes) {
 			return
 		}
 		id, run := q.runs.pop()
-		q.appendLocked(diagnosticEvent(id, run), diagnosticSize)
+		d := diagnosticEvent(id, run)
+		q.appendLocked(&d, diagnosticSize)
 		q.counters.Diagnostics++
 	}
 }
@@ -552,7 +579,9 @@ func (q *tailQueue) stats() PipelineStats {
 	q.mu.Lock()
 	q.drainJournalLocked()
 	s := q.counters
-	s.QueueDepth = q.held
+	s.Published = q.accepted - s.Diagnostics
+	s.Dropped = q.dropped
+	s.QueueDepth = q.heldLocked()
 	q.mu.Unlock()
 	return s
 }
@@ -565,11 +594,16 @@ func (q *tailQueue) run() {
 	timer.Stop()
 	for {
 		q.mu.Lock()
-		q.drainJournalLocked()
-		if q.runs.len() > 0 {
-			q.injectDiagnosticsLocked(q.closed)
-		}
-		for len(q.buf) == 0 && !q.closed && len(q.flushes) == 0 {
+		for {
+			// Drops wake an idle worker too (an event larger than the byte bound):
+			// their diagnostics are queued here.
+			q.drainJournalLocked()
+			if q.runs.len() > 0 {
+				q.injectDiagnosticsLocked(q.closed)
+			}
+			if len(q.buf) > 0 || q.closed || len(q.flushes) > 0 {
+				break
+			}
 			q.state = workerIdle
 			q.mu.Unlock()
 			<-q.wake
@@ -598,9 +632,9 @@ func (q *tailQueue) run() {
 		stopCtx := q.stopCtx
 		q.mu.Unlock()
 
-		q.deliver(batch, sizes, stopCtx)
+		q.deliver(batch, sizes[:len(batch)], stopCtx)
 		clear(batch)
-		q.spare, q.spareSizes = batch[:0], sizes[:0]
+		q.spare, q.spareSizes = batch[:0], sizes
 
 		q.mu.Lock()
 		finished := false
@@ -638,14 +672,13 @@ func (q *tailQueue) deliver(batch []Event, sizes []int, stopCtx context.Context)
 			err = q.consume(chunk)
 		}
 		q.mu.Lock()
-		q.held -= len(chunk)
 		q.bytes -= size
 		q.handled += uint64(len(chunk))
 		q.updateFullLocked()
 		q.drainJournalLocked()
 		switch {
 		case discard:
-			q.counters.Dropped += uint64(len(chunk))
+			q.dropped += uint64(len(chunk))
 		case err != nil:
 			q.counters.Delivered += uint64(len(chunk))
 			q.counters.Failed += uint64(len(chunk))
@@ -732,13 +765,12 @@ func (q *tailQueue) answerFlushes(ready []*flushRequest) {
 // discardLocked drops what is left once Shutdown's deadline has passed.
 func (q *tailQueue) discardLocked() {
 	n := len(q.buf)
-	q.counters.Dropped += uint64(n)
-	for _, size := range q.sizes {
+	q.dropped += uint64(n)
+	for _, size := range q.sizes[:n] {
 		q.bytes -= size
 	}
 	clear(q.buf)
-	q.buf, q.sizes = q.buf[:0], q.sizes[:0]
-	q.held -= n
+	q.buf = q.buf[:0]
 	q.handled += uint64(n)
 	q.updateFullLocked()
 	q.runs.clear() // their drops are counted; nobody is left to tell

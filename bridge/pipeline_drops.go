@@ -3,6 +3,7 @@ package bridge
 import (
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -50,12 +51,13 @@ func unixNano(t time.Time) int64 {
 
 // dropRuns holds the pending drop runs of a tail, at most maxDropStreams. The run of
 // the stream that dropped last is kept outside the map: drops come in bursts from
-// one stream, and the cache keeps the drop path free of map operations.
+// one stream, and the cache keeps the drop path free of map operations. What has
+// reads comes first, with the numbers of the last run, on one cache line.
 type dropRuns struct {
-	lastID  StreamID
-	last    dropRun
 	hasLast bool
+	lastID  StreamID
 	others  map[StreamID]dropRun
+	last    dropRun
 }
 
 func (d *dropRuns) len() int {
@@ -149,12 +151,9 @@ func (d *dropRuns) clear() {
 // journalSlots is the capacity of a drop journal.
 const journalSlots = 256
 
-// Slot states of a drop journal.
-const (
-	slotFree    uint32 = iota // free, or being written
-	slotReady                 // written: to be drained
-	slotDrained               // drained ahead of an earlier slot still being written
-)
+// drainedMark flags the mark of a slot drained ahead of an earlier slot still being
+// written (see journalSlot).
+const drainedMark = 1 << 63
 
 // dropJournal records the drops made without the queue's lock, while the queue is
 // full: producers then only reserve a slot with an atomic compare-and-swap, as cheap
@@ -166,14 +165,21 @@ const (
 // journal. Draining takes ready slots in slot order and skips slots still being
 // written (those of Publish calls still under way, of other streams).
 type dropJournal struct {
-	head  atomic.Uint64 // slots reserved so far
+	head  atomic.Uint64 // slots reserved so far: the next producer's ticket
 	tail  atomic.Uint64 // slots drained so far (moved under the queue's lock)
 	slots [journalSlots]journalSlot
 }
 
+// journalSlot holds the drop of ticket t in slot t%journalSlots. Its mark is t+1 once
+// the drop is written, (t+1)|drainedMark once drained ahead of an earlier slot still
+// being written, anything else before. So draining in order never writes the slot,
+// and a mark left from an earlier ticket reads as not written.
 type journalSlot struct {
-	state atomic.Uint32
+	mark  atomic.Uint64
 	event droppedEvent
+	// Producers on two cores fill neighbouring slots at once: the padding keeps
+	// what they write off each other's cache lines.
+	_ [128 - 8 - unsafe.Sizeof(droppedEvent{})]byte
 }
 
 // record writes e into a free slot; it reports false when the journal is full or
@@ -187,7 +193,7 @@ func (j *dropJournal) record(e *Event) bool {
 		if j.head.CompareAndSwap(h, h+1) {
 			s := &j.slots[h%journalSlots]
 			s.event = dropped(e)
-			s.state.Store(slotReady)
+			s.mark.Store(h + 1)
 			return true
 		}
 	}
@@ -206,19 +212,18 @@ func (j *dropJournal) drain(f func(*droppedEvent)) {
 	free := true // all slots from tail to i are drained
 	for i := t; i < h; i++ {
 		s := &j.slots[i%journalSlots]
-		state := s.state.Load()
-		if state == slotReady {
+		switch s.mark.Load() {
+		case i + 1:
 			f(&s.event)
+			if !free {
+				s.mark.Store((i + 1) | drainedMark)
+			}
+		case (i + 1) | drainedMark:
+		default: // being written
+			free = false
 		}
-		switch {
-		case free && state != slotFree:
-			s.state.Store(slotFree)
+		if free {
 			t = i + 1
-		case state == slotReady:
-			free = false
-			s.state.Store(slotDrained)
-		default:
-			free = false
 		}
 	}
 	j.tail.Store(t)

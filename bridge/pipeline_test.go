@@ -251,6 +251,13 @@ func TestPipelineOversizedEventIsDroppedAndReported(t *testing.T) {
 	defer p.Shutdown(context.Background())
 	big := plEvent(1, 0, &Log{Message: strings.Repeat("x", 2000)})
 	big.Time = time.Time{}
+	// The worker waits for a first event: the drop alone must wake it.
+	q := p.tails[0]
+	plWaitUntil(t, "the worker to wait", func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return q.state == workerIdle
+	})
 	if p.Publish(big) {
 		t.Fatal("an event larger than the byte bound was accepted")
 	}
@@ -706,6 +713,8 @@ func TestPipelineStatsByTail(t *testing.T) {
 		p.Publish(plEvent(i, 0, plEnd()))
 		plWaitUntil(t, "the fast tail", func() bool { return r.count() == i+1 })
 	}
+	// A batch is counted as delivered once Consume returned.
+	plWaitUntil(t, "the fast tail's count", func() bool { return p.StatsByTail()[1].Delivered == 3 })
 	byTail := p.StatsByTail()
 	if byTail[0].Dropped != 1 || byTail[0].QueueDepth != 2 || byTail[1].Dropped != 0 || byTail[1].Delivered != 3 {
 		t.Fatalf("stats by tail %+v", byTail)
@@ -748,7 +757,7 @@ func TestDropJournalDrainsReadySlotsInOrderAndSkipsUnwritten(t *testing.T) {
 	}
 	// The producer of slot 0 finishes; the next drain takes it alone and frees all.
 	j.slots[0].event = dropped(&Event{Sequence: 9})
-	j.slots[0].state.Store(slotReady)
+	j.slots[0].mark.Store(1) // ticket 0, written
 	got = nil
 	j.drain(collect)
 	if fmt.Sprint(got) != "[9]" || j.tail.Load() != 4 || j.pending() {

@@ -51,6 +51,10 @@ type Processor struct {
 	shut         atomic.Bool
 	shutdownOnce sync.Once
 
+	// The counters change on drops and limits, from any goroutine: off the cache
+	// lines of the fields above, which every span reads, so that counting on one core
+	// does not take those lines from the others.
+	_              [64]byte
 	dropped        atomic.Uint64
 	suppressed     atomic.Uint64
 	heartbeats     atomic.Uint64
@@ -164,7 +168,6 @@ func (p *Processor) OnStart(parent context.Context, s sdktrace.ReadWriteSpan) {
 	str.traceID = sc.TraceID()
 	str.id = newStreamID()
 	str.root = st
-	str.start = start
 	str.open = 1
 	st.str = str
 	// No other goroutine can reach the new stream before reg.put, whose lock orders

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -200,8 +201,11 @@ func TestOutcomeAfterRootAndChildren(t *testing.T) {
 	if evs[len(evs)-1].Kind() != bridge.KindOutcome || evs[len(evs)-2].SpanID != child.SpanContext().SpanID() {
 		t.Fatalf("the Outcome must follow the last end:\n%s", dump(evs))
 	}
-	if _, oc, _ := find[*bridge.Outcome](evs, root.SpanContext().SpanID()); oc.WallTime <= 0 {
-		t.Fatalf("outcome %+v: want a wall time", oc)
+	// The wall time runs from the root's start to the last end.
+	oe, oc, _ := find[*bridge.Outcome](evs, root.SpanContext().SpanID())
+	re, _, _ := find[*bridge.SpanOpen](evs, root.SpanContext().SpanID())
+	if want := oe.Time.Sub(re.Time); want <= 0 || oc.WallTime != want {
+		t.Fatalf("outcome %+v: want the wall time %v", oc, want)
 	}
 	// A span started under the closed stream's root opens a stream of its own, with a
 	// random id: its trace id is the first stream's.
@@ -812,5 +816,14 @@ func TestRootEndEndsStreamDespiteSuppressedChild(t *testing.T) {
 	}
 	if p.Stats().Suppressed != suppressed+1 {
 		t.Fatalf("stats %+v: want the child's end suppressed (%d before)", p.Stats(), suppressed)
+	}
+}
+
+// Every span allocates one spanState, and in a busy application the bytes allocated
+// set how often the garbage collector runs: it must stay within the 512-byte size
+// class (the next is 576 bytes).
+func TestSpanStateFitsItsSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(spanState{}); n > 512 {
+		t.Fatalf("spanState is %d bytes: over the 512-byte size class of the allocator", n)
 	}
 }

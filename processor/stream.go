@@ -29,8 +29,7 @@ type stream struct {
 
 	id      bridge.StreamID
 	traceID trace.TraceID
-	root    *spanState // its SpanID, Resource and Scope go on the stream's own events
-	start   time.Time
+	root    *spanState // its SpanID, Resource, Scope and start go on the stream's own events
 
 	// Guarded by mu.
 	next     uint64 // sequence of the next event
@@ -39,14 +38,14 @@ type stream struct {
 	closed   bool   // ended (root's end or Outcome sent or attempted): nothing follows
 	lastTick uint64 // scan tick of the last event published
 	seenTick uint64 // scan tick at which the heartbeat check last visited the stream
-
-	outcome bridge.Outcome // body of the stream's Outcome event, written once
 }
 
 // spanState is what the processor keeps of one open span: the live span, its stream,
 // and the bodies of its SpanOpen and SpanEndData events, embedded so that one
 // allocation per span covers them all. A body is never written after the event that
-// carries it is published.
+// carries it is published. It is kept within 512 bytes, a size class of the Go
+// allocator: every span allocates one, and the bytes allocated set how often the
+// garbage collector runs.
 type spanState struct {
 	rw     sdktrace.ReadWriteSpan
 	str    *stream
@@ -62,11 +61,11 @@ type spanState struct {
 
 	// Guarded by str.mu.
 	lastName   string
-	lastStatus sdktrace.Status
-	ended      bool  // SpanEndData published (or the span's events suppressed)
-	suppressed bool  // SpanOpen was refused: later events of the span are not sent
-	renamed    bool  // firstRename is in use
-	children   int32 // spans started under this one that the processor published
+	lastStatus *bridge.StatusUpdate // last StatusUpdate published; nil: none (status Unset)
+	ended      bool                 // SpanEndData published (or the span's events suppressed)
+	suppressed bool                 // SpanOpen was refused: later events of the span are not sent
+	renamed    bool                 // firstRename is in use
+	children   int32                // spans started under this one that the processor published
 
 	open        bridge.SpanOpen
 	end         bridge.SpanEndData
@@ -74,6 +73,15 @@ type spanState struct {
 	wrapped     span // the span Wrap's tracers hand out for this span
 
 	own stream // the stream, when this span is a local root
+}
+
+// publishedStatus returns the status last published for st: Unset before any. The
+// caller holds st.str.mu.
+func (st *spanState) publishedStatus() bridge.Status {
+	if st.lastStatus == nil {
+		return bridge.Status{}
+	}
+	return st.lastStatus.Status
 }
 
 // heartbeat is the body of every Heartbeat event: it holds nothing, so all share it.
@@ -161,9 +169,11 @@ func (p *Processor) spanEndedLocked(st *spanState, published bool, end time.Time
 		return
 	}
 	str.closed = true
-	str.outcome.Outcome = outcome
-	if end.After(str.start) {
-		str.outcome.WallTime = end.Sub(str.start)
+	// The less common ending: its body is allocated here rather than carried by every
+	// root. StartTime takes the root span's lock, after the stream's as everywhere.
+	body := &bridge.Outcome{Outcome: outcome}
+	if start := str.root.rw.StartTime(); end.After(start) {
+		body.WallTime = end.Sub(start)
 	}
 	p.publishLocked(str, bridge.Event{
 		TraceID:  str.traceID,
@@ -171,7 +181,7 @@ func (p *Processor) spanEndedLocked(st *spanState, published bool, end time.Time
 		Time:     end,
 		Resource: str.root.res,
 		Scope:    str.root.scope,
-		Body:     &str.outcome,
+		Body:     body,
 	})
 }
 

@@ -130,13 +130,11 @@ func (s *span) SetStatus(code codes.Code, description string) {
 	str.mu.Lock()
 	s.Span.SetStatus(code, description)
 	if !st.ended {
-		if cur := st.rw.Status(); cur != st.lastStatus {
+		if cur := bridge.Status(st.rw.Status()); cur != st.publishedStatus() {
 			if st.suppressed {
 				s.tp.p.suppressed.Add(1)
-			} else if s.tp.p.publishLocked(str, st.envelope(now, &bridge.StatusUpdate{
-				Status: bridge.Status{Code: cur.Code, Description: cur.Description},
-			})) {
-				st.lastStatus = cur
+			} else if body := (&bridge.StatusUpdate{Status: cur}); s.tp.p.publishLocked(str, st.envelope(now, body)) {
+				st.lastStatus = body
 			}
 		}
 	}

@@ -93,6 +93,7 @@ func TestWrapStatusAndAttributes(t *testing.T) {
 	s.SetAttributes(kv...)
 	kv[1] = attribute.Int("n", 99) // the caller reuses its slice: the event keeps its copy
 	s.SetAttributes()              // nothing to send
+	s.SetStatus(codes.Unset, "")   // the status the span has: nothing to send
 	s.SetStatus(codes.Error, "bad")
 	s.SetStatus(codes.Error, "bad") // unchanged
 	s.SetStatus(codes.Ok, "")
