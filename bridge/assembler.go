@@ -189,21 +189,44 @@ var ErrAssemblerShutdown = errors.New("bridge: assembler is shut down")
 //
 // Consume, Sweep, Shutdown and Stats are safe to call concurrently; spans reach the
 // SpanConsumer from one call at a time, in order. Emitted spans may share slices with
-// the events they came from: consumers must not modify them.
+// the events they came from: consumers must not modify them. The slice of spans handed
+// to the SpanConsumer is reused once ConsumeSpans returns: consumers keep the spans
+// (copies of the values), not the slice.
 type Assembler struct {
 	next SpanConsumer
 	opts AssemblerOptions
 
-	mu       sync.Mutex
-	emitMu   sync.Mutex // held while handing spans to next, to keep their order
-	streams  map[StreamID]*streamState
+	mu      sync.Mutex
+	emitMu  sync.Mutex // held while handing spans to next, to keep their order
+	streams map[StreamID]*streamState
+	// recent is the stream of the last event received (the next event is often of the
+	// same stream); Sweep, which takes streams out of a.streams, clears it.
+	recent *streamState
+	// parked holds the streams with nothing open or held back, in a form without
+	// pointers (see park): most streams spend most of their remembered time so, and
+	// the garbage collector then has nothing to scan in them.
+	parked   map[StreamID]parkedStream
+	epoch    time.Time // the clock's first reading; parked arrival times count from it
+	now      time.Time // the clock's reading at the start of the current call
 	open     map[spanKey]*openSpan
 	late     map[spanKey]*openSpan // emitted unfinished, kept for a late end
 	lateFIFO []spanKey
+	free     []*openSpan // finished spans' records, zeroed, for newSpan to reuse
 	stats    AssemblerStats
 	out      []Span // spans completed by the current call
 	shutdown bool
+
+	spareMu sync.Mutex // guards spare; taken last, under mu or emitMu
+	spare   []Span     // out's storage, handed back by emit for the next call
 }
+
+// Bounds of what the assembler keeps for reuse: the records of finished spans, and
+// the capacity of a slice of emitted spans (a larger one, as a shutdown or a sweep of
+// many unfinished spans makes, is left to the garbage collector).
+const (
+	maxFreeSpans = 1024
+	maxSpareOut  = 4096
+)
 
 var (
 	_ Tail       = (*Assembler)(nil)
@@ -247,7 +270,6 @@ type streamState struct {
 	lastArrival time.Time           // clock time of the last event, heartbeats included
 	lastTime    time.Time           // latest event time
 	spans       *openSpan           // open spans of the stream (linked list)
-	nspans      int
 	ended       bool
 	droppedN    uint64 // events reported dropped by StreamDiagnostic events
 	inv         *invocation
@@ -255,6 +277,103 @@ type streamState struct {
 	// (hasRoot); its end closes the stream when no other span of it is open.
 	root    spanKey
 	hasRoot bool
+}
+
+// parkedStream is a stream with nothing open, held back or waited for, kept without
+// pointers: what receive and Sweep need of it, and nothing else (a parked stream's
+// gaps, drops and pending events are empty by construction).
+type parkedStream struct {
+	next        uint64
+	droppedN    uint64
+	lastArrival time.Duration // since Assembler.epoch
+	lastTime    int64         // Unix nanoseconds; see packTime
+	root        spanKey
+	flags       uint8
+}
+
+// parkedStream flags.
+const (
+	parkedEnded = 1 << iota
+	parkedHasRoot
+	parkedInvocation // a workerd invocation whose root has ended
+	parkedTimeZero   // lastTime is the zero Time
+	parkedTimeLocal  // lastTime is in time.Local (else UTC)
+)
+
+// packTime packs t into Unix nanoseconds and flags, and reports whether unpackTime
+// gives back exactly t (not so for a monotonic reading, another location, or a time
+// out of the int64 nanosecond range).
+func packTime(t time.Time) (ns int64, flags uint8, ok bool) {
+	switch {
+	case t.IsZero():
+		flags = parkedTimeZero
+	case t.Location() == time.Local:
+		flags = parkedTimeLocal
+		ns = t.UnixNano()
+	default:
+		ns = t.UnixNano()
+	}
+	return ns, flags, unpackTime(ns, flags) == t
+}
+
+func unpackTime(ns int64, flags uint8) time.Time {
+	switch {
+	case flags&parkedTimeZero != 0:
+		return time.Time{}
+	case flags&parkedTimeLocal != 0:
+		return time.Unix(0, ns)
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// park moves s to a.parked when it holds nothing but what recognises duplicates and
+// ends it (nothing open, held back, skipped or reported dropped ahead), and its times
+// can be packed exactly; it leaves it alone otherwise.
+func (a *Assembler) park(s *streamState) {
+	if s.spans != nil || len(s.pending) > 0 || len(s.skipped) > 0 || len(s.dropped) > 0 ||
+		!s.id.IsValid() || (s.inv != nil && s.inv.root != nil) {
+		return
+	}
+	ns, flags, ok := packTime(s.lastTime)
+	arrival := s.lastArrival.Sub(a.epoch)
+	if !ok || !a.epoch.Add(arrival).Equal(s.lastArrival) {
+		return
+	}
+	p := parkedStream{next: s.next, droppedN: s.droppedN, lastArrival: arrival, lastTime: ns, root: s.root, flags: flags}
+	if s.ended {
+		p.flags |= parkedEnded
+	}
+	if s.hasRoot {
+		p.flags |= parkedHasRoot
+	}
+	if s.inv != nil {
+		p.flags |= parkedInvocation
+	}
+	delete(a.streams, s.id)
+	a.parked[s.id] = p
+}
+
+// unpark returns the state of stream id taken out of a.parked, or a new one.
+func (a *Assembler) unpark(id StreamID) *streamState {
+	p, ok := a.parked[id]
+	if !ok {
+		return &streamState{id: id}
+	}
+	delete(a.parked, id)
+	s := &streamState{
+		id:          id,
+		next:        p.next,
+		droppedN:    p.droppedN,
+		lastArrival: a.epoch.Add(p.lastArrival),
+		lastTime:    unpackTime(p.lastTime, p.flags),
+		root:        p.root,
+		ended:       p.flags&parkedEnded != 0,
+		hasRoot:     p.flags&parkedHasRoot != 0,
+	}
+	if p.flags&parkedInvocation != 0 {
+		s.inv = &invocation{}
+	}
+	return s
 }
 
 // NewAssembler returns an assembler that hands complete spans to next.
@@ -297,6 +416,8 @@ func NewAssembler(next SpanConsumer, opts ...AssemblerOption) *Assembler {
 		next:    next,
 		opts:    o,
 		streams: make(map[StreamID]*streamState),
+		parked:  make(map[StreamID]parkedStream),
+		epoch:   o.Now(),
 		open:    make(map[spanKey]*openSpan),
 		late:    make(map[spanKey]*openSpan),
 	}
@@ -310,6 +431,7 @@ func (a *Assembler) Consume(ctx context.Context, events []Event) error {
 		return ErrAssemblerShutdown
 	}
 	now := a.opts.Now()
+	a.now = now
 	var last *streamState
 	for i := range events {
 		s := a.receive(events[i], now)
@@ -333,6 +455,8 @@ func (a *Assembler) Consume(ctx context.Context, events []Event) error {
 func (a *Assembler) Sweep(ctx context.Context) error {
 	a.mu.Lock()
 	now := a.opts.Now()
+	a.now = now
+	a.recent = nil
 	for _, s := range a.streams {
 		a.expireWait(s, now)
 	}
@@ -352,6 +476,18 @@ func (a *Assembler) Sweep(ctx context.Context) error {
 		}
 		if s.spans == nil && len(s.pending) == 0 && silent > keep {
 			delete(a.streams, s.id)
+		} else {
+			a.park(s)
+		}
+	}
+	sinceEpoch := now.Sub(a.epoch)
+	for id, p := range a.parked {
+		keep := a.opts.StreamTimeout
+		if p.flags&parkedEnded == 0 {
+			keep *= 2
+		}
+		if sinceEpoch-p.lastArrival > keep {
+			delete(a.parked, id)
 		}
 	}
 	reason := fmt.Sprintf("still open after %s", a.opts.OrphanAfter)
@@ -372,6 +508,7 @@ func (a *Assembler) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	a.shutdown = true
+	a.now = a.opts.Now()
 	for _, s := range a.streams {
 		for len(s.pending) > 0 {
 			a.skipGap(s)
@@ -390,7 +527,7 @@ func (a *Assembler) Stats() AssemblerStats {
 	defer a.mu.Unlock()
 	st := a.stats
 	st.OpenSpans = len(a.open)
-	st.Streams = len(a.streams)
+	st.Streams = len(a.streams) + len(a.parked)
 	for _, s := range a.streams {
 		st.Held += len(s.pending)
 	}
@@ -409,7 +546,14 @@ func (a *Assembler) emit(ctx context.Context) error {
 	a.emitMu.Lock()
 	a.mu.Unlock()
 	defer a.emitMu.Unlock()
-	if err := a.next.ConsumeSpans(ctx, spans); err != nil {
+	err := a.next.ConsumeSpans(ctx, spans)
+	if cap(spans) <= maxSpareOut {
+		clear(spans) // let go of what the spans refer to
+		a.spareMu.Lock()
+		a.spare = spans[:0]
+		a.spareMu.Unlock()
+	}
+	if err != nil {
 		return fmt.Errorf("bridge: assembler: handing %d spans on: %w", len(spans), err)
 	}
 	return nil
@@ -421,10 +565,13 @@ func (a *Assembler) receive(e Event, now time.Time) *streamState {
 		a.stats.Rejected++
 		return nil
 	}
-	s := a.streams[e.StreamID]
-	if s == nil {
-		s = &streamState{id: e.StreamID}
-		a.streams[e.StreamID] = s
+	s := a.recent
+	if s == nil || s.id != e.StreamID {
+		if s = a.streams[e.StreamID]; s == nil {
+			s = a.unpark(e.StreamID)
+			a.streams[e.StreamID] = s
+		}
+		a.recent = s
 	}
 	s.lastArrival = now
 	if e.Time.After(s.lastTime) {
@@ -679,7 +826,15 @@ func (a *Assembler) newSpan(s *streamState, e Event) *openSpan {
 		a.stats.Overflow++
 		return nil
 	}
-	sp := &openSpan{
+	var sp *openSpan
+	if n := len(a.free); n > 0 {
+		sp = a.free[n-1]
+		a.free[n-1] = nil
+		a.free = a.free[:n-1]
+	} else {
+		sp = new(openSpan)
+	}
+	*sp = openSpan{
 		span: Span{
 			TraceID:  e.TraceID,
 			SpanID:   e.SpanID,
@@ -688,7 +843,7 @@ func (a *Assembler) newSpan(s *streamState, e Event) *openSpan {
 			Scope:    e.Scope,
 			StreamID: e.StreamID,
 		},
-		openedAt: a.opts.Now(),
+		openedAt: a.now,
 		lastSeen: e.Time,
 		stream:   s,
 	}
@@ -698,7 +853,6 @@ func (a *Assembler) newSpan(s *streamState, e Event) *openSpan {
 		s.spans.prev = sp
 	}
 	s.spans = sp
-	s.nspans++
 	return sp
 }
 
@@ -832,7 +986,7 @@ func (a *Assembler) endSpan(s *streamState, e Event, b *SpanEndData) {
 		a.stats.Late++
 		a.normalizeSubrequest(sp)
 		sp.span.End = later(e.Time, sp.span.Start)
-		a.out = append(a.out, sp.span)
+		a.appendOut(sp.span)
 		a.stats.Spans++
 		return
 	}
@@ -847,6 +1001,11 @@ func (a *Assembler) endSpan(s *streamState, e Event, b *SpanEndData) {
 	}
 	sp.span.End = e.Time
 	a.finish(sp)
+	// Nothing refers to it any more (an unfinished span is remembered, not recycled).
+	if len(a.free) < maxFreeSpans {
+		*sp = openSpan{}
+		a.free = append(a.free, sp)
+	}
 }
 
 // unlink removes an open span from the open set and its stream's list.
@@ -862,7 +1021,6 @@ func (a *Assembler) unlink(sp *openSpan) {
 		sp.next.prev = sp.prev
 	}
 	sp.prev, sp.next = nil, nil
-	s.nspans--
 	if s.inv != nil && s.inv.root == sp {
 		s.inv.root = nil
 	}
@@ -873,8 +1031,19 @@ func (a *Assembler) finish(sp *openSpan) {
 	a.unlink(sp)
 	a.normalizeSubrequest(sp)
 	sp.span.End = later(sp.span.End, sp.span.Start)
-	a.out = append(a.out, sp.span)
+	a.appendOut(sp.span)
 	a.stats.Spans++
+}
+
+// appendOut adds a completed span to those the current call emits, in the storage the
+// last emit handed back when there is one.
+func (a *Assembler) appendOut(sp Span) {
+	if a.out == nil {
+		a.spareMu.Lock()
+		a.out, a.spare = a.spare, nil
+		a.spareMu.Unlock()
+	}
+	a.out = append(a.out, sp)
 }
 
 // later returns the later of two times: an end is never before its start, whatever

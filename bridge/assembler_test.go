@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"reflect"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
@@ -948,5 +949,143 @@ func TestDropsReportedAfterRootEnd(t *testing.T) {
 	}
 	if st := a.Stats(); st.Gaps != 0 || st.Held != 0 || st.Dropped != 2 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// Sweep parks the streams with nothing open in a compact form; a parked stream still
+// recognises retries, applies what follows in order, keeps its latest event time
+// (the end of a span it reports unfinished) exactly, and is forgotten on time. Event
+// times in UTC, in Local and with a monotonic reading (which stays unparked) behave
+// alike.
+func TestParkedStreamKeepsItsState(t *testing.T) {
+	base := time.Now()
+	for name, at := range map[string]func(time.Duration) time.Time{
+		"utc":       func(d time.Duration) time.Time { return t0.Add(d) },
+		"local":     func(d time.Duration) time.Time { return t0.Add(d).Local() },
+		"monotonic": func(d time.Duration) time.Time { return base.Add(d) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newClock()
+			a, col := newAssembler(t, c, bridge.WithStreamTimeout(10*time.Second))
+			sweep := func(d time.Duration) {
+				c.Add(d)
+				if err := a.Sweep(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ev := func(seq uint64, span int, d time.Duration, b bridge.Body) bridge.Event {
+				return bridge.Event{TraceID: tid, SpanID: spanID(span), StreamID: sid, Sequence: seq, Time: at(d), Body: b}
+			}
+			evs := []bridge.Event{
+				ev(0, 1, 0, &bridge.SpanOpen{Name: "root"}),
+				ev(1, 2, time.Second, &bridge.SpanOpen{Name: "child", Parent: spanID(1)}),
+				ev(2, 1, 2*time.Second, &bridge.SpanEndData{}),
+				ev(3, 2, 9*time.Second, &bridge.SpanEndData{}), // the root ended first: not the stream's end
+			}
+			consume(t, a, evs...)
+			sweep(time.Second)
+			consume(t, a, evs[1], evs[3]) // an OTLP retry, recognised
+			if st := a.Stats(); st.Duplicates != 2 || st.Streams != 1 || len(col.all()) != 2 {
+				t.Fatalf("after the retry: %+v, spans %v", st, names(col.all()))
+			}
+			sweep(time.Second)
+			// What follows is applied; the span never ends and, the stream silent, comes out
+			// unfinished, ending at the stream's latest event time.
+			consume(t, a, ev(5, 3, 4*time.Second, &bridge.Attributes{}), ev(4, 3, 3*time.Second, &bridge.SpanOpen{Name: "late child", Parent: spanID(1)}))
+			sweep(time.Second)
+			sweep(10 * time.Second)
+			got := col.byName(t, "late child")
+			if !got.Unfinished || got.End != at(9*time.Second) || got.Start != at(3*time.Second) {
+				t.Fatalf("late child: unfinished %v, start %v, end %v, want end %v", got.Unfinished, got.Start, got.End, at(9*time.Second))
+			}
+			// Not ended, the stream is remembered twice the stream timeout after its last event.
+			sweep(9 * time.Second)
+			if st := a.Stats(); st.Streams != 1 || st.Reordered != 1 || st.Rejected != 0 {
+				t.Fatalf("stats %+v", st)
+			}
+			sweep(time.Second)
+			if st := a.Stats(); st.Streams != 0 {
+				t.Fatalf("%d streams after twice the stream timeout", st.Streams)
+			}
+		})
+	}
+}
+
+// An ended stream, parked, is forgotten StreamTimeout after its last event.
+func TestParkedEndedStreamIsForgotten(t *testing.T) {
+	c := newClock()
+	a, _ := newAssembler(t, c, bridge.WithStreamTimeout(10*time.Second))
+	s := &stream{id: sid}
+	s.add(1, 0, &bridge.SpanOpen{Name: "root"})
+	s.add(1, time.Second, &bridge.SpanEndData{})
+	consume(t, a, s.evs...)
+	for range 10 {
+		c.Add(time.Second)
+		_ = a.Sweep(context.Background())
+		if st := a.Stats(); st.Streams != 1 {
+			t.Fatalf("stream forgotten early: %+v", st)
+		}
+	}
+	c.Add(time.Second)
+	_ = a.Sweep(context.Background())
+	if st := a.Stats(); st.Streams != 0 {
+		t.Fatalf("stream kept past the stream timeout: %+v", st)
+	}
+}
+
+// Parked, the streams remembered for retries are nothing the garbage collector scans.
+func TestParkedStreamsAreNotScanned(t *testing.T) {
+	const n = 20000
+	evs := make([]bridge.Event, 0, 2*n)
+	for i := range n {
+		id := bridge.StreamID{1, byte(i >> 16), byte(i >> 8), byte(i), 15: 1}
+		evs = append(evs,
+			bridge.Event{TraceID: tid, SpanID: spanID(1), StreamID: id, Sequence: 0, Time: t0, Body: &bridge.SpanOpen{Name: "s"}},
+			bridge.Event{TraceID: tid, SpanID: spanID(1), StreamID: id, Sequence: 1, Time: t0, Body: &bridge.SpanEndData{}})
+	}
+	// scannable is the heap the garbage collector scans, after a collection.
+	scannable := func() int64 {
+		runtime.GC()
+		s := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+		metrics.Read(s)
+		return int64(s[0].Value.Uint64())
+	}
+	c := newClock()
+	discard := bridge.SpanConsumerFunc(func(context.Context, []bridge.Span) error { return nil })
+	base := scannable()
+	a := bridge.NewAssembler(discard, bridge.WithNow(c.Now))
+	if err := a.Consume(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	live := scannable() - base
+	_ = a.Sweep(context.Background())
+	parked := scannable() - base
+	if st := a.Stats(); st.Streams != n {
+		t.Fatalf("%d streams, want %d", st.Streams, n)
+	}
+	t.Logf("scanned per stream: %d B live, %d B parked", live/n, parked/n)
+	if parked > live/3 {
+		t.Fatalf("parked streams leave %d B to scan, live ones %d B", parked, live)
+	}
+	runtime.KeepAlive(evs)
+}
+
+// Opening and ending a span allocates nothing once the assembler has warmed up (the
+// span's record and the slice of emitted spans are reused).
+func TestSteadyStateAllocatesNothing(t *testing.T) {
+	a := bridge.NewAssembler(bridge.SpanConsumerFunc(func(context.Context, []bridge.Span) error { return nil }))
+	open := bridge.Event{TraceID: tid, SpanID: spanID(1), Time: t0,
+		Body: &bridge.SpanOpen{Name: "s", Attributes: []attribute.KeyValue{attribute.String("k", "v")}}}
+	end := bridge.Event{TraceID: tid, SpanID: spanID(1), Time: t0.Add(time.Millisecond), Body: &bridge.SpanEndData{}}
+	evs := []bridge.Event{open, end}
+	ctx := context.Background()
+	for range 10 {
+		_ = a.Consume(ctx, evs)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = a.Consume(ctx, evs) }); n != 0 {
+		t.Fatalf("%v allocations per span", n)
+	}
+	if st := a.Stats(); st.Spans != 111 || st.OpenSpans != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

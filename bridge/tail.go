@@ -87,7 +87,9 @@ func call[B any](ctx context.Context, f func(context.Context, Event, B), e Event
 	}
 }
 
-// SpanConsumer receives complete spans, from an Assembler for example.
+// SpanConsumer receives complete spans, from an Assembler for example. The caller may
+// reuse the slice once ConsumeSpans returns: a consumer that keeps spans copies the
+// values (the spans' own contents are never reused).
 type SpanConsumer interface {
 	ConsumeSpans(ctx context.Context, spans []Span) error
 }

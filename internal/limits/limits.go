@@ -42,16 +42,23 @@ type Stats struct {
 type Limiter struct {
 	opts Options
 
+	// One set of open spans and one of refused spans for all streams, and a count of
+	// each per stream: no allocation per stream or span once the maps have grown.
 	mu      sync.Mutex
-	streams map[bridge.StreamID]*streamSpans
+	open    map[streamSpan]struct{}
+	refused map[streamSpan]struct{}
+	streams map[bridge.StreamID]streamCount // absent when both counts are zero
 
 	truncated, refusedSpans, refusedEvents atomic.Uint64
 }
 
-type streamSpans struct {
-	open    map[trace.SpanID]struct{}
-	refused map[trace.SpanID]struct{}
+type streamSpan struct {
+	stream bridge.StreamID
+	span   trace.SpanID
 }
+
+// streamCount counts a stream's spans in Limiter.open and Limiter.refused.
+type streamCount struct{ open, refused int }
 
 // New returns a Limiter.
 func New(opts Options) *Limiter {
@@ -61,7 +68,8 @@ func New(opts Options) *Limiter {
 	if opts.MaxOpenSpansPerStream == 0 {
 		opts.MaxOpenSpansPerStream = DefaultMaxOpenSpansPerStream
 	}
-	return &Limiter{opts: opts, streams: map[bridge.StreamID]*streamSpans{}}
+	return &Limiter{opts: opts, open: map[streamSpan]struct{}{}, refused: map[streamSpan]struct{}{},
+		streams: map[bridge.StreamID]streamCount{}}
 }
 
 // Stats returns the counters.
@@ -88,55 +96,72 @@ func (l *Limiter) Apply(e bridge.Event) bridge.Event {
 // refuse tracks open spans per stream and reports whether e belongs to a refused span.
 func (l *Limiter) refuse(e bridge.Event) bool {
 	k := e.Kind()
+	key := streamSpan{e.StreamID, e.SpanID}
+	opening := k == bridge.KindSpanOpen || k == bridge.KindOnset
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.streams[e.StreamID]
-	if s == nil {
-		if k != bridge.KindSpanOpen && k != bridge.KindOnset {
-			return false
-		}
-		s = &streamSpans{open: map[trace.SpanID]struct{}{}}
-		l.streams[e.StreamID] = s
+	was, known := l.streams[e.StreamID]
+	if !known && !opening {
+		return false
 	}
-	_, refused := s.refused[e.SpanID]
-	switch k {
-	case bridge.KindSpanOpen, bridge.KindOnset:
-		if refused {
-			return true
+	c := was
+	refused := false
+	if c.refused > 0 {
+		_, refused = l.refused[key]
+	}
+	switch {
+	case opening && !refused:
+		if c.open < l.opts.MaxOpenSpansPerStream {
+			if l.track(key, k) {
+				c.open++
+			} // else a duplicate: the assembler drops it
+			break
 		}
-		if _, ok := s.open[e.SpanID]; ok {
-			return false // a duplicate: the assembler drops it
-		}
-		if len(s.open) >= l.opts.MaxOpenSpansPerStream {
+		if _, dup := l.open[key]; !dup {
 			// Remember refused spans (bounded) so their later events go too.
-			if len(s.refused) < l.opts.MaxOpenSpansPerStream {
-				if s.refused == nil {
-					s.refused = map[trace.SpanID]struct{}{}
-				}
-				s.refused[e.SpanID] = struct{}{}
+			if c.refused < l.opts.MaxOpenSpansPerStream {
+				l.refused[key] = struct{}{}
+				c.refused++
 			}
 			l.refusedSpans.Add(1)
-			return true
+			refused = true
 		}
-		s.open[e.SpanID] = struct{}{}
-	case bridge.KindSpanEnd, bridge.KindOutcome:
+	case k == bridge.KindSpanEnd || k == bridge.KindOutcome:
 		if refused {
-			delete(s.refused, e.SpanID)
-			l.gc(e.StreamID, s)
-			return true
+			delete(l.refused, key)
+			c.refused--
+		} else if l.track(key, k) {
+			c.open--
 		}
-		delete(s.open, e.SpanID)
-		l.gc(e.StreamID, s)
-	default:
-		return refused
 	}
-	return false
+	if c != was || !known {
+		l.setCount(e.StreamID, c)
+	}
+	return refused
 }
 
-func (l *Limiter) gc(id bridge.StreamID, s *streamSpans) {
-	if len(s.open) == 0 && len(s.refused) == 0 {
-		delete(l.streams, id)
+// track adds an opening span to the open set or takes an ending one out, with one map
+// operation, and reports whether the set changed (not so for a duplicate open, or the
+// end of a span not open). Called with l.mu held.
+func (l *Limiter) track(key streamSpan, k bridge.Kind) bool {
+	n := len(l.open)
+	switch k {
+	case bridge.KindSpanOpen, bridge.KindOnset:
+		l.open[key] = struct{}{}
+	case bridge.KindSpanEnd, bridge.KindOutcome:
+		delete(l.open, key)
 	}
+	return len(l.open) != n
+}
+
+// setCount stores the counts of a stream, forgetting it when both are zero. Called
+// with l.mu held.
+func (l *Limiter) setCount(id bridge.StreamID, c streamCount) {
+	if c.open == 0 && c.refused == 0 {
+		delete(l.streams, id)
+		return
+	}
+	l.streams[id] = c
 }
 
 // Release forgets spans the assembler emitted (complete or unfinished), so spans that
@@ -145,9 +170,11 @@ func (l *Limiter) Release(spans []bridge.Span) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := range spans {
-		if s := l.streams[spans[i].StreamID]; s != nil {
-			delete(s.open, spans[i].SpanID)
-			l.gc(spans[i].StreamID, s)
+		key := streamSpan{spans[i].StreamID, spans[i].SpanID}
+		if l.track(key, bridge.KindSpanEnd) {
+			c := l.streams[key.stream]
+			c.open--
+			l.setCount(key.stream, c)
 		}
 	}
 }
@@ -156,11 +183,7 @@ func (l *Limiter) Release(spans []bridge.Span) {
 func (l *Limiter) OpenSpans() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := 0
-	for _, s := range l.streams {
-		n += len(s.open)
-	}
-	return n
+	return len(l.open)
 }
 
 // truncate returns e with string values cut; e itself is shared and left alone.

@@ -52,8 +52,8 @@ func TestOpenSpansPerStream(t *testing.T) {
 		t.Fatalf("OpenSpans %d, want 2", n)
 	}
 	l.Release([]bridge.Span{{SpanID: trace.SpanID{2}, StreamID: stream}, {SpanID: trace.SpanID{4}, StreamID: stream}})
-	if n := l.OpenSpans(); n != 0 || len(l.streams) != 0 {
-		t.Fatalf("after release: %d open, %d streams", n, len(l.streams))
+	if n := l.OpenSpans(); n != 0 || len(l.streams) != 0 || len(l.refused) != 0 {
+		t.Fatalf("after release: %d open, %d streams, %d refused", n, len(l.streams), len(l.refused))
 	}
 	// Events without a stream are never limited.
 	if out := l.Apply(bridge.Event{SpanID: trace.SpanID{9}, Body: &bridge.SpanOpen{}}); isDiag(out) {
@@ -122,5 +122,23 @@ func TestTruncate(t *testing.T) {
 	same := &bridge.SpanOpen{Attributes: []attribute.KeyValue{attribute.String("k", "ok")}}
 	if l.Apply(ev(4, 3, same)).Body != bridge.Body(same) {
 		t.Fatal("body copied without need")
+	}
+}
+
+// A duplicate open counts once; a duplicate end does not count twice.
+func TestDuplicatesCountOnce(t *testing.T) {
+	l := New(Options{MaxOpenSpansPerStream: 3, MaxAttributeValueLength: -1})
+	for i, e := range []bridge.Event{ev(0, 1, &bridge.SpanOpen{}), ev(0, 1, &bridge.SpanOpen{}), ev(1, 2, &bridge.SpanOpen{})} {
+		if isDiag(l.Apply(e)) {
+			t.Fatalf("event %d refused", i)
+		}
+	}
+	if n := l.OpenSpans(); n != 2 || l.streams[stream].open != 2 {
+		t.Fatalf("%d open (stream count %d), want 2", n, l.streams[stream].open)
+	}
+	l.Apply(ev(2, 1, &bridge.SpanEndData{}))
+	l.Apply(ev(2, 1, &bridge.SpanEndData{}))
+	if n := l.OpenSpans(); n != 1 || l.streams[stream].open != 1 {
+		t.Fatalf("%d open (stream count %d), want 1", n, l.streams[stream].open)
 	}
 }

@@ -106,6 +106,10 @@ type Hub struct {
 	wake     chan struct{} // closed and replaced when events are written
 	watchers map[*position]struct{}
 	open     openTable
+	// The service.name of the last resource looked up: the events of a request share
+	// their resource.
+	svcRes *resource.Resource
+	svc    string
 
 	done     chan struct{} // closed by Shutdown
 	doneOnce sync.Once
@@ -227,13 +231,13 @@ func (h *Hub) track(e *bridge.Event) spanInfo {
 	var si spanInfo
 	switch b := e.Body.(type) {
 	case *bridge.SpanOpen:
-		si = spanInfo{known: true, name: b.Name, parent: b.Parent, start: e.Time, kind: b.SpanKind, service: serviceOf(e.Resource)}
+		si = spanInfo{known: true, name: b.Name, parent: b.Parent, start: e.Time, kind: b.SpanKind, service: h.serviceOf(e.Resource)}
 		h.remember(key, e, si, false)
 	case *bridge.Onset:
 		if st := h.lookup(key); st != nil {
 			si = st.info
 		} else {
-			si = spanInfo{known: true, name: onsetName(b), parent: b.Parent, start: e.Time, kind: trace.SpanKindServer, service: serviceOf(e.Resource)}
+			si = spanInfo{known: true, name: onsetName(b), parent: b.Parent, start: e.Time, kind: trace.SpanKindServer, service: h.serviceOf(e.Resource)}
 			h.remember(key, e, si, true)
 		}
 	case *bridge.UpdateName:
@@ -244,15 +248,12 @@ func (h *Hub) track(e *bridge.Event) spanInfo {
 			si.oldName = old
 		}
 	case *bridge.SpanEndData:
-		if st := h.lookup(key); st != nil {
-			si = st.info
-			h.forget(key)
-		}
+		si = h.open.take(key)
 	case *bridge.Outcome:
 		if st := h.lookup(key); st != nil {
 			si = st.info
 			if st.onset {
-				h.forget(key)
+				h.open.remove(key)
 			}
 		}
 	default:
@@ -261,7 +262,7 @@ func (h *Hub) track(e *bridge.Event) spanInfo {
 		}
 	}
 	if si.service == "" && e.Resource != nil {
-		si.service = serviceOf(e.Resource)
+		si.service = h.serviceOf(e.Resource)
 	}
 	return si
 }
@@ -280,18 +281,19 @@ func (h *Hub) remember(key spanKey, e *bridge.Event, si spanInfo, onset bool) {
 	h.open.add(openSpan{key: key, open: *e, info: si, onset: onset})
 }
 
-func (h *Hub) forget(key spanKey) { h.open.remove(key) }
-
-// serviceOf returns service.name of r, "" when r is nil or has none.
-func serviceOf(r *resource.Resource) string {
+// serviceOf returns service.name of r, "" when r is nil or has none. Called with h.mu
+// held.
+func (h *Hub) serviceOf(r *resource.Resource) string {
 	if r == nil {
 		return ""
 	}
-	v, ok := r.Set().Value("service.name")
-	if !ok {
-		return ""
+	if r != h.svcRes {
+		h.svcRes, h.svc = r, ""
+		if v, ok := r.Set().Value("service.name"); ok {
+			h.svc = v.Emit()
+		}
 	}
-	return v.Emit()
+	return h.svc
 }
 
 // register adds a watcher: it returns its position in the ring and the spans open now,

@@ -60,12 +60,27 @@ func (t *openTable) add(sp openSpan) {
 
 // remove drops the span of key, if open.
 func (t *openTable) remove(key spanKey) {
+	if i, ok := t.index[key]; ok {
+		t.removeAt(i)
+	}
+}
+
+// take returns what is known of the span of key and drops it; nothing is known when
+// it is not open.
+func (t *openTable) take(key spanKey) spanInfo {
 	i, ok := t.index[key]
 	if !ok {
-		return
+		return spanInfo{}
 	}
-	delete(t.index, key)
+	info := t.slots[i].info
+	t.removeAt(i)
+	return info
+}
+
+// removeAt drops the span in slot i.
+func (t *openTable) removeAt(i int32) {
 	sp := &t.slots[i]
+	delete(t.index, sp.key)
 	if sp.prev >= 0 {
 		t.slots[sp.prev].next = sp.next
 	} else {

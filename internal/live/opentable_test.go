@@ -14,7 +14,7 @@ func TestOpenTable(t *testing.T) {
 		return out
 	}
 	for _, b := range []byte{1, 2, 3} {
-		tb.add(openSpan{key: key(b), info: spanInfo{name: string('a' + b - 1)}})
+		tb.add(openSpan{key: key(b), info: spanInfo{known: true, name: string('a' + b - 1)}})
 	}
 	tb.remove(key(2))
 	tb.remove(key(9)) // not there: nothing happens
@@ -26,11 +26,16 @@ func TestOpenTable(t *testing.T) {
 		t.Fatal("get found the wrong span")
 	}
 	tb.remove(tb.oldest().key)
-	tb.remove(key(4))
-	if got := order(); !slices.Equal(got, []byte{3}) || tb.oldest().key != key(3) {
+	if info := tb.take(key(3)); info.name != "c" || tb.get(key(3)) != nil {
+		t.Fatalf("take of span 3: %+v, still there: %v", info, tb.get(key(3)) != nil)
+	}
+	if info := tb.take(key(3)); info.known {
+		t.Fatal("take of a span not open knew it")
+	}
+	if got := order(); !slices.Equal(got, []byte{4}) || tb.oldest().key != key(4) {
 		t.Fatalf("order %v", got)
 	}
-	tb.remove(key(3))
+	tb.remove(key(4))
 	if tb.oldest() != nil || tb.len() != 0 || tb.head != -1 || tb.tail != -1 {
 		t.Fatalf("empty table: %+v", tb)
 	}
