@@ -14,14 +14,17 @@
 # stwload generates the load (stwbridge: SpanOpen + SpanEnd per span over OTLP/gRPC;
 # Collector: the same spans as OTLP traces) and is the counting sink. CPU time is read
 # from /proc/PID/stat (utime + stime) from the start of the load until the sink has
-# every span. Environment: LOADBENCH_RATE (spans/s, default 20000), LOADBENCH_DURATION
-# (default 10s), LOADBENCH_VIS_DURATION (default 10s).
+# every span. The three forwarder runs alternate for LOADBENCH_ROUNDS rounds (default 3),
+# so that a drift of the machine's speed hits each alike; the report takes the median
+# of each. Environment: LOADBENCH_RATE (spans/s, default 20000), LOADBENCH_DURATION
+# (default 8s), LOADBENCH_ROUNDS (default 3), LOADBENCH_VIS_DURATION (default 10s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=${STWBRIDGE_TOOLS:-$PWD/.tools}
 OTELCOL=$TOOLS/bin/otelcol
 RATE=${LOADBENCH_RATE:-20000}
-DURATION=${LOADBENCH_DURATION:-10s}
+DURATION=${LOADBENCH_DURATION:-8s}
+ROUNDS=${LOADBENCH_ROUNDS:-3}
 VIS_DURATION=${LOADBENCH_VIS_DURATION:-10s}
 [ -x "$OTELCOL" ] || { echo "loadbench: $OTELCOL missing; run make tools" >&2; exit 1; }
 
@@ -47,14 +50,18 @@ peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 # stat FILE KEY: a key=value figure of the sink's stats file.
 stat() { tr ' ' '\n' < "$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 
+# round is the current round; a run's files are named NAME.ROUND.
+round=1
+
 # start_sink NAME: runs a counting sink; sets SINK_PID, SINK_ADDR, SINK_STATS.
 start_sink() {
-	SINK_STATS=$work/$1.stats
-	"$LOAD" sink --addr-file "$work/$1.addr" --stats-file "$SINK_STATS" > "$work/$1.final" 2>&1 &
+	local f=$work/$1.$round
+	SINK_STATS=$f.stats
+	"$LOAD" sink --addr-file "$f.addr" --stats-file "$SINK_STATS" > "$f.final" 2>&1 &
 	SINK_PID=$!
 	pids+=("$SINK_PID")
-	for _ in $(seq 100); do [ -s "$work/$1.addr" ] && [ -s "$SINK_STATS" ] && break; sleep 0.05; done
-	SINK_ADDR=$(cat "$work/$1.addr")
+	for _ in $(seq 100); do [ -s "$f.addr" ] && [ -s "$SINK_STATS" ] && break; sleep 0.05; done
+	SINK_ADDR=$(cat "$f.addr")
 }
 
 # stop_sink: ends the sink; its final report (with latency percentiles) is in $SINK_STATS.
@@ -93,22 +100,22 @@ wait_spans() {
 measure() {
 	local name=$1 pid=$2 mode=$3 endpoint=$4
 	shift 4
-	local before after sent spans ticks rss
+	local before after sent spans ticks rss send=$work/$name.$round.send
 	before=$(cpu_ticks "$pid")
-	"$LOAD" send --endpoint "$endpoint" --mode "$mode" --rate "$RATE" --duration "$DURATION" "$@" > "$work/$name.send"
-	sent=$(sed -n 's/^stwload: sent \([0-9]*\) spans.*/\1/p' "$work/$name.send")
+	"$LOAD" send --endpoint "$endpoint" --mode "$mode" --rate "$RATE" --duration "$DURATION" "$@" > "$send"
+	sent=$(sed -n 's/^stwload: sent \([0-9]*\) spans.*/\1/p' "$send")
 	wait_spans "$sent" 60
 	after=$(cpu_ticks "$pid")
 	spans=$(stat "$SINK_STATS" spans)
 	rss=$(peak_rss_kib "$pid")
 	ticks=$((after - before))
 	[ "$ticks" -gt 0 ] || ticks=1
-	echo "loadbench: $name: $(cat "$work/$name.send"); sink: $(cat "$SINK_STATS"); CPU $(awk -v t="$ticks" -v h="$TCK" 'BEGIN { printf "%.2f", t / h }') s" >&2
+	echo "loadbench: $name (round $round of $ROUNDS): $(cat "$send"); sink: $(cat "$SINK_STATS"); CPU $(awk -v t="$ticks" -v h="$TCK" 'BEGIN { printf "%.2f", t / h }') s" >&2
 	awk -v n="$name" -v s="$spans" -v t="$ticks" -v h="$TCK" -v r="$rss" \
 		'BEGIN { printf "BenchmarkForwarder/%s\t1\t%.0f spans/s/core\t%.1f rss-MiB\n", n, s / (t / h), r / 1024 }'
 }
 
-echo "loadbench: $RATE spans/s for $DURATION, 4 spans per trace; CPU: $(nproc) cores" >&2
+echo "loadbench: $RATE spans/s for $DURATION, 4 spans per trace, $ROUNDS rounds; CPU: $(nproc) cores" >&2
 
 # bridge_run NAME [flags]: stwbridge (flags added) forwarding the load to a fresh sink.
 bridge_run() {
@@ -118,7 +125,7 @@ bridge_run() {
 	local addr
 	addr=$("$LOAD" freeport)
 	"$work/stwbridge" --listen "$addr" --http-listen "$("$LOAD" freeport)" \
-		--forward "http://$SINK_ADDR" --log-level warn "$@" 2> "$work/$name.log" &
+		--forward "http://$SINK_ADDR" --log-level warn "$@" 2> "$work/$name.$round.log" &
 	local pid=$!
 	pids+=("$pid")
 	wait_listen "$addr"
@@ -128,22 +135,20 @@ bridge_run() {
 	stop_sink
 }
 
-# 1. stwbridge: lifecycle events in, assembled spans out, with its defaults (no
-# compression downstream, as the OTLP spec's default), then with gzip as the Collector.
-bridge_run stwbridge
 printf 'exporter:\n  compression: gzip\n' > "$work/gzip.yaml"
-bridge_run stwbridge-gzip --config "$work/gzip.yaml"
 
-# 2. The Collector: the same spans as plain OTLP traces (its defaults: batch processor,
-# OTLP exporter with its sending queue and gzip).
-start_sink collector
-col_addr=$("$LOAD" freeport)
-cat > "$work/otelcol.yaml" <<YAML
+# collector_run: the Collector forwarding the same spans as plain OTLP traces (its
+# defaults: batch processor, OTLP exporter with its sending queue and gzip).
+collector_run() {
+	start_sink collector
+	local addr pid
+	addr=$("$LOAD" freeport)
+	cat > "$work/otelcol.$round.yaml" <<YAML
 receivers:
   otlp:
     protocols:
       grpc:
-        endpoint: "$col_addr"
+        endpoint: "$addr"
 processors:
   batch:
 exporters:
@@ -163,28 +168,39 @@ service:
       processors: [batch]
       exporters: [otlp_grpc]
 YAML
-"$OTELCOL" --config "file:$work/otelcol.yaml" > "$work/otelcol.log" 2>&1 &
-col_pid=$!
-pids+=("$col_pid")
-wait_listen "$col_addr"
-measure collector "$col_pid" spans "$col_addr"
-kill -TERM "$col_pid"
-wait "$col_pid" || true
-stop_sink
+	"$OTELCOL" --config "file:$work/otelcol.$round.yaml" > "$work/otelcol.$round.log" 2>&1 &
+	pid=$!
+	pids+=("$pid")
+	wait_listen "$addr"
+	measure collector "$pid" spans "$addr"
+	kill -TERM "$pid"
+	wait "$pid" || true
+	stop_sink
+}
+
+# 1. and 2., alternating each round: stwbridge (lifecycle events in, assembled spans
+# out) with its defaults (no compression downstream, as the OTLP spec's default), then
+# with gzip as the Collector; the Collector on the same spans as plain OTLP traces.
+for ((round = 1; round <= ROUNDS; round++)); do
+	bridge_run stwbridge
+	bridge_run stwbridge-gzip --config "$work/gzip.yaml"
+	collector_run
+done
+round=vis
 
 # 3. Open visibility: span start to its stw.span_open at the sink, at 10k spans/s.
 start_sink visibility
 bridge_addr=$("$LOAD" freeport)
 "$work/stwbridge" --listen "$bridge_addr" --http-listen "$("$LOAD" freeport)" \
-	--forward "http://$SINK_ADDR" --forward-events --log-level warn 2> "$work/visibility.log" &
+	--forward "http://$SINK_ADDR" --forward-events --log-level warn 2> "$work/visibility.$round.log" &
 bridge_pid=$!
 pids+=("$bridge_pid")
 wait_listen "$bridge_addr"
-"$LOAD" send --endpoint "$bridge_addr" --mode events --rate 10000 --duration "$VIS_DURATION" > "$work/visibility.send"
-sent=$(sed -n 's/^stwload: sent \([0-9]*\) spans.*/\1/p' "$work/visibility.send")
+"$LOAD" send --endpoint "$bridge_addr" --mode events --rate 10000 --duration "$VIS_DURATION" > "$work/visibility.$round.send"
+sent=$(sed -n 's/^stwload: sent \([0-9]*\) spans.*/\1/p' "$work/visibility.$round.send")
 wait_spans "$sent" 60
 kill -TERM "$bridge_pid"
 wait "$bridge_pid" || true
 stop_sink
-echo "loadbench: visibility: $(cat "$work/visibility.send"); sink: $(cat "$SINK_STATS")" >&2
+echo "loadbench: visibility: $(cat "$work/visibility.$round.send"); sink: $(cat "$SINK_STATS")" >&2
 printf 'BenchmarkOpenVisibility/stwbridge-10k\t1\t%s p99-ms\t%s p50-ms\n' "$(stat "$SINK_STATS" p99_ms)" "$(stat "$SINK_STATS" p50_ms)"
