@@ -29,7 +29,7 @@ func (f *Forwarder) registerMetrics() {
 	c("stwbridge_received_logs_total", "Non-STW OTLP log records received and passed through.", func() uint64 { return rs().Logs })
 	c("stwbridge_receiver_rejected_total", "Log records and spans rejected as bad (answered with partial success).", func() uint64 { return rs().Rejected })
 	c("stwbridge_receiver_malformed_requests_total", "Requests refused as undecodable (InvalidArgument / HTTP 400 or 415).", func() uint64 { return rs().Malformed })
-	c("stwbridge_receiver_oversize_requests_total", "HTTP requests refused as over the size limit (413).", func() uint64 { return rs().Oversize })
+	c("stwbridge_receiver_oversize_requests_total", "Requests refused as over the size limit (HTTP 413, gRPC ResourceExhausted).", func() uint64 { return rs().Oversize })
 	c("stwbridge_receiver_refused_total", "Requests refused as retryable (queue full or downstream refused): Unavailable / HTTP 503.", func() uint64 { return rs().RetryableFails })
 	c("stwbridge_receiver_dropped_events_total", "Lifecycle events the pipeline refused (queue full); their requests were refused as retryable.", func() uint64 { return rs().Dropped })
 

@@ -96,6 +96,9 @@ func handle(srv any, ctx context.Context, dec func(any) error, interceptor grpc.
 	method string, call func(context.Context, *rawRequest) (any, error)) (any, error) {
 	raw := new(rawRequest)
 	if err := dec(raw); err != nil {
+		if r, ok := srv.(*Receiver); ok && status.Code(err) == codes.ResourceExhausted {
+			return nil, r.countOversize(err)
+		}
 		return nil, err
 	}
 	if interceptor == nil {
@@ -105,6 +108,15 @@ func handle(srv any, ctx context.Context, dec func(any) error, interceptor grpc.
 	return interceptor(ctx, raw, info, func(ctx context.Context, req any) (any, error) {
 		return call(ctx, req.(*rawRequest))
 	})
+}
+
+// countOversize counts a request that gRPC refused while reading it, as over
+// MaxRecvMsgSize. gRPC has already answered ResourceExhausted, with a message that
+// gives the request's size and the limit; err is returned as it is.
+func (r *Receiver) countOversize(err error) error {
+	r.requests.Inc()
+	r.oversize.Inc()
+	return err
 }
 
 func (r *Receiver) grpcTraces(ctx context.Context, raw *rawRequest) (*coltracepb.ExportTraceServiceResponse, error) {

@@ -65,7 +65,7 @@ type Stats struct {
 	Spans          uint64 // plain spans passed through
 	Rejected       uint64 // records or spans rejected as bad (partial success)
 	Malformed      uint64 // requests refused as undecodable
-	Oversize       uint64 // HTTP requests refused as too large (gRPC refuses them before any count)
+	Oversize       uint64 // requests refused as over the size limit (HTTP 413, gRPC ResourceExhausted)
 	PassFailed     uint64 // pass-through requests the downstream refused
 	RetryableFails uint64 // requests answered with a retryable refusal
 }

@@ -255,13 +255,32 @@ func TestGRPCMalformed(t *testing.T) {
 
 func TestGRPCOversize(t *testing.T) {
 	c := &recorder{}
-	_, conn := startGRPC(t, c, Options{MaxRecvMsgSize: 1024})
-	_, err := coltracepb.NewTraceServiceClient(conn).Export(ctxT(t), plainSpans(100))
-	if status.Code(err) != codes.ResourceExhausted {
-		t.Fatalf("err = %v, want ResourceExhausted", err)
+	r, conn := startGRPC(t, c, Options{MaxRecvMsgSize: 1024})
+	client := coltracepb.NewTraceServiceClient(conn)
+	_, err := client.Export(ctxT(t), plainSpans(100))
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "vs. 1024") {
+		t.Fatalf("err = %v, want ResourceExhausted naming the limit", err)
 	}
-	if len(c.traces) != 0 {
+	var events []bridge.Event
+	for i := range 40 {
+		events = append(events, lifecycle(byte(i+1))...)
+	}
+	_, err = collogspb.NewLogsServiceClient(conn).Export(ctxT(t), otlpexport.EncodeEvents(events))
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("logs: err = %v, want ResourceExhausted", err)
+	}
+	if len(c.traces) != 0 || len(c.logs) != 0 {
 		t.Error("an oversize request got through")
+	}
+	// A good request beside them goes through on the same connection.
+	if _, err := client.Export(ctxT(t), plainSpans(1)); err != nil {
+		t.Fatalf("good request after the oversize ones: %v", err)
+	}
+	if len(c.traces) != 1 {
+		t.Errorf("got %d trace requests, want the good one", len(c.traces))
+	}
+	if st := r.Stats(); st.Oversize != 2 || st.Malformed != 0 {
+		t.Errorf("stats %+v, want 2 oversize", st)
 	}
 }
 
