@@ -501,7 +501,14 @@ func (a *Assembler) Sweep(ctx context.Context) error {
 
 // Shutdown applies the events still held back for ordering, then emits every span
 // still open as unfinished. Later calls of Consume return ErrAssemblerShutdown.
-func (a *Assembler) Shutdown(ctx context.Context) error {
+func (a *Assembler) Shutdown(ctx context.Context) error { return a.stop(ctx, true) }
+
+// Suspend is Shutdown for a caller that has kept the open spans' events elsewhere and
+// feeds them to a new Assembler later (the forwarder's persistent queue): the spans
+// still open are let go without being reported.
+func (a *Assembler) Suspend(ctx context.Context) error { return a.stop(ctx, false) }
+
+func (a *Assembler) stop(ctx context.Context, reportOpen bool) error {
 	a.mu.Lock()
 	if a.shutdown {
 		a.mu.Unlock()
@@ -515,8 +522,10 @@ func (a *Assembler) Shutdown(ctx context.Context) error {
 			a.drain(s)
 		}
 	}
-	for _, sp := range a.open {
-		a.emitUnfinished(sp, neverEnded("the assembler shut down while it was open"), time.Time{})
+	if reportOpen {
+		for _, sp := range a.open {
+			a.emitUnfinished(sp, neverEnded("the assembler shut down while it was open"), time.Time{})
+		}
 	}
 	return a.emit(ctx)
 }

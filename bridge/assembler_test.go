@@ -425,6 +425,29 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
+// Suspend applies what is held back, like Shutdown, but lets the open spans go unreported.
+func TestSuspend(t *testing.T) {
+	a, col := newAssembler(t, newClock())
+	s := &stream{id: sid}
+	s.add(1, 0, &bridge.SpanOpen{Name: "a"})
+	s.add(2, 1, &bridge.SpanOpen{Name: "b"})
+	s.seq++ // a gap: b's end waits for it
+	s.add(2, 2, &bridge.SpanEndData{})
+	consume(t, a, s.evs...)
+	if err := a.Suspend(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := col.all(); len(got) != 1 || got[0].Name != "b" || got[0].Unfinished {
+		t.Fatalf("spans at suspend: %v, want only b, complete", names(got))
+	}
+	if err := a.Consume(context.Background(), s.evs); !errors.Is(err, bridge.ErrAssemblerShutdown) {
+		t.Errorf("consume after suspend: %v", err)
+	}
+	if err := a.Shutdown(context.Background()); err != nil || len(col.all()) != 1 {
+		t.Errorf("shutdown after suspend: %v, spans %v", err, names(col.all()))
+	}
+}
+
 func TestMaxOpenSpans(t *testing.T) {
 	a, col := newAssembler(t, newClock(), bridge.WithMaxOpenSpans(2))
 	s := &stream{id: sid}

@@ -301,17 +301,25 @@ func (f *Forwarder) shutdown(ctx context.Context) error {
 	}
 	<-f.sweepDone
 	note("pipeline", f.pipe.Shutdown(ctx))
-	// 3. What is still open is reported as unfinished rather than lost.
+	// 3. What is still open is kept in the persistent queue for the next start, or
+	// else reported as unfinished rather than lost.
 	open := f.asm.Stats().OpenSpans
-	note("assembler", f.asm.Shutdown(ctx))
+	kept := f.keepOpenSpans(ctx, open)
+	if kept {
+		note("assembler", f.asm.Suspend(ctx))
+	} else {
+		note("assembler", f.asm.Shutdown(ctx))
+	}
 	// 4. Flush downstream.
 	note("downstream", f.down.Shutdown(ctx))
-	// 5. With everything delivered, the persistent queue is emptied; otherwise it is
-	// kept for the next start.
-	note("persistent queue", f.stopGuards(len(errs) == 0))
+	// 5. With everything delivered and nothing kept open, the persistent queue is
+	// emptied; otherwise it is kept for the next start.
+	note("persistent queue", f.stopGuards(len(errs) == 0, kept))
 	err := errors.Join(errs...)
 	if err != nil {
 		f.log.Error("stwbridge shutdown incomplete", "err", err, "took", time.Since(start).String())
+	} else if kept {
+		f.log.Info("stwbridge stopped", "open_spans_kept", open, "took", time.Since(start).String())
 	} else {
 		f.log.Info("stwbridge stopped", "unfinished_at_shutdown", open, "took", time.Since(start).String())
 	}

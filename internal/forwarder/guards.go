@@ -194,9 +194,29 @@ func (f *Forwarder) startGuards(ctx context.Context) error {
 	return nil
 }
 
-// stopGuards stops the memory limiter and closes the persistent queue; delivered says
-// whether the shutdown handed everything downstream (the log is then emptied).
-func (f *Forwarder) stopGuards(delivered bool) error {
+// keepOpenSpans, at a graceful stop with the persistent queue, snapshots the spans
+// still open into the log (a checkpoint) so that the next start restores them, rather
+// than reporting them unfinished: a restart for an upgrade is no crash. It reports
+// whether they were kept; when the checkpoint fails the caller reports them as
+// unfinished, so nothing is lost.
+func (f *Forwarder) keepOpenSpans(ctx context.Context, open int) bool {
+	q := f.guards.queue
+	if q == nil || open == 0 {
+		return false
+	}
+	if err := q.Checkpoint(ctx); err != nil {
+		f.log.Warn("could not keep the open spans in the persistent queue; reporting them as unfinished",
+			"open_spans", open, "err", err)
+		return false
+	}
+	return true
+}
+
+// stopGuards stops the memory limiter and closes the persistent queue. delivered says
+// whether the shutdown handed everything downstream, keptOpen whether the open spans
+// were kept in the log for the next start; the log is emptied only when delivered and
+// nothing was kept.
+func (f *Forwarder) stopGuards(delivered, keptOpen bool) error {
 	g := f.guards
 	if g.memlim != nil {
 		g.memlim.Stop()
@@ -204,11 +224,14 @@ func (f *Forwarder) stopGuards(delivered bool) error {
 	if g.queue == nil {
 		return nil
 	}
-	if err := g.queue.Close(delivered); err != nil {
+	if err := g.queue.Close(delivered && !keptOpen); err != nil {
 		return err
 	}
 	if !delivered {
 		f.log.Warn("persistent queue kept: what was not delivered is sent again at the next start",
+			"data_dir", f.cfg.Persistence.DataDir)
+	} else if keptOpen {
+		f.log.Info("persistent queue kept: the spans still open are restored at the next start",
 			"data_dir", f.cfg.Persistence.DataDir)
 	}
 	return nil

@@ -23,6 +23,7 @@ import (
 	"github.com/stwbridge/stwbridge/otlpexport"
 	"go.opentelemetry.io/otel/attribute"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -294,8 +295,9 @@ func TestGuardErrorsNameTheKey(t *testing.T) {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// TestPersistentQueueGracefulRestart: after a graceful stop (open spans exported as
-// unfinished) the queue is empty, so the next start sends nothing twice.
+// TestPersistentQueueGracefulRestart: a graceful stop keeps the spans still open in the
+// queue instead of reporting them unfinished; the next start restores them, so their
+// end completes them, and sends nothing twice.
 func TestPersistentQueueGracefulRestart(t *testing.T) {
 	sink := startSink(t)
 	dir := t.TempDir()
@@ -307,20 +309,49 @@ func TestPersistentQueueGracefulRestart(t *testing.T) {
 	now := time.Now()
 	st := stream(0x44)
 	sendEvents(t, r.conn, ev(st, 0, 1, now, &bridge.SpanOpen{Name: "done"}), ev(st, 1, 1, now, &bridge.SpanEndData{}),
-		ev(st, 2, 2, now, &bridge.SpanOpen{Name: "still-open"}))
+		ev(st, 2, 2, now, &bridge.SpanOpen{Name: "still-open", Attributes: []attribute.KeyValue{attribute.String("k", "v")}}))
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	if sp := spanNamed(sink, "still-open"); sp == nil || !boolAttr(sp, otlpexport.AttrUnfinished) {
-		t.Fatalf("open span at shutdown: %v, want it unfinished", sp)
+	if spanNamed(sink, "done") == nil {
+		t.Fatal("a span complete before the stop was not delivered")
 	}
-	before := len(sink.Spans())
+	if sp := spanNamed(sink, "still-open"); sp != nil {
+		t.Fatalf("the open span was reported at a graceful stop with persistence: %v", sp)
+	}
+	if !strings.Contains(r.logs.String(), "open_spans_kept=1") {
+		t.Errorf("shutdown log does not report the kept span:\n%s", r.logs.String())
+	}
+
+	// The receivers serve only once the queue is replayed, so the end comes after.
 	r2 := start(t, edit)
-	if st := r2.f.guards.queue.Stats(); st.Replayed != 0 || st.WAL.LastIndex != st.WAL.Committed {
-		t.Fatalf("after a graceful stop the queue still holds data: %+v", st)
+	sendEvents(t, r2.conn, ev(st, 3, 2, now.Add(time.Second), &bridge.SpanEndData{}))
+	if err := r2.stop(t); err != nil {
+		t.Fatal(err)
 	}
-	r2.stop(t)
-	if n := len(sink.Spans()); n != before {
-		t.Fatalf("restart sent %d spans again", n-before)
+	if st := r2.f.guards.queue.Stats(); st.Replayed == 0 {
+		t.Fatalf("the restart replayed nothing: %+v", st)
 	}
+	var done, open []*tracepb.Span
+	for _, sp := range sink.Spans() {
+		switch sp.Name {
+		case "done":
+			done = append(done, sp)
+		case "still-open":
+			open = append(open, sp)
+		}
+	}
+	if len(done) != 1 {
+		t.Errorf("span done delivered %d times, want once", len(done))
+	}
+	if len(open) != 1 || boolAttr(open[0], otlpexport.AttrUnfinished) || len(open[0].Attributes) == 0 ||
+		open[0].EndTimeUnixNano != uint64(now.Add(time.Second).UnixNano()) {
+		t.Fatalf("the kept span after restart and end: %v, want it once, complete, with its attributes", open)
+	}
+	// Now nothing is open: that stop empties the queue.
+	r3 := start(t, edit)
+	if st := r3.f.guards.queue.Stats(); st.Replayed != 0 || st.WAL.LastIndex != st.WAL.Committed {
+		t.Fatalf("after a stop with nothing open the queue still holds data: %+v", st)
+	}
+	r3.stop(t)
 }
