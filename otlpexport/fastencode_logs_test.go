@@ -21,34 +21,17 @@ import (
 // and, split with a limit, to requests of at most that size holding the same records.
 func checkEventsWire(t testing.TB, events []bridge.Event) {
 	t.Helper()
-	prefix := []byte("prefix")
-	b, ok := AppendEventsWire(append([]byte(nil), prefix...), events)
 	want := EncodeEvents(events)
-	wantBytes, merr := proto.Marshal(want)
-	if ok != (merr == nil) {
-		t.Fatalf("AppendEventsWire ok=%v, proto.Marshal error %v", ok, merr)
-	}
-	if string(b[:len(prefix)]) != string(prefix) {
-		t.Fatal("the prefix in buf changed")
-	}
-	if !ok {
-		if len(b) != len(prefix) {
-			t.Fatal("a refused request left bytes behind")
-		}
+	b := checkAppendWire(t, "AppendEventsWire", func(buf []byte) ([]byte, bool) { return AppendEventsWire(buf, events) },
+		want, &collogspb.ExportLogsServiceRequest{})
+	if b == nil {
 		return
 	}
-	got := &collogspb.ExportLogsServiceRequest{}
-	if err := proto.Unmarshal(b[len(prefix):], got); err != nil {
-		t.Fatalf("the bytes do not decode: %v", err)
-	}
-	if !proto.Equal(got, want) {
-		t.Fatalf("AppendEventsWire differs from EncodeEvents:\n got %v\nwant %v", got, want)
-	}
 	// Same fields, none left out that proto.Marshal leaves out: the same size.
-	if n := len(b) - len(prefix); n != len(wantBytes) {
-		t.Errorf("AppendEventsWire wrote %d bytes, proto.Marshal %d", n, len(wantBytes))
+	if n := proto.Size(want); len(b) != n {
+		t.Errorf("AppendEventsWire wrote %d bytes, proto.Marshal %d", len(b), n)
 	}
-	checkEventsSplit(t, events, want, len(wantBytes)/3+1)
+	checkEventsSplit(t, events, want, proto.Size(want)/3+1)
 }
 
 // checkEventsSplit writes events as requests of at most limit bytes and checks each

@@ -19,12 +19,19 @@ import (
 // checkSpansWire fails t unless AppendSpansWire's bytes decode to EncodeSpans(spans).
 func checkSpansWire(t testing.TB, spans []bridge.Span) {
 	t.Helper()
+	checkAppendWire(t, "AppendSpansWire", func(buf []byte) ([]byte, bool) { return AppendSpansWire(buf, spans) },
+		EncodeSpans(spans), &coltracepb.ExportTraceServiceRequest{})
+}
+
+// checkAppendWire fails t unless appendWire, given a buffer holding a prefix, refuses
+// exactly what proto.Marshal refuses of want, keeps the prefix, and appends bytes that
+// decode (into got) to want. It returns those bytes, or nil when refused.
+func checkAppendWire(t testing.TB, name string, appendWire func([]byte) ([]byte, bool), want, got proto.Message) []byte {
+	t.Helper()
 	prefix := []byte("prefix")
-	b, ok := AppendSpansWire(append([]byte(nil), prefix...), spans)
-	want := EncodeSpans(spans)
-	_, merr := proto.Marshal(want)
-	if ok != (merr == nil) {
-		t.Fatalf("AppendSpansWire ok=%v, proto.Marshal error %v", ok, merr)
+	b, ok := appendWire(append([]byte(nil), prefix...))
+	if _, merr := proto.Marshal(want); ok != (merr == nil) {
+		t.Fatalf("%s ok=%v, proto.Marshal error %v", name, ok, merr)
 	}
 	if string(b[:len(prefix)]) != string(prefix) {
 		t.Fatal("the prefix in buf changed")
@@ -33,15 +40,15 @@ func checkSpansWire(t testing.TB, spans []bridge.Span) {
 		if len(b) != len(prefix) {
 			t.Fatal("a refused request left bytes behind")
 		}
-		return
+		return nil
 	}
-	got := &coltracepb.ExportTraceServiceRequest{}
 	if err := proto.Unmarshal(b[len(prefix):], got); err != nil {
 		t.Fatalf("the bytes do not decode: %v", err)
 	}
 	if !proto.Equal(got, want) {
-		t.Fatalf("AppendSpansWire differs from EncodeSpans:\n got %v\nwant %v", got, want)
+		t.Fatalf("%s differs from the generic encoder:\n got %v\nwant %v", name, got, want)
 	}
+	return b[len(prefix):]
 }
 
 func TestAppendSpansWireMatchesEncodeSpans(t *testing.T) {
