@@ -165,11 +165,6 @@ func (g *guards) release(spans []bridge.Span) {
 	}
 }
 
-// publisher is the receivers' way into the pipeline, through the guards.
-type publisher struct{ f *Forwarder }
-
-func (p publisher) Publish(e bridge.Event) bool { return p.f.guards.publish(p.f.pipe.Publish, e) }
-
 // startGuards starts the memory limiter, replays the persistent queue through the
 // receivers (before any listener serves) and starts its checkpoints.
 func (f *Forwarder) startGuards(ctx context.Context) error {
