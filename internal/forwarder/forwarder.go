@@ -128,11 +128,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 		bridge.WithLogger(log),
 	)
 	f.ingest = stwingest.NewHandler(consumer{f}, stwingest.WithMaxBodyBytes(cfg.Receivers.OTLP.HTTP.MaxRequestBodySize), stwingest.WithLogger(log))
-	f.recv = receiver.New(consumer{f}, receiver.Options{
-		MaxRecvMsgSize:     cfg.Receivers.OTLP.GRPC.MaxRecvMsgSizeMiB << 20,
-		MaxRequestBodySize: cfg.Receivers.OTLP.HTTP.MaxRequestBodySize,
-		Logger:             log,
-	})
+	f.recv = receiver.New(consumer{f},
+		receiver.WithMaxRecvMsgSize(cfg.Receivers.OTLP.GRPC.MaxRecvMsgSizeMiB<<20),
+		receiver.WithMaxRequestBodySize(cfg.Receivers.OTLP.HTTP.MaxRequestBodySize))
 
 	f.grpcSrv = grpc.NewServer(append(f.recv.ServerOptions(), f.guards.grpcServerOptions()...)...)
 	f.recv.RegisterGRPC(f.grpcSrv)
