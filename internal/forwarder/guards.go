@@ -70,15 +70,13 @@ func newGuards(cfg config.Config, log *slog.Logger) (*guards, error) {
 	}
 	if p := cfg.Persistence; p.DataDir != "" {
 		a := cfg.Assembler
-		g.queue, err = persist.Open(persist.Options{
-			Dir:                p.DataDir,
-			MaxBytes:           p.MaxBytes,
-			CheckpointInterval: p.CheckpointInterval.D(),
-			MaxTrackedSpans:    a.MaxOpenSpans,
-			ForgetAfter:        2 * (a.OrphanAfter.D() + a.StreamTimeout.D()),
-			MaxBodyBytes:       rc.OTLP.HTTP.MaxRequestBodySize,
-			Logger:             log,
-		})
+		g.queue, err = persist.Open(p.DataDir,
+			persist.WithMaxBytes(p.MaxBytes),
+			persist.WithCheckpointInterval(p.CheckpointInterval.D()),
+			persist.WithMaxTrackedSpans(a.MaxOpenSpans),
+			persist.WithForgetAfter(2*(a.OrphanAfter.D()+a.StreamTimeout.D())),
+			persist.WithMaxBodyBytes(rc.OTLP.HTTP.MaxRequestBodySize),
+			persist.WithLogger(log))
 		if err != nil {
 			return nil, fmt.Errorf("persistence.data_dir: %w", err)
 		}
