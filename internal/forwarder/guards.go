@@ -33,10 +33,9 @@ type guards struct {
 
 // newGuards builds the guards cfg asks for. Nothing is started yet.
 func newGuards(cfg config.Config, log *slog.Logger) (*guards, error) {
-	g := &guards{limits: limits.New(limits.Options{
-		MaxAttributeValueLength: cfg.Limits.MaxAttributeValueLength,
-		MaxOpenSpansPerStream:   cfg.Limits.MaxOpenSpansPerStream,
-	})}
+	g := &guards{limits: limits.New(
+		limits.WithMaxAttributeValueLength(cfg.Limits.MaxAttributeValueLength),
+		limits.WithMaxOpenSpansPerStream(cfg.Limits.MaxOpenSpansPerStream))}
 	var err error
 	rc := cfg.Receivers
 	if g.grpcTLS, err = serverTLS(rc.OTLP.GRPC.TLS); err != nil {
