@@ -55,7 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "stwbridge:", err)
 		return 2
 	}
-	log, err := forwarder.NewLogger(cfg.Log, stderr)
+	log, err := config.NewLogger(cfg.Log, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "stwbridge:", err)
 		return 2

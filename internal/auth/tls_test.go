@@ -105,3 +105,59 @@ func TestServerConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestClientConfig(t *testing.T) {
+	dir := t.TempDir()
+	pki := authtest.NewPKI(t, dir, "a")
+	srv, err := TLSFiles{CertFile: pki.ServerCertFile, KeyFile: pki.ServerKeyFile, ClientCAFile: pki.CAFile}.ServerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, srv)
+	cfg, err := ClientTLSFiles{CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile}.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MinVersion != tls.VersionTLS12 || cfg.InsecureSkipVerify {
+		t.Fatalf("config %+v", cfg)
+	}
+	if err := check(t, addr, cfg); err != nil {
+		t.Fatalf("mTLS client from files: %v", err)
+	}
+	// The server's certificate is for 127.0.0.1 and localhost: another name fails.
+	named, err := ClientTLSFiles{CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile, ServerName: "elsewhere"}.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := check(t, addr, named); err == nil {
+		t.Fatal("client checking another server name connected")
+	}
+	skip, err := ClientTLSFiles{CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile, InsecureSkipVerify: true}.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := check(t, addr, skip); err != nil {
+		t.Fatalf("client skipping verification: %v", err)
+	}
+	if cfg, err := (ClientTLSFiles{}).ClientConfig(); err != nil || cfg.RootCAs != nil || cfg.Certificates != nil {
+		t.Fatalf("no files: %+v %v, want the system roots and no certificate", cfg, err)
+	}
+}
+
+func TestClientConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	pki := authtest.NewPKI(t, dir, "a")
+	notPEM := filepath.Join(dir, "not.pem")
+	os.WriteFile(notPEM, []byte("hello"), 0o600)
+	for name, f := range map[string]ClientTLSFiles{
+		"cert only":      {CertFile: pki.ClientCertFile},
+		"key only":       {KeyFile: pki.ClientKeyFile},
+		"key mismatch":   {CertFile: pki.ClientCertFile, KeyFile: pki.ServerKeyFile},
+		"missing ca":     {CAFile: filepath.Join(dir, "none")},
+		"ca without PEM": {CAFile: notPEM},
+	} {
+		if _, err := f.ClientConfig(); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}

@@ -6,19 +6,17 @@ package forwarder
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
+	"github.com/stwbridge/stwbridge/internal/auth"
 	"github.com/stwbridge/stwbridge/internal/config"
 	"github.com/stwbridge/stwbridge/internal/live"
 	"github.com/stwbridge/stwbridge/internal/metrics"
@@ -129,12 +127,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 		bridge.WithFlushInterval(pipelineFlushInterval(cfg)),
 		bridge.WithLogger(log),
 	)
-	f.ingest = stwingest.NewHandler(publisher{f}, stwingest.WithMaxBodyBytes(cfg.Receivers.OTLP.HTTP.MaxRequestBodySize), stwingest.WithLogger(log))
-	f.recv = receiver.New(consumer{f}, receiver.Options{
-		MaxRecvMsgSize:     cfg.Receivers.OTLP.GRPC.MaxRecvMsgSizeMiB << 20,
-		MaxRequestBodySize: cfg.Receivers.OTLP.HTTP.MaxRequestBodySize,
-		Logger:             log,
-	})
+	f.ingest = stwingest.NewHandler(consumer{f}, stwingest.WithMaxBodyBytes(cfg.Receivers.OTLP.HTTP.MaxRequestBodySize), stwingest.WithLogger(log))
+	f.recv = receiver.New(consumer{f},
+		receiver.WithMaxRecvMsgSize(cfg.Receivers.OTLP.GRPC.MaxRecvMsgSizeMiB<<20),
+		receiver.WithMaxRequestBodySize(cfg.Receivers.OTLP.HTTP.MaxRequestBodySize))
 
 	f.grpcSrv = grpc.NewServer(append(f.recv.ServerOptions(), f.guards.grpcServerOptions()...)...)
 	f.recv.RegisterGRPC(f.grpcSrv)
@@ -367,7 +363,8 @@ func (f *Forwarder) sweepLoop() {
 	}
 }
 
-// consumer is what the receivers hand their data to.
+// consumer is what the receivers (OTLP and workerd ingest) hand their data to; events
+// go into the pipeline through the guards.
 type consumer struct{ f *Forwarder }
 
 func (c consumer) Publish(e bridge.Event) bool { return c.f.guards.publish(c.f.pipe.Publish, e) }
@@ -406,9 +403,11 @@ func exporterOptions(cfg config.Config, log *slog.Logger) ([]otlpexport.Option, 
 		otlpexport.WithLogger(log),
 	}
 	if fw.TLS {
-		tc, err := tlsConfig(e.TLS)
+		t := e.TLS
+		tc, err := auth.ClientTLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+			ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}.ClientConfig()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("exporter.tls: %w", err)
 		}
 		opts = append(opts, otlpexport.WithTLSConfig(tc))
 	} else {
@@ -440,44 +439,4 @@ func exporterOptions(cfg config.Config, log *slog.Logger) ([]otlpexport.Option, 
 		opts = append(opts, otlpexport.WithMaxRequestBytes(n))
 	}
 	return opts, nil
-}
-
-// tlsConfig builds the client TLS configuration of exporter.tls.
-func tlsConfig(t config.TLS) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in by config
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("exporter.tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("exporter.tls.ca_file %s: no PEM certificate found", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("exporter.tls.cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
-}
-
-// NewLogger returns the process logger that cfg.Log asks for, writing to w.
-func NewLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
-	level, err := config.ParseLevel(c.Level)
-	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
-	}
-	ho := &slog.HandlerOptions{Level: level}
-	switch c.Format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, ho)), nil
-	case "text", "":
-		return slog.New(slog.NewTextHandler(w, ho)), nil
-	}
-	return nil, fmt.Errorf("log.format: %q is not allowed: use text or json", c.Format)
 }

@@ -33,10 +33,9 @@ type guards struct {
 
 // newGuards builds the guards cfg asks for. Nothing is started yet.
 func newGuards(cfg config.Config, log *slog.Logger) (*guards, error) {
-	g := &guards{limits: limits.New(limits.Options{
-		MaxAttributeValueLength: cfg.Limits.MaxAttributeValueLength,
-		MaxOpenSpansPerStream:   cfg.Limits.MaxOpenSpansPerStream,
-	})}
+	g := &guards{limits: limits.New(
+		limits.WithMaxAttributeValueLength(cfg.Limits.MaxAttributeValueLength),
+		limits.WithMaxOpenSpansPerStream(cfg.Limits.MaxOpenSpansPerStream))}
 	var err error
 	rc := cfg.Receivers
 	if g.grpcTLS, err = serverTLS(rc.OTLP.GRPC.TLS); err != nil {
@@ -70,15 +69,13 @@ func newGuards(cfg config.Config, log *slog.Logger) (*guards, error) {
 	}
 	if p := cfg.Persistence; p.DataDir != "" {
 		a := cfg.Assembler
-		g.queue, err = persist.Open(persist.Options{
-			Dir:                p.DataDir,
-			MaxBytes:           p.MaxBytes,
-			CheckpointInterval: p.CheckpointInterval.D(),
-			MaxTrackedSpans:    a.MaxOpenSpans,
-			ForgetAfter:        2 * (a.OrphanAfter.D() + a.StreamTimeout.D()),
-			MaxBodyBytes:       rc.OTLP.HTTP.MaxRequestBodySize,
-			Logger:             log,
-		})
+		g.queue, err = persist.Open(p.DataDir,
+			persist.WithMaxBytes(p.MaxBytes),
+			persist.WithCheckpointInterval(p.CheckpointInterval.D()),
+			persist.WithMaxTrackedSpans(a.MaxOpenSpans),
+			persist.WithForgetAfter(2*(a.OrphanAfter.D()+a.StreamTimeout.D())),
+			persist.WithMaxBodyBytes(rc.OTLP.HTTP.MaxRequestBodySize),
+			persist.WithLogger(log))
 		if err != nil {
 			return nil, fmt.Errorf("persistence.data_dir: %w", err)
 		}
@@ -164,11 +161,6 @@ func (g *guards) release(spans []bridge.Span) {
 		g.queue.Release(spans)
 	}
 }
-
-// publisher is the receivers' way into the pipeline, through the guards.
-type publisher struct{ f *Forwarder }
-
-func (p publisher) Publish(e bridge.Event) bool { return p.f.guards.publish(p.f.pipe.Publish, e) }
 
 // startGuards starts the memory limiter, replays the persistent queue through the
 // receivers (before any listener serves) and starts its checkpoints.

@@ -1,11 +1,6 @@
 package forwarder
 
 import (
-	"os"
-	"runtime"
-	"strconv"
-	"strings"
-
 	"github.com/stwbridge/stwbridge/internal/metrics"
 	"github.com/stwbridge/stwbridge/otlpexport"
 )
@@ -74,38 +69,17 @@ func (f *Forwarder) registerMetrics() {
 	c("stwbridge_live_sent_total", "Events written to live watchers.", func() uint64 { return hs().Sent })
 	c("stwbridge_live_skipped_total", "Events slow live watchers skipped.", func() uint64 { return hs().Skipped })
 	c("stwbridge_live_cutoff_total", "Live watchers disconnected because a write stalled.", func() uint64 { return hs().CutOff })
-
-	// Process.
-	g("go_goroutines", "Goroutines that currently exist.", runtime.NumGoroutine)
-	r.GaugeFunc("process_resident_memory_bytes", "Resident memory size in bytes.", residentBytes)
-}
-
-// residentBytes reads the process's resident set size from /proc (0 elsewhere).
-func residentBytes() float64 {
-	data, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	fields := strings.Fields(string(data))
-	if len(fields) < 2 {
-		return 0
-	}
-	pages, err := strconv.ParseUint(fields[1], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return float64(pages) * float64(os.Getpagesize())
 }
 
 // registerExporterMetrics exposes the exporter's counters, per signal.
 func (f *Forwarder) registerExporterMetrics() {
 	es := f.exporter.Stats
 	perSignal := func(name, help string, v func(otlpexport.SignalStats) uint64) {
-		f.reg.Register(metrics.Family{Name: name, Help: help, Type: metrics.CounterType, Collect: func() []metrics.Sample {
+		f.reg.Register(metrics.Family{Name: name, Help: help, Type: metrics.CounterType, Labels: []string{"signal"}, Collect: func() []metrics.Sample {
 			st := es()
 			return []metrics.Sample{
-				{Labels: []metrics.Label{{Name: "signal", Value: "traces"}}, Value: float64(v(st.Traces))},
-				{Labels: []metrics.Label{{Name: "signal", Value: "logs"}}, Value: float64(v(st.Logs))},
+				{LabelValues: []string{"traces"}, Value: float64(v(st.Traces))},
+				{LabelValues: []string{"logs"}, Value: float64(v(st.Logs))},
 			}
 		}})
 	}

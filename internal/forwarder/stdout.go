@@ -24,7 +24,7 @@ type stdoutDown struct {
 }
 
 func newStdout(w io.Writer, cfg config.Config, log *slog.Logger) *stdoutDown {
-	return &stdoutDown{p: treeprint.New(w, treeprint.Options{GroupWait: cfg.Stdout.GroupWait.D()}), log: log}
+	return &stdoutDown{p: treeprint.New(w, treeprint.WithGroupWait(cfg.Stdout.GroupWait.D())), log: log}
 }
 
 func (s *stdoutDown) ConsumeSpans(ctx context.Context, spans []bridge.Span) error {

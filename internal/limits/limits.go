@@ -25,10 +25,29 @@ const (
 	DefaultMaxOpenSpansPerStream = 10_000
 )
 
-// Options configure a Limiter. Zero takes the default; negative means no limit.
+// Options configure a Limiter. Zero fields take the defaults; negative means no limit.
 type Options struct {
+	// MaxAttributeValueLength is the longest string value kept, in bytes. Default
+	// DefaultMaxAttributeValueLength.
 	MaxAttributeValueLength int
-	MaxOpenSpansPerStream   int
+	// MaxOpenSpansPerStream bounds the spans one producer stream holds open. Default
+	// DefaultMaxOpenSpansPerStream.
+	MaxOpenSpansPerStream int
+}
+
+// Option changes Options.
+type Option func(*Options)
+
+// WithMaxAttributeValueLength sets the longest string value kept, in bytes; n < 0
+// means no limit.
+func WithMaxAttributeValueLength(n int) Option {
+	return func(o *Options) { o.MaxAttributeValueLength = n }
+}
+
+// WithMaxOpenSpansPerStream bounds the spans one producer stream holds open; n < 0
+// means no limit.
+func WithMaxOpenSpansPerStream(n int) Option {
+	return func(o *Options) { o.MaxOpenSpansPerStream = n }
 }
 
 // Stats count what the limits cut.
@@ -61,7 +80,11 @@ type streamSpan struct {
 type streamCount struct{ open, refused int }
 
 // New returns a Limiter.
-func New(opts Options) *Limiter {
+func New(options ...Option) *Limiter {
+	var opts Options
+	for _, o := range options {
+		o(&opts)
+	}
 	if opts.MaxAttributeValueLength == 0 {
 		opts.MaxAttributeValueLength = DefaultMaxAttributeValueLength
 	}

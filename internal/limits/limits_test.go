@@ -21,7 +21,7 @@ func isDiag(e bridge.Event) bool {
 }
 
 func TestOpenSpansPerStream(t *testing.T) {
-	l := New(Options{MaxOpenSpansPerStream: 2, MaxAttributeValueLength: -1})
+	l := New(WithMaxOpenSpansPerStream(2), WithMaxAttributeValueLength(-1))
 	for i, tc := range []struct {
 		e       bridge.Event
 		refused bool
@@ -62,7 +62,7 @@ func TestOpenSpansPerStream(t *testing.T) {
 }
 
 func TestNoLimits(t *testing.T) {
-	l := New(Options{MaxOpenSpansPerStream: -1, MaxAttributeValueLength: -1})
+	l := New(WithMaxOpenSpansPerStream(-1), WithMaxAttributeValueLength(-1))
 	long := strings.Repeat("x", 1<<20)
 	for i := 0; i < 100; i++ {
 		e := l.Apply(ev(uint64(i), byte(i), &bridge.SpanOpen{Attributes: []attribute.KeyValue{attribute.String("k", long)}}))
@@ -70,14 +70,14 @@ func TestNoLimits(t *testing.T) {
 			t.Fatal("limited with limits off")
 		}
 	}
-	d := New(Options{})
+	d := New()
 	if d.opts.MaxAttributeValueLength != DefaultMaxAttributeValueLength || d.opts.MaxOpenSpansPerStream != DefaultMaxOpenSpansPerStream {
 		t.Fatalf("defaults %+v", d.opts)
 	}
 }
 
 func TestTruncate(t *testing.T) {
-	l := New(Options{MaxAttributeValueLength: 4, MaxOpenSpansPerStream: -1})
+	l := New(WithMaxAttributeValueLength(4), WithMaxOpenSpansPerStream(-1))
 	orig := []attribute.KeyValue{
 		attribute.String("short", "abc"),
 		attribute.String("long", "abcdefgh"),
@@ -127,7 +127,7 @@ func TestTruncate(t *testing.T) {
 
 // A duplicate open counts once; a duplicate end does not count twice.
 func TestDuplicatesCountOnce(t *testing.T) {
-	l := New(Options{MaxOpenSpansPerStream: 3, MaxAttributeValueLength: -1})
+	l := New(WithMaxOpenSpansPerStream(3), WithMaxAttributeValueLength(-1))
 	for i, e := range []bridge.Event{ev(0, 1, &bridge.SpanOpen{}), ev(0, 1, &bridge.SpanOpen{}), ev(1, 2, &bridge.SpanOpen{})} {
 		if isDiag(l.Apply(e)) {
 			t.Fatalf("event %d refused", i)

@@ -1,19 +1,19 @@
-// Package metrics exposes a process's own counters and gauges in the Prometheus text
-// format (version 0.0.4), read at scrape time from the functions that own them, so the
-// hot paths keep plain atomic counters and never touch a registry.
+// Package metrics exposes a process's own counters and gauges to Prometheus through
+// client_golang, read at scrape time from the functions that own them, so the hot
+// paths keep plain atomic counters and never touch a registry. Every registry also
+// serves the standard go_* and process_* metrics, in the text format or OpenMetrics as
+// the scraper asks.
 package metrics
 
 import (
-	"bufio"
 	"fmt"
-	"math"
 	"net/http"
 	"regexp"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Type is a metric family's Prometheus type.
@@ -25,34 +25,43 @@ const (
 	GaugeType   Type = "gauge"
 )
 
-// Label is one label of a sample.
-type Label struct{ Name, Value string }
-
-// Sample is one value of a family, with its labels.
+// Sample is one value of a family, with its label values in the order of Family.Labels.
 type Sample struct {
-	Labels []Label
-	Value  float64
+	LabelValues []string
+	Value       float64
 }
 
-// Family is a named metric whose samples are collected at scrape time.
+// Family is a named metric whose samples, one per set of label values, are collected
+// at scrape time.
 type Family struct {
 	Name    string
 	Help    string
 	Type    Type
+	Labels  []string // label names; every Sample has one value per name
 	Collect func() []Sample
 }
 
 // Registry holds metric families and serves them over HTTP (it is an http.Handler).
 type Registry struct {
-	mu       sync.Mutex
-	families map[string]Family
+	reg     *prometheus.Registry
+	handler http.Handler
 }
 
 var _ http.Handler = (*Registry)(nil)
 
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{families: map[string]Family{}} }
+// NewRegistry returns a registry that holds the Go runtime's and the process's
+// standard metrics (go_*, process_*).
+func NewRegistry() *Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Registry{reg: reg, handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		EnableOpenMetrics: true,
+		ErrorHandling:     promhttp.ContinueOnError, // one broken family does not hide the others
+		Registry:          reg,                      // counts those errors in promhttp_metric_handler_errors_total
+	})}
+}
 
+// nameRE is the classic metric and label name syntax, which every scraper accepts.
 var nameRE = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 
 // Register adds a family. Names are fixed in code, so a bad or duplicate name is a
@@ -61,15 +70,25 @@ func (r *Registry) Register(f Family) {
 	if !nameRE.MatchString(f.Name) {
 		panic(fmt.Sprintf("metrics: invalid metric name %q", f.Name))
 	}
-	if f.Type != CounterType && f.Type != GaugeType {
+	var vt prometheus.ValueType
+	switch f.Type {
+	case CounterType:
+		vt = prometheus.CounterValue
+	case GaugeType:
+		vt = prometheus.GaugeValue
+	default:
 		panic(fmt.Sprintf("metrics: metric %s has unknown type %q", f.Name, f.Type))
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, dup := r.families[f.Name]; dup {
-		panic(fmt.Sprintf("metrics: metric %s registered twice", f.Name))
+	for _, l := range f.Labels {
+		if !nameRE.MatchString(l) {
+			panic(fmt.Sprintf("metrics: metric %s has invalid label name %q", f.Name, l))
+		}
 	}
-	r.families[f.Name] = f
+	if err := r.reg.Register(&family{
+		desc: prometheus.NewDesc(f.Name, f.Help, f.Labels, nil), vt: vt, collect: f.Collect,
+	}); err != nil {
+		panic(fmt.Sprintf("metrics: metric %s: %v", f.Name, err))
+	}
 }
 
 // CounterFunc registers a counter read from f.
@@ -86,68 +105,34 @@ func single(f func() float64) func() []Sample {
 	return func() []Sample { return []Sample{{Value: f()}} }
 }
 
-// ContentType is the media type of the exposition.
-const ContentType = "text/plain; version=0.0.4; charset=utf-8"
-
-// ServeHTTP writes every family, sorted by name.
+// ServeHTTP answers GET and HEAD with every family, in the format the scraper accepts
+// (Prometheus text by default, OpenMetrics when asked for).
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "metrics: use GET", http.StatusMethodNotAllowed)
 		return
 	}
-	w.Header().Set("Content-Type", ContentType)
-	bw := bufio.NewWriter(w)
-	r.Write(bw)
-	_ = bw.Flush()
+	r.handler.ServeHTTP(w, req)
 }
 
-// Write writes the exposition of every family to w.
-func (r *Registry) Write(w *bufio.Writer) {
-	r.mu.Lock()
-	fams := make([]Family, 0, len(r.families))
-	for _, f := range r.families {
-		fams = append(fams, f)
-	}
-	r.mu.Unlock()
-	sort.Slice(fams, func(i, j int) bool { return fams[i].Name < fams[j].Name })
-	for _, f := range fams {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", f.Name, escapeHelp(f.Help), f.Name, f.Type)
-		for _, s := range f.Collect() {
-			w.WriteString(f.Name)
-			if len(s.Labels) > 0 {
-				w.WriteByte('{')
-				for i, l := range s.Labels {
-					if i > 0 {
-						w.WriteByte(',')
-					}
-					fmt.Fprintf(w, "%s=\"%s\"", l.Name, escapeLabel(l.Value))
-				}
-				w.WriteByte('}')
-			}
-			w.WriteByte(' ')
-			w.WriteString(formatValue(s.Value))
-			w.WriteByte('\n')
+// family adapts a Family to prometheus.Collector.
+type family struct {
+	desc    *prometheus.Desc
+	vt      prometheus.ValueType
+	collect func() []Sample
+}
+
+func (f *family) Describe(ch chan<- *prometheus.Desc) { ch <- f.desc }
+
+func (f *family) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range f.collect() {
+		m, err := prometheus.NewConstMetric(f.desc, f.vt, s.Value, s.LabelValues...)
+		if err != nil {
+			m = prometheus.NewInvalidMetric(f.desc, err)
 		}
+		ch <- m
 	}
-}
-
-var helpEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-var labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
-
-func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
-
-func formatValue(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case math.IsNaN(v):
-		return "NaN"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
 // Counter is a monotonic counter for hot paths: one atomic add, no allocation.

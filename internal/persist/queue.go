@@ -74,26 +74,61 @@ const contentProtobuf = "application/x-protobuf"
 
 // Options configure a Queue. Zero fields take the defaults.
 type Options struct {
-	// Dir is the data directory; required.
-	Dir string
-	// MaxBytes bounds the log on disk. At the bound requests are refused as retryable.
+	// MaxBytes bounds the log on disk, in bytes; at the bound requests are refused as
+	// retryable. Default DefaultMaxBytes.
 	MaxBytes int64
-	// CheckpointInterval is how often a checkpoint is taken.
+	// CheckpointInterval is how often a checkpoint is taken. Default
+	// DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
-	// CheckpointTimeout bounds one checkpoint.
+	// CheckpointTimeout bounds one checkpoint. Default DefaultCheckpointTimeout.
 	CheckpointTimeout time.Duration
 	// MaxTrackedSpans bounds the spans whose events are kept for the snapshot; spans past
-	// it are not restored after a crash (counted as untracked). Default bridge.DefaultMaxOpenSpans.
+	// it are not restored after a crash (counted as untracked). Default
+	// bridge.DefaultMaxOpenSpans.
 	MaxTrackedSpans int
 	// ForgetAfter drops from the snapshot state a span with no event for this long.
+	// Default DefaultForgetAfter.
 	ForgetAfter time.Duration
-	// MaxBodyBytes bounds one HTTP body kept; larger requests get 413.
+	// MaxBodyBytes bounds one HTTP body kept, in bytes; larger requests get 413. Default
+	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// RetryAfter is suggested to senders refused because the log is full.
+	// RetryAfter is suggested to senders refused because the log is full. Default
+	// DefaultRetryAfter.
 	RetryAfter time.Duration
-	// Logger reports checkpoints that fail and corrupt records.
+	// Logger reports checkpoints that fail and corrupt records. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// Option changes Options.
+type Option func(*Options)
+
+// WithMaxBytes bounds the log on disk, in bytes.
+func WithMaxBytes(n int64) Option { return func(o *Options) { o.MaxBytes = n } }
+
+// WithCheckpointInterval sets how often a checkpoint is taken.
+func WithCheckpointInterval(d time.Duration) Option {
+	return func(o *Options) { o.CheckpointInterval = d }
+}
+
+// WithCheckpointTimeout bounds one checkpoint.
+func WithCheckpointTimeout(d time.Duration) Option {
+	return func(o *Options) { o.CheckpointTimeout = d }
+}
+
+// WithMaxTrackedSpans bounds the spans whose events are kept for the snapshot.
+func WithMaxTrackedSpans(n int) Option { return func(o *Options) { o.MaxTrackedSpans = n } }
+
+// WithForgetAfter drops from the snapshot state a span with no event for d.
+func WithForgetAfter(d time.Duration) Option { return func(o *Options) { o.ForgetAfter = d } }
+
+// WithMaxBodyBytes bounds one HTTP body kept, in bytes.
+func WithMaxBodyBytes(n int64) Option { return func(o *Options) { o.MaxBodyBytes = n } }
+
+// WithRetryAfter sets the delay suggested to senders refused because the log is full.
+func WithRetryAfter(d time.Duration) Option { return func(o *Options) { o.RetryAfter = d } }
+
+// WithLogger sets the logger for failed checkpoints and corrupt records.
+func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
 
 // Hooks connect a Queue to the forwarder it protects.
 type Hooks struct {
@@ -160,10 +195,14 @@ type Queue struct {
 
 type replayKey struct{}
 
-// Open opens (or creates) the log in opts.Dir.
-func Open(opts Options) (*Queue, error) {
-	if opts.Dir == "" {
+// Open opens (or creates) the log in the data directory dir.
+func Open(dir string, options ...Option) (*Queue, error) {
+	if dir == "" {
 		return nil, errors.New("persist: no data directory given")
+	}
+	var opts Options
+	for _, o := range options {
+		o(&opts)
 	}
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxBytes
@@ -190,10 +229,10 @@ func Open(opts Options) (*Queue, error) {
 		opts.Logger = slog.Default()
 	}
 	segment := min(int64(wal.DefaultSegmentBytes), max(opts.MaxBytes/8, 4096))
-	w, err := wal.Open(opts.Dir, wal.WithMaxBytes(opts.MaxBytes), wal.WithSegmentBytes(segment),
+	w, err := wal.Open(dir, wal.WithMaxBytes(opts.MaxBytes), wal.WithSegmentBytes(segment),
 		wal.WithMaxRecordBytes(int(min(opts.MaxBytes, math.MaxInt32))), wal.WithLogger(opts.Logger))
 	if err != nil {
-		return nil, fmt.Errorf("persist: data directory %s: %w", opts.Dir, err)
+		return nil, fmt.Errorf("persist: data directory %s: %w", dir, err)
 	}
 	return &Queue{opts: opts, log: opts.Logger, wal: w, spans: map[spanKey]*tracked{},
 		stop: make(chan struct{}), done: make(chan struct{})}, nil

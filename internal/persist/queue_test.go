@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,12 +57,9 @@ func (c rigConsumer) ExportTraces(context.Context, *coltracepb.ExportTraceServic
 	return nil
 }
 
-func newRig(t *testing.T, opts Options) *rig {
+func newRig(t *testing.T, dir string, opts ...Option) *rig {
 	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = quietLog()
-	}
-	q, err := Open(opts)
+	q, err := Open(dir, append([]Option{WithLogger(quietLog())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +76,7 @@ func newRig(t *testing.T, opts Options) *rig {
 	}), bridge.WithReorderTimeout(50*time.Millisecond))
 	r.pipe = bridge.NewPipeline([]bridge.Tail{bridge.TailFunc(r.asm.Consume)}, bridge.WithFlushInterval(5*time.Millisecond))
 	r.mux = http.NewServeMux()
-	receiver.New(rigConsumer{r}, receiver.Options{Logger: quietLog()}).Mount(r.mux)
+	receiver.New(rigConsumer{r}).Mount(r.mux)
 	r.srv = httptest.NewServer(q.Middleware(r.mux))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -156,14 +154,14 @@ func post(t *testing.T, url string, events ...bridge.Event) *http.Response {
 // complete span comes again, the open one is open again and completes later.
 func TestCrashReplaysEverythingKept(t *testing.T) {
 	dir := t.TempDir()
-	r := newRig(t, Options{Dir: dir})
+	r := newRig(t, dir)
 	if resp := post(t, r.srv.URL, open(0, spanA, "a"), end(1, spanA), open(2, spanB, "b")); resp.StatusCode != 200 {
 		t.Fatalf("post: %d", resp.StatusCode)
 	}
 	r.waitSpan(t, spanA)
 	r.crash(t)
 
-	r2 := newRig(t, Options{Dir: dir})
+	r2 := newRig(t, dir)
 	if err := r2.q.Replay(context.Background(), r2.mux, r2.pipe.ForceFlush); err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +182,7 @@ func TestCrashReplaysEverythingKept(t *testing.T) {
 // (from the snapshot), not the span already handed downstream.
 func TestCheckpointCutsTheLog(t *testing.T) {
 	dir := t.TempDir()
-	r := newRig(t, Options{Dir: dir, MaxBytes: 64 << 10})
+	r := newRig(t, dir, WithMaxBytes(64<<10))
 	r.q.Start(r.hooks())
 	for i := 0; i < 50; i++ { // several segments' worth
 		post(t, r.srv.URL, open(uint64(2*i), trace.SpanID{0xc, byte(i)}, "c"), end(uint64(2*i+1), trace.SpanID{0xc, byte(i)}))
@@ -207,7 +205,7 @@ func TestCheckpointCutsTheLog(t *testing.T) {
 	}
 	r.crash(t)
 
-	r2 := newRig(t, Options{Dir: dir, MaxBytes: 64 << 10})
+	r2 := newRig(t, dir, WithMaxBytes(64<<10))
 	if err := r2.q.Replay(context.Background(), r2.mux, r2.pipe.ForceFlush); err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +223,7 @@ func TestCheckpointCutsTheLog(t *testing.T) {
 }
 
 func TestCheckpointWaitsForDownstream(t *testing.T) {
-	r := newRig(t, Options{Dir: t.TempDir()})
+	r := newRig(t, t.TempDir())
 	down := errors.New("collector down")
 	var losses uint64
 	h := r.hooks()
@@ -261,12 +259,12 @@ func TestCheckpointWaitsForDownstream(t *testing.T) {
 
 func TestCloseDeliveredEmptiesTheLog(t *testing.T) {
 	dir := t.TempDir()
-	r := newRig(t, Options{Dir: dir})
+	r := newRig(t, dir)
 	post(t, r.srv.URL, open(0, spanA, "a"))
 	if err := r.q.Close(true); err != nil {
 		t.Fatal(err)
 	}
-	r2 := newRig(t, Options{Dir: dir})
+	r2 := newRig(t, dir)
 	defer r2.q.Close(false)
 	if err := r2.q.Replay(context.Background(), r2.mux, nil); err != nil {
 		t.Fatal(err)
@@ -277,7 +275,7 @@ func TestCloseDeliveredEmptiesTheLog(t *testing.T) {
 }
 
 func TestFullRefusesRetryably(t *testing.T) {
-	r := newRig(t, Options{Dir: t.TempDir(), MaxBytes: 8 << 10, RetryAfter: 2 * time.Second})
+	r := newRig(t, t.TempDir(), WithMaxBytes(8<<10), WithRetryAfter(2*time.Second))
 	defer r.q.Close(false)
 	var resp *http.Response
 	for i := 0; i < 100; i++ {
@@ -328,7 +326,7 @@ func (logsServer) Export(context.Context, *collogspb.ExportLogsServiceRequest) (
 // through the HTTP handler.
 func TestGRPCKeptAndReplayed(t *testing.T) {
 	dir := t.TempDir()
-	r := newRig(t, Options{Dir: dir})
+	r := newRig(t, dir)
 	ic := r.q.UnaryServerInterceptor()
 	info := &grpc.UnaryServerInfo{FullMethod: "/opentelemetry.proto.collector.logs.v1.LogsService/Export"}
 	req := otlpexport.EncodeEvents([]bridge.Event{open(0, spanA, "a"), end(1, spanA)})
@@ -350,7 +348,7 @@ func TestGRPCKeptAndReplayed(t *testing.T) {
 		t.Fatalf("kept %d, want 2", n)
 	}
 	r.crash(t)
-	r2 := newRig(t, Options{Dir: dir})
+	r2 := newRig(t, dir)
 	defer r2.q.Close(false)
 	if err := r2.q.Replay(context.Background(), r2.mux, r2.pipe.ForceFlush); err != nil {
 		t.Fatal(err)
@@ -364,7 +362,7 @@ type rawReq []byte
 func (r rawReq) Bytes() []byte { return r }
 
 func TestTrackingBoundsAndForgetting(t *testing.T) {
-	r := newRig(t, Options{Dir: t.TempDir(), MaxTrackedSpans: 2, ForgetAfter: time.Nanosecond})
+	r := newRig(t, t.TempDir(), WithMaxTrackedSpans(2), WithForgetAfter(time.Nanosecond))
 	defer r.q.Close(false)
 	r.q.Observe(open(0, trace.SpanID{1}, "x"))
 	r.q.Observe(open(1, trace.SpanID{2}, "x"))
@@ -385,13 +383,13 @@ func TestTrackingBoundsAndForgetting(t *testing.T) {
 
 func TestReplaySkipsBadRecords(t *testing.T) {
 	dir := t.TempDir()
-	r := newRig(t, Options{Dir: dir})
+	r := newRig(t, dir)
 	r.q.wal.Append([]byte{99, 1, 2}) // unknown version
 	b, _ := Record{Path: "/v1/logs", ContentType: contentProtobuf, Body: []byte("not protobuf")}.encode(nil)
 	r.q.wal.Append(b) // refused by the receiver
 	post(t, r.srv.URL, open(0, spanA, "a"), end(1, spanA))
 	r.crash(t)
-	r2 := newRig(t, Options{Dir: dir})
+	r2 := newRig(t, dir)
 	defer r2.q.Close(false)
 	if err := r2.q.Replay(context.Background(), r2.mux, r2.pipe.ForceFlush); err != nil {
 		t.Fatal(err)
@@ -403,10 +401,10 @@ func TestReplaySkipsBadRecords(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	if _, err := Open(Options{}); err == nil {
+	if _, err := Open(""); err == nil {
 		t.Fatal("no directory: no error")
 	}
-	q, err := Open(Options{Dir: t.TempDir(), Logger: quietLog()})
+	q, err := Open(t.TempDir(), WithLogger(quietLog()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,4 +428,55 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("round trip: %v, %x != %x", err, again, data)
 		}
 	})
+}
+
+// The periodic checkpoint runs every CheckpointInterval: three of them take less than
+// two default intervals.
+func TestCheckpointInterval(t *testing.T) {
+	r := newRig(t, t.TempDir(), WithCheckpointInterval(10*time.Millisecond))
+	r.q.Start(r.hooks())
+	t.Cleanup(func() { _ = r.q.Close(false) })
+	start := time.Now()
+	for i := range 3 {
+		if resp := post(t, r.srv.URL, open(uint64(i+1), trace.SpanID{byte(i + 1)}, "a")); resp.StatusCode != http.StatusOK {
+			t.Fatalf("post: %d", resp.StatusCode)
+		}
+		for r.q.Stats().Checkpoints <= int64(i) {
+			if time.Since(start) > 2*DefaultCheckpointInterval {
+				t.Fatalf("%d checkpoints after %v: %+v", i, time.Since(start), r.q.Stats())
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}
+
+// A checkpoint gives up after CheckpointTimeout when the downstream does not flush
+// (the default timeout is longer than the test's deadline).
+func TestCheckpointTimeout(t *testing.T) {
+	r := newRig(t, t.TempDir(), WithCheckpointInterval(10*time.Millisecond), WithCheckpointTimeout(20*time.Millisecond))
+	if resp := post(t, r.srv.URL, open(1, spanA, "a")); resp.StatusCode != http.StatusOK {
+		t.Fatalf("post: %d", resp.StatusCode)
+	}
+	h := r.hooks()
+	h.FlushDownstream = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	r.q.Start(h)
+	t.Cleanup(func() { _ = r.q.Close(false) })
+	deadline := time.Now().Add(DefaultCheckpointTimeout / 3)
+	for r.q.Stats().CheckpointFailures < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no timed-out checkpoint: %+v", r.q.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestMaxBodyBytes(t *testing.T) {
+	r := newRig(t, t.TempDir(), WithMaxBodyBytes(64))
+	events := []bridge.Event{open(1, spanA, strings.Repeat("long name ", 20))}
+	if resp := post(t, r.srv.URL, events...); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("body over MaxBodyBytes: status %d, want 413", resp.StatusCode)
+	}
+	if st := r.q.Stats(); st.Kept != 0 {
+		t.Fatalf("a refused body was kept: %+v", st)
+	}
 }

@@ -25,7 +25,7 @@ func FuzzGRPCDecode(f *testing.F) {
 	f.Add(traces)
 	f.Add([]byte{})
 	f.Add([]byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f})
-	r := New(discard{}, Options{})
+	r := New(discard{})
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if _, err := r.grpcLogs(ctx, &rawRequest{data: data}); err != nil && status.Code(err) != codes.InvalidArgument {
@@ -45,7 +45,7 @@ func FuzzHTTPDecode(f *testing.F) {
 	f.Add([]byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"eventName":"stw.span_open","traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0000000000000001"}]}]}]}`), false)
 	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}`), false)
 	f.Add(logs, true)
-	r := New(discard{}, Options{})
+	r := New(discard{})
 	f.Fuzz(func(t *testing.T, body []byte, asProtobuf bool) {
 		ct := "application/json"
 		if asProtobuf {

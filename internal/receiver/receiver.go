@@ -12,7 +12,6 @@ package receiver
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -48,13 +47,30 @@ type Consumer interface {
 	ExportTraces(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error
 }
 
-// Options configure a Receiver. Zero fields take the defaults above.
+// Options configure a Receiver. Zero fields take the defaults.
 type Options struct {
-	MaxRecvMsgSize     int   // bytes per OTLP/gRPC request
-	MaxRequestBodySize int64 // bytes per HTTP request body, after decompression
-	RetryAfter         time.Duration
-	Logger             *slog.Logger
+	// MaxRecvMsgSize bounds one OTLP/gRPC request, in bytes. Default
+	// DefaultMaxRecvMsgSize.
+	MaxRecvMsgSize int
+	// MaxRequestBodySize bounds one HTTP request body after decompression, in bytes.
+	// Default DefaultMaxRequestBodySize.
+	MaxRequestBodySize int64
+	// RetryAfter is the delay suggested to senders refused as retryable. Default
+	// DefaultRetryAfter.
+	RetryAfter time.Duration
 }
+
+// Option changes Options.
+type Option func(*Options)
+
+// WithMaxRecvMsgSize bounds one OTLP/gRPC request, in bytes.
+func WithMaxRecvMsgSize(n int) Option { return func(o *Options) { o.MaxRecvMsgSize = n } }
+
+// WithMaxRequestBodySize bounds one HTTP request body after decompression, in bytes.
+func WithMaxRequestBodySize(n int64) Option { return func(o *Options) { o.MaxRequestBodySize = n } }
+
+// WithRetryAfter sets the delay suggested to senders refused as retryable.
+func WithRetryAfter(d time.Duration) Option { return func(o *Options) { o.RetryAfter = d } }
 
 // Stats are the receivers' counters.
 type Stats struct {
@@ -75,14 +91,17 @@ type Stats struct {
 type Receiver struct {
 	consumer Consumer
 	opts     Options
-	log      *slog.Logger
 
 	requests, events, dropped, logs, spans, rejected metrics.Counter
 	malformed, oversize, passFailed, retryable       metrics.Counter
 }
 
 // New returns a receiver that hands what it decodes to c.
-func New(c Consumer, opts Options) *Receiver {
+func New(c Consumer, options ...Option) *Receiver {
+	var opts Options
+	for _, o := range options {
+		o(&opts)
+	}
 	if opts.MaxRecvMsgSize <= 0 {
 		opts.MaxRecvMsgSize = DefaultMaxRecvMsgSize
 	}
@@ -92,10 +111,7 @@ func New(c Consumer, opts Options) *Receiver {
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = DefaultRetryAfter
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	return &Receiver{consumer: c, opts: opts, log: opts.Logger}
+	return &Receiver{consumer: c, opts: opts}
 }
 
 // Stats returns the counters so far.

@@ -127,9 +127,9 @@ func plainSpans(n int) *coltracepb.ExportTraceServiceRequest {
 	return &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{ss}}}}
 }
 
-func startGRPC(t *testing.T, c Consumer, opts Options) (*Receiver, *grpc.ClientConn) {
+func startGRPC(t *testing.T, c Consumer, opts ...Option) (*Receiver, *grpc.ClientConn) {
 	t.Helper()
-	r := New(c, opts)
+	r := New(c, opts...)
 	srv := grpc.NewServer(r.ServerOptions()...)
 	r.RegisterGRPC(srv)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -154,7 +154,7 @@ func ctxT(t *testing.T) context.Context {
 
 func TestGRPCLogs(t *testing.T) {
 	c := &recorder{}
-	r, conn := startGRPC(t, c, Options{})
+	r, conn := startGRPC(t, c)
 	resp, err := collogspb.NewLogsServiceClient(conn).Export(ctxT(t), mixedLogs())
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func TestGRPCLogs(t *testing.T) {
 
 func TestGRPCTraces(t *testing.T) {
 	c := &recorder{}
-	r, conn := startGRPC(t, c, Options{})
+	r, conn := startGRPC(t, c)
 	req := plainSpans(2)
 	resp, err := coltracepb.NewTraceServiceClient(conn).Export(ctxT(t), req)
 	if err != nil || resp.PartialSuccess != nil {
@@ -191,7 +191,7 @@ func TestGRPCTraces(t *testing.T) {
 
 func TestGRPCPartialSuccess(t *testing.T) {
 	c := &recorder{}
-	r, conn := startGRPC(t, c, Options{})
+	r, conn := startGRPC(t, c)
 	logs := otlpexport.EncodeEvents(append(lifecycle(1), lifecycle(2)...))
 	logs.ResourceLogs[0].ScopeLogs[0].LogRecords[1].SpanId = []byte{1, 2, 3} // a bad update_name
 	resp, err := collogspb.NewLogsServiceClient(conn).Export(ctxT(t), logs)
@@ -236,7 +236,7 @@ func (rawCodecClient) Unmarshal(data mem.BufferSlice, v any) error {
 
 func TestGRPCMalformed(t *testing.T) {
 	c := &recorder{}
-	r, conn := startGRPC(t, c, Options{})
+	r, conn := startGRPC(t, c)
 	bad := []byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f} // field 1, length far past the end
 	for _, method := range []string{
 		"/opentelemetry.proto.collector.logs.v1.LogsService/Export",
@@ -255,7 +255,7 @@ func TestGRPCMalformed(t *testing.T) {
 
 func TestGRPCOversize(t *testing.T) {
 	c := &recorder{}
-	r, conn := startGRPC(t, c, Options{MaxRecvMsgSize: 1024})
+	r, conn := startGRPC(t, c, WithMaxRecvMsgSize(1024))
 	client := coltracepb.NewTraceServiceClient(conn)
 	_, err := client.Export(ctxT(t), plainSpans(100))
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "vs. 1024") {
@@ -286,7 +286,7 @@ func TestGRPCOversize(t *testing.T) {
 
 func TestGRPCQueueFullIsRetryable(t *testing.T) {
 	c := &recorder{full: true}
-	r, conn := startGRPC(t, c, Options{RetryAfter: 2 * time.Second})
+	r, conn := startGRPC(t, c, WithRetryAfter(2*time.Second))
 	_, err := collogspb.NewLogsServiceClient(conn).Export(ctxT(t), mixedLogs())
 	st := status.Convert(err)
 	if st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "queue full") {
@@ -311,7 +311,7 @@ func TestGRPCQueueFullIsRetryable(t *testing.T) {
 
 func TestGRPCPassThroughFailureIsRetryable(t *testing.T) {
 	c := &recorder{passErr: errors.New("downstream queue full")}
-	_, conn := startGRPC(t, c, Options{})
+	_, conn := startGRPC(t, c)
 	_, err := coltracepb.NewTraceServiceClient(conn).Export(ctxT(t), plainSpans(1))
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "downstream queue full") {
 		t.Fatalf("err = %v, want Unavailable with the cause", err)
@@ -320,9 +320,9 @@ func TestGRPCPassThroughFailureIsRetryable(t *testing.T) {
 
 // --- HTTP ---
 
-func startHTTP(t *testing.T, c Consumer, opts Options) (*Receiver, string) {
+func startHTTP(t *testing.T, c Consumer, opts ...Option) (*Receiver, string) {
 	t.Helper()
-	r := New(c, opts)
+	r := New(c, opts...)
 	mux := http.NewServeMux()
 	r.Mount(mux)
 	srv := httptest.NewServer(mux)
@@ -351,7 +351,7 @@ func post(t *testing.T, url, contentType string, body []byte, header ...string) 
 
 func TestHTTPProtobuf(t *testing.T) {
 	c := &recorder{}
-	_, url := startHTTP(t, c, Options{})
+	_, url := startHTTP(t, c)
 	body, _ := proto.Marshal(mixedLogs())
 	resp, data := post(t, url+LogsPath, "application/x-protobuf", body)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-protobuf" {
@@ -375,7 +375,7 @@ func TestHTTPProtobuf(t *testing.T) {
 
 func TestHTTPGzip(t *testing.T) {
 	c := &recorder{}
-	_, url := startHTTP(t, c, Options{})
+	_, url := startHTTP(t, c)
 	body, _ := proto.Marshal(plainSpans(3))
 	var zb bytes.Buffer
 	zw := gzip.NewWriter(&zb)
@@ -407,7 +407,7 @@ const jsonSpans = `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.
 
 func TestHTTPJSON(t *testing.T) {
 	c := &recorder{}
-	_, url := startHTTP(t, c, Options{})
+	_, url := startHTTP(t, c)
 	resp, data := post(t, url+TracesPath, "application/json", []byte(jsonSpans))
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("status %d %s", resp.StatusCode, data)
@@ -452,7 +452,7 @@ func toOTLPJSON(t *testing.T, m proto.Message) []byte {
 
 func TestHTTPBadInput(t *testing.T) {
 	c := &recorder{}
-	r, url := startHTTP(t, c, Options{MaxRequestBodySize: 2048})
+	r, url := startHTTP(t, c, WithMaxRequestBodySize(2048))
 	big, _ := proto.Marshal(plainSpans(200))
 	var zbig bytes.Buffer
 	zw := gzip.NewWriter(&zbig)
@@ -512,7 +512,7 @@ func TestHTTPBadInput(t *testing.T) {
 
 func TestHTTPPartialSuccessAndRetry(t *testing.T) {
 	c := &recorder{}
-	_, url := startHTTP(t, c, Options{RetryAfter: 1500 * time.Millisecond})
+	_, url := startHTTP(t, c, WithRetryAfter(1500*time.Millisecond))
 	spans := plainSpans(2)
 	spans.ResourceSpans[0].ScopeSpans[0].Spans[0].SpanId = nil
 	body, _ := proto.Marshal(spans)

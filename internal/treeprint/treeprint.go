@@ -22,18 +22,34 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// DefaultGroupWait is how long the printer waits for more spans of a trace.
-const DefaultGroupWait = 500 * time.Millisecond
+// Defaults of the printer.
+const (
+	// DefaultGroupWait is how long the printer waits for more spans of a trace.
+	DefaultGroupWait = 500 * time.Millisecond
+	// DefaultMaxAttributes is how many attributes are shown per span.
+	DefaultMaxAttributes = 4
+)
 
 // Options configure a Printer. Zero fields take the defaults.
 type Options struct {
 	// GroupWait is how long to wait after a trace's last span before printing it.
+	// Default DefaultGroupWait.
 	GroupWait time.Duration
-	// MaxAttributes is how many attributes are shown per span (default 4).
+	// MaxAttributes is how many attributes are shown per span. Default
+	// DefaultMaxAttributes.
 	MaxAttributes int
-	// Now returns the current time (tests set it); default time.Now.
-	Now func() time.Time
+
+	now func() time.Time // the clock; tests set it, default time.Now
 }
+
+// Option changes Options.
+type Option func(*Options)
+
+// WithGroupWait sets how long to wait after a trace's last span before printing it.
+func WithGroupWait(d time.Duration) Option { return func(o *Options) { o.GroupWait = d } }
+
+// WithMaxAttributes sets how many attributes are shown per span.
+func WithMaxAttributes(n int) Option { return func(o *Options) { o.MaxAttributes = n } }
 
 // Printer is a bridge.SpanConsumer that prints spans, grouped per trace, to a writer.
 type Printer struct {
@@ -57,15 +73,19 @@ type group struct {
 var _ bridge.SpanConsumer = (*Printer)(nil)
 
 // New returns a printer writing to w; it prints each trace GroupWait after its last span.
-func New(w io.Writer, opts Options) *Printer {
+func New(w io.Writer, options ...Option) *Printer {
+	var opts Options
+	for _, o := range options {
+		o(&opts)
+	}
 	if opts.GroupWait <= 0 {
 		opts.GroupWait = DefaultGroupWait
 	}
 	if opts.MaxAttributes <= 0 {
-		opts.MaxAttributes = 4
+		opts.MaxAttributes = DefaultMaxAttributes
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.now == nil {
+		opts.now = time.Now
 	}
 	p := &Printer{opts: opts, w: w, pending: map[trace.TraceID]*group{},
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -89,7 +109,7 @@ func (p *Printer) loop() {
 
 // ConsumeSpans buffers spans until their trace has been quiet for GroupWait.
 func (p *Printer) ConsumeSpans(_ context.Context, spans []bridge.Span) error {
-	now := p.opts.Now()
+	now := p.opts.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -132,7 +152,7 @@ func (p *Printer) Shutdown(context.Context) error {
 
 // printDue prints the traces quiet for GroupWait (all of them with all), oldest first.
 func (p *Printer) printDue(all bool) {
-	now := p.opts.Now()
+	now := p.opts.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	type due struct {

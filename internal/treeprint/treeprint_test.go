@@ -112,7 +112,7 @@ type syncBuffer = testenv.SyncBuffer
 func TestPrinterGroupsByTrace(t *testing.T) {
 	clk := &clock{now: t0}
 	out := &syncBuffer{}
-	p := New(out, Options{GroupWait: time.Hour, Now: clk.Now}) // the ticker never fires in time
+	p := New(out, WithGroupWait(time.Hour), func(o *Options) { o.now = clk.Now }) // the ticker never fires in time
 	ctx := context.Background()
 	_ = p.ConsumeSpans(ctx, []bridge.Span{span(1, 2, 1, "child", time.Millisecond, time.Millisecond)})
 	clk.Add(30 * time.Minute)
@@ -142,7 +142,7 @@ func TestPrinterGroupsByTrace(t *testing.T) {
 
 func TestPrinterTicks(t *testing.T) {
 	out := &syncBuffer{}
-	p := New(out, Options{GroupWait: 20 * time.Millisecond})
+	p := New(out, WithGroupWait(20*time.Millisecond))
 	defer p.Shutdown(context.Background())
 	_ = p.ConsumeSpans(context.Background(), []bridge.Span{span(5, 1, 0, "ticked", 0, time.Millisecond)})
 	deadline := time.Now().Add(5 * time.Second)
@@ -162,6 +162,24 @@ func TestFormatDuration(t *testing.T) {
 	} {
 		if got := FormatDuration(d); got != want {
 			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestPrinterMaxAttributes(t *testing.T) {
+	var one, four bytes.Buffer
+	Format(&one, sampleTrace(), 1)
+	Format(&four, sampleTrace(), DefaultMaxAttributes)
+	if one.String() == four.String() {
+		t.Fatal("the sample trace does not show the attribute limit")
+	}
+	for n, want := range map[int]string{1: one.String(), 0: four.String()} {
+		out := &syncBuffer{}
+		p := New(out, WithMaxAttributes(n))
+		_ = p.ConsumeSpans(context.Background(), sampleTrace())
+		_ = p.Shutdown(context.Background())
+		if out.String() != want {
+			t.Errorf("WithMaxAttributes(%d) printed:\n%s\nwant:\n%s", n, out.String(), want)
 		}
 	}
 }
