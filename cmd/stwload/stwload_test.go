@@ -90,8 +90,9 @@ func TestSendToSink(t *testing.T) {
 			spans = atoi(v)
 		}
 	}
-	if spans < 200+400 || spans > 200+700 {
-		t.Errorf("sink counted %d spans: want 200 plus about 600 at 2000 spans/s for 300ms", spans)
+	// The rate is a ceiling: a busy machine may send fewer, never more.
+	if spans <= 200 || spans > 200+700 {
+		t.Errorf("sink counted %d spans: want 200 plus at most about 600 at 2000 spans/s for 300ms", spans)
 	}
 }
 

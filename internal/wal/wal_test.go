@@ -469,7 +469,9 @@ func TestLongGarbageIsSkippedQuickly(t *testing.T) {
 	start := time.Now()
 	w = mustOpen(t, dir)
 	defer w.Close()
-	if d := time.Since(start); d > 5*time.Second {
+	// A quadratic scan of 4 MiB would take hours; the bound is loose enough for a
+	// busy machine running the race detector.
+	if d := time.Since(start); d > 60*time.Second {
 		t.Fatalf("Open took %v over 4 MiB of garbage", d)
 	}
 	checkRecords(t, replayAll(t, w), seq(0, 5))
