@@ -6,17 +6,19 @@ import (
 	"slices"
 )
 
-// keepEvent records an event just applied on the open span it concerns (the root of
-// its invocation when its own span is not open), for Snapshot. Events that end a span
-// or a stream, and heartbeats, restore nothing and are not kept.
+// keepEvent records an event just applied on the open span it concerns, for Snapshot:
+// an invocation event (log, exception, return, diagnostic) whose own span is not open
+// goes with the invocation's root, as it was applied. Events that end a span or a
+// stream, and heartbeats, restore nothing and are not kept.
 func (a *Assembler) keepEvent(s *streamState, key spanKey, e Event) {
+	sp := a.open[key]
 	switch e.Body.(type) {
 	case *SpanEndData, *Outcome, *Heartbeat:
 		return
-	}
-	sp := a.open[key]
-	if sp == nil && s.inv != nil {
-		sp = s.inv.root
+	case *Log, *Exception, *Return, *StreamDiagnostic:
+		if sp == nil && s.inv != nil {
+			sp = s.inv.root
+		}
 	}
 	if sp != nil {
 		sp.events = append(sp.events, e)

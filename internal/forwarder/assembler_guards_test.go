@@ -139,3 +139,38 @@ func TestMemoryLimiterRecoversFromLateSpans(t *testing.T) {
 	t.Logf("refused during the flood: %d; reclaims %s, late spans forgotten %s", refused,
 		metricValue(body, "stwbridge_memory_limiter_reclaims_total"), metricValue(body, "stwbridge_assembler_late_forgotten_total"))
 }
+
+// The assembler.max_late_* keys reach the assembler.
+func TestLateSpanKeysAreHonoured(t *testing.T) {
+	for name, tc := range map[string]struct {
+		edit func(*config.Assembler)
+		want int
+	}{
+		"defaults":               {func(*config.Assembler) {}, 3},
+		"max_late_spans 2":       {func(a *config.Assembler) { a.MaxLateSpans = 2 }, 2},
+		"max_late_bytes 1":       {func(a *config.Assembler) { a.MaxLateBytes = 1 }, 0},
+		"forget_late_after -1ns": {func(a *config.Assembler) { a.ForgetLateAfter = -1 }, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := start(t, func(c *config.Config) { tc.edit(&c.Assembler) })
+			now := time.Now()
+			st := stream(0x81)
+			var evs []bridge.Event
+			for i := range 3 {
+				evs = append(evs, spanEv(st, uint64(2*i), i, now, &bridge.SpanOpen{Name: "x"}),
+					spanEv(st, uint64(2*i+1), i, now, &bridge.SpanEndData{Unfinished: true}))
+			}
+			sendEvents(t, r.conn, evs...)
+			deadline := time.Now().Add(10 * time.Second)
+			for r.f.asm.Stats().Unfinished < 3 {
+				if time.Now().After(deadline) {
+					t.Fatalf("stats %+v", r.f.asm.Stats())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := r.f.asm.Stats().LateSpans; got != tc.want {
+				t.Errorf("%d late spans remembered, want %d", got, tc.want)
+			}
+		})
+	}
+}
