@@ -781,7 +781,9 @@ func fuzzAssemble(t *testing.T, data []byte) {
 		col := &collector{}
 		a := bridge.NewAssembler(col, bridge.WithNow(c.Now), bridge.WithReorderWindow(4),
 			bridge.WithMaxOpenSpans(5), bridge.WithMaxAttributesPerSpan(2), bridge.WithMaxEventsPerSpan(2),
-			bridge.WithReorderTimeout(time.Second), bridge.WithStreamTimeout(3*time.Second), bridge.WithOrphanAfter(5*time.Second))
+			bridge.WithReorderTimeout(time.Second), bridge.WithStreamTimeout(3*time.Second), bridge.WithOrphanAfter(5*time.Second),
+			bridge.WithMaxOpenSpansPerStream(3), bridge.WithMaxLateSpans(3), bridge.WithMaxLateBytes(4<<10),
+			bridge.WithForgetLateAfter(4*time.Second), bridge.WithKeepEvents())
 		var batch []bridge.Event
 		for len(data) >= 4 {
 			k, span, str, seq := data[0], data[1]%8, data[2]%3, data[3]%32
@@ -789,6 +791,11 @@ func fuzzAssemble(t *testing.T, data []byte) {
 			if k == 255 {
 				c.Add(time.Duration(span) * time.Second)
 				_ = a.Sweep(context.Background())
+				continue
+			}
+			if k == 254 { // memory short, or a checkpoint
+				a.ReleaseMemory()
+				_ = a.Snapshot()
 				continue
 			}
 			var b bridge.Body
@@ -837,8 +844,8 @@ func fuzzAssemble(t *testing.T, data []byte) {
 				_ = a.Consume(context.Background(), batch)
 				batch = batch[:0]
 			}
-			if st := a.Stats(); st.OpenSpans > 5 {
-				t.Fatalf("%d spans open, bound 5", st.OpenSpans)
+			if st := a.Stats(); st.OpenSpans > 5 || st.LateSpans > 3 || st.LateBytes > 4<<10 || st.LateBytes < 0 {
+				t.Fatalf("over a bound: %+v", st)
 			}
 		}
 		_ = a.Consume(context.Background(), batch)

@@ -443,3 +443,33 @@ func TestSubrequestSpanScope(t *testing.T) {
 		t.Errorf("unfinished %+v, late %+v", spans[0].Status, spans[1].Status)
 	}
 }
+
+// A workerd invocation snapshotted mid-way and restored in a new assembler ends as the
+// same spans as one assembled without a break.
+func TestInvocationSnapshotRestores(t *testing.T) {
+	s := &stream{id: sid}
+	s.add(1, 0, &bridge.Onset{ScriptName: "w", Info: bridge.TriggerInfo{Type: "fetch", Method: "GET", URL: "http://h/x"}})
+	s.add(2, 1, &bridge.SpanOpen{Name: "work", Parent: spanID(1)})
+	s.add(2, 2, &bridge.Exception{Name: "TypeError", Message: "x is undefined"})
+	s.add(9, 3, &bridge.Log{Level: "warn", Message: `["on the root"]`}) // its span is not open: the root's
+	s.add(1, 4, &bridge.Return{StatusCode: 503})
+	s.add(2, 5, &bridge.SpanEndData{})
+	rest := s.add(1, 6, &bridge.Outcome{Outcome: "ok"})
+
+	direct, want := newAssembler(t, newClock())
+	consume(t, direct, s.evs...)
+
+	before, _ := newAssembler(t, newClock(), bridge.WithKeepEvents())
+	consume(t, before, s.evs[:5]...)
+	snap := before.Snapshot()
+	after, got := newAssembler(t, newClock())
+	consume(t, after, snap...)
+	consume(t, after, s.evs[5], rest)
+	for _, name := range []string{"GET", "work"} {
+		w, g := want.byName(t, name), got.byName(t, name)
+		if !reflect.DeepEqual(attrMap(w), attrMap(g)) || len(w.Events) != len(g.Events) || w.Status != g.Status ||
+			!w.End.Equal(g.End) || w.Unfinished != g.Unfinished {
+			t.Errorf("%s restored as %+v, want %+v", name, g, w)
+		}
+	}
+}

@@ -152,6 +152,11 @@ type Assembler struct {
 	// the rest is dropped and counted.
 	MaxAttributesPerSpan int `yaml:"max_attributes_per_span"`
 	MaxEventsPerSpan     int `yaml:"max_events_per_span"`
+	// MaxLateSpans, MaxLateBytes and ForgetLateAfter bound the spans reported
+	// unfinished that are remembered for a late end; negative keeps none.
+	MaxLateSpans    int      `yaml:"max_late_spans"`
+	MaxLateBytes    int      `yaml:"max_late_bytes"`
+	ForgetLateAfter Duration `yaml:"forget_late_after"`
 }
 
 // Pipeline configures the bounded event pipeline between receivers and tails.
@@ -204,6 +209,9 @@ func Default() Config {
 
 			MaxAttributesPerSpan: bridge.DefaultMaxAttributesPerSpan,
 			MaxEventsPerSpan:     bridge.DefaultMaxEventsPerSpan,
+			MaxLateSpans:         bridge.DefaultMaxLateSpans,
+			MaxLateBytes:         bridge.DefaultMaxLateBytes,
+			ForgetLateAfter:      Duration(bridge.DefaultForgetLateAfter),
 		},
 		Pipeline: Pipeline{
 			Queue: Queue{MaxEvents: DefaultQueueEvents, MaxBytes: DefaultQueueBytes},
@@ -332,6 +340,12 @@ func (c *Config) Validate() error {
 	positiveInt("assembler.reorder_window", c.Assembler.ReorderWindow)
 	positiveInt("assembler.max_attributes_per_span", c.Assembler.MaxAttributesPerSpan)
 	positiveInt("assembler.max_events_per_span", c.Assembler.MaxEventsPerSpan)
+	for key, n := range map[string]int64{"assembler.max_late_spans": int64(c.Assembler.MaxLateSpans),
+		"assembler.max_late_bytes": int64(c.Assembler.MaxLateBytes), "assembler.forget_late_after": int64(c.Assembler.ForgetLateAfter)} {
+		if n == 0 {
+			bad(key, "must not be 0: set a positive bound, or a negative one to remember no span reported unfinished")
+		}
+	}
 	if c.Assembler.SweepInterval < 0 {
 		bad("assembler.sweep_interval", "must not be negative (0 picks it from orphan_after and stream_timeout)")
 	}

@@ -164,6 +164,9 @@ assembler:
   sweep_interval: 250ms
   max_attributes_per_span: 64
   max_events_per_span: 32
+  max_late_spans: 500
+  max_late_bytes: 1048576
+  forget_late_after: 90s
 pipeline:
   queue:
     max_events: 100
@@ -194,7 +197,7 @@ shutdown_timeout: 4s
 			SendingQueue:    SendingQueue{QueueSize: 10, QueueBytes: 4096, NumConsumers: 3},
 		},
 		Assembler: Assembler{OrphanAfter: Duration(2 * time.Minute), StreamTimeout: Duration(5 * time.Second), MaxOpenSpans: 1234, ReorderWindow: 16, SweepInterval: Duration(250 * time.Millisecond),
-			MaxAttributesPerSpan: 64, MaxEventsPerSpan: 32},
+			MaxAttributesPerSpan: 64, MaxEventsPerSpan: 32, MaxLateSpans: 500, MaxLateBytes: 1 << 20, ForgetLateAfter: Duration(90 * time.Second)},
 		Pipeline:      Pipeline{Queue: Queue{MaxEvents: 100, MaxBytes: 200000}, Batch: Batch{Size: 50, Timeout: Duration(20 * time.Millisecond)}},
 		Stdout:        Stdout{GroupWait: Duration(2 * time.Second)},
 		ForwardEvents: true, Log: Log{Format: "json", Level: "warn"}, ShutdownTimeout: Duration(4 * time.Second),
@@ -257,6 +260,7 @@ func TestErrorsNameTheCulprit(t *testing.T) {
 		{"value as section", nil, nil, "exporter:\n  timeout:\n    a: 1\n", []string{"exporter.timeout"}},
 		{"duplicate key", nil, nil, "log:\n  level: info\n  level: warn\n", []string{"log.level", "twice"}},
 		{"zero limit", nil, nil, "assembler:\n  max_open_spans: 0\n", []string{"assembler.max_open_spans", "positive"}},
+		{"zero late bound", nil, nil, "assembler:\n  max_late_bytes: 0\n", []string{"assembler.max_late_bytes", "must not be 0"}},
 		{"bad compression", nil, nil, "exporter:\n  compression: zstd\n", []string{"exporter.compression", "gzip or none"}},
 		{"tls on plaintext", nil, nil, "exporter:\n  endpoint: http://c:4317\n  tls:\n    insecure_skip_verify: true\n", []string{"exporter.tls", "https://"}},
 		{"cert without key", nil, nil, "exporter:\n  endpoint: https://c:4317\n  tls:\n    cert_file: c.pem\n", []string{"exporter.tls", "key_file"}},

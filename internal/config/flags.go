@@ -267,7 +267,8 @@ Config file keys (YAML; see docs/readme/forwarder.md for an example):
             max_interval, max_elapsed_time), sending_queue (queue_size,
             queue_bytes, num_consumers)
   assembler: orphan_after, stream_timeout, max_open_spans, reorder_window, sweep_interval,
-             max_attributes_per_span, max_events_per_span
+             max_attributes_per_span, max_events_per_span, max_late_spans,
+             max_late_bytes, forget_late_after
   pipeline: queue (max_events, max_bytes), batch (size, timeout)
   stdout: group_wait
   persistence: data_dir, max_bytes, checkpoint_interval

@@ -3,6 +3,7 @@ package config
 import (
 	"time"
 
+	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/limits"
 	"github.com/stwbridge/stwbridge/internal/memlimit"
 	"github.com/stwbridge/stwbridge/internal/persist"
@@ -22,7 +23,7 @@ const (
 	// DefaultMaxAttributeValueLength is the longest attribute string value kept, in bytes.
 	DefaultMaxAttributeValueLength = limits.DefaultMaxAttributeValueLength
 	// DefaultMaxOpenSpansPerStream bounds the spans one producer stream holds open.
-	DefaultMaxOpenSpansPerStream = limits.DefaultMaxOpenSpansPerStream
+	DefaultMaxOpenSpansPerStream = bridge.DefaultMaxOpenSpansPerStream
 )
 
 // Persistence configures the persistent queue: with a data directory, every request is

@@ -90,7 +90,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 	f := &Forwarder{cfg: cfg, log: log, reg: metrics.NewRegistry(),
 		sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
 	var err error
-	if f.guards, err = newGuards(cfg, log); err != nil {
+	if f.guards, err = newGuards(cfg, log, func() { f.asm.ReleaseMemory() }); err != nil {
 		return nil, err
 	}
 
@@ -327,7 +327,6 @@ func (f *Forwarder) consumeSpans(ctx context.Context, spans []bridge.Span) error
 	// Live watchers learn of spans the assembler ended as unfinished (a crashed
 	// producer sends no end of its own).
 	_ = f.hub.ConsumeSpans(ctx, spans)
-	f.guards.release(spans)
 	if err := f.down.ConsumeSpans(ctx, spans); err != nil {
 		f.forwardErrors.Inc()
 		return err
@@ -377,14 +376,22 @@ func (c consumer) ExportTraces(ctx context.Context, req *coltracepb.ExportTraceS
 
 func assemblerOptions(cfg config.Config) []bridge.AssemblerOption {
 	a := cfg.Assembler
-	return []bridge.AssemblerOption{
+	opts := []bridge.AssemblerOption{
 		bridge.WithOrphanAfter(a.OrphanAfter.D()),
 		bridge.WithStreamTimeout(a.StreamTimeout.D()),
 		bridge.WithMaxOpenSpans(a.MaxOpenSpans),
+		bridge.WithMaxOpenSpansPerStream(cfg.Limits.MaxOpenSpansPerStream),
 		bridge.WithReorderWindow(a.ReorderWindow),
 		bridge.WithMaxAttributesPerSpan(a.MaxAttributesPerSpan),
 		bridge.WithMaxEventsPerSpan(a.MaxEventsPerSpan),
+		bridge.WithMaxLateSpans(a.MaxLateSpans),
+		bridge.WithMaxLateBytes(a.MaxLateBytes),
+		bridge.WithForgetLateAfter(a.ForgetLateAfter.D()),
 	}
+	if cfg.Persistence.DataDir != "" {
+		opts = append(opts, bridge.WithKeepEvents()) // the persistent queue's snapshots
+	}
+	return opts
 }
 
 // exporterOptions translates the exporter section into otlpexport options.

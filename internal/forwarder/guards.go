@@ -31,11 +31,10 @@ type guards struct {
 	httpTLS *tls.Config
 }
 
-// newGuards builds the guards cfg asks for. Nothing is started yet.
-func newGuards(cfg config.Config, log *slog.Logger) (*guards, error) {
-	g := &guards{limits: limits.New(
-		limits.WithMaxAttributeValueLength(cfg.Limits.MaxAttributeValueLength),
-		limits.WithMaxOpenSpansPerStream(cfg.Limits.MaxOpenSpansPerStream))}
+// newGuards builds the guards cfg asks for; reclaim is what the memory limiter calls
+// above its limit. Nothing is started yet.
+func newGuards(cfg config.Config, log *slog.Logger, reclaim func()) (*guards, error) {
+	g := &guards{limits: limits.New(limits.WithMaxAttributeValueLength(cfg.Limits.MaxAttributeValueLength))}
 	var err error
 	rc := cfg.Receivers
 	if g.grpcTLS, err = serverTLS(rc.OTLP.GRPC.TLS); err != nil {
@@ -51,7 +50,7 @@ func newGuards(cfg config.Config, log *slog.Logger) (*guards, error) {
 		return nil, fmt.Errorf("receivers.auth: %w", err)
 	}
 	if m := cfg.MemoryLimiter; m.LimitMiB > 0 || m.LimitPercentage > 0 {
-		opts := []memlimit.Option{memlimit.WithLogger(log)}
+		opts := []memlimit.Option{memlimit.WithLogger(log), memlimit.WithReclaim(reclaim)}
 		if m.LimitMiB > 0 {
 			opts = append(opts, memlimit.WithLimitMiB(uint64(m.LimitMiB)))
 		} else {
@@ -68,12 +67,9 @@ func newGuards(cfg config.Config, log *slog.Logger) (*guards, error) {
 		}
 	}
 	if p := cfg.Persistence; p.DataDir != "" {
-		a := cfg.Assembler
 		g.queue, err = persist.Open(p.DataDir,
 			persist.WithMaxBytes(p.MaxBytes),
 			persist.WithCheckpointInterval(p.CheckpointInterval.D()),
-			persist.WithMaxTrackedSpans(a.MaxOpenSpans),
-			persist.WithForgetAfter(2*(a.OrphanAfter.D()+a.StreamTimeout.D())),
 			persist.WithMaxBodyBytes(rc.OTLP.HTTP.MaxRequestBodySize),
 			persist.WithLogger(log))
 		if err != nil {
@@ -144,22 +140,9 @@ func (g *guards) httpListener(l net.Listener) net.Listener {
 	return l
 }
 
-// publish applies the limits, records the event for the persistent queue's snapshot,
-// and publishes it.
+// publish applies the limits and publishes the event.
 func (g *guards) publish(pub func(bridge.Event) bool, e bridge.Event) bool {
-	e = g.limits.Apply(e)
-	if g.queue != nil {
-		g.queue.Observe(e)
-	}
-	return pub(e)
-}
-
-// release tells the limits and the persistent queue that spans left the assembler.
-func (g *guards) release(spans []bridge.Span) {
-	g.limits.Release(spans)
-	if g.queue != nil {
-		g.queue.Release(spans)
-	}
+	return pub(g.limits.Apply(e))
 }
 
 // startGuards starts the memory limiter, replays the persistent queue through the
@@ -175,7 +158,7 @@ func (f *Forwarder) startGuards(ctx context.Context) error {
 	if err := g.queue.Replay(ctx, f.dataHTTP, f.pipe.ForceFlush); err != nil {
 		return fmt.Errorf("replaying the persistent queue: %w", err)
 	}
-	hooks := persist.Hooks{FlushPipeline: f.pipe.ForceFlush, FlushDownstream: f.down.ForceFlush}
+	hooks := persist.Hooks{FlushPipeline: f.pipe.ForceFlush, FlushDownstream: f.down.ForceFlush, Snapshot: f.asm.Snapshot}
 	if f.exporter != nil {
 		hooks.Losses = func() uint64 {
 			st := f.exporter.Stats()
@@ -246,9 +229,11 @@ func (f *Forwarder) registerGuardMetrics() {
 
 	ls := g.limits.Stats
 	c("stwbridge_limits_truncated_values_total", "Attribute values cut to limits.max_attribute_value_length.", func() float64 { return float64(ls().TruncatedValues) })
-	c("stwbridge_limits_refused_spans_total", "Spans refused because their stream had limits.max_open_spans_per_stream open.", func() float64 { return float64(ls().RefusedSpans) })
-	c("stwbridge_limits_refused_events_total", "Events of refused spans, replaced by a dropped-events diagnostic.", func() float64 { return float64(ls().RefusedEvents) })
 	as := f.asm.Stats
+	c("stwbridge_limits_refused_spans_total", "Spans refused because their stream had limits.max_open_spans_per_stream open.", func() float64 { return float64(as().StreamOverflow) })
+	gauge("stwbridge_assembler_late_spans", "Spans reported unfinished, remembered for a late end.", func() float64 { return float64(as().LateSpans) })
+	gauge("stwbridge_assembler_late_bytes", "Estimated bytes of the spans remembered for a late end.", func() float64 { return float64(as().LateBytes) })
+	c("stwbridge_assembler_late_forgotten_total", "Spans reported unfinished and forgotten before a late end (bounds, memory limiter).", func() float64 { return float64(as().LateForgotten) })
 	c("stwbridge_assembler_attributes_dropped_total", "Attributes over assembler.max_attributes_per_span.", func() float64 { return float64(as().AttributesDropped) })
 	c("stwbridge_assembler_span_events_dropped_total", "Span events over assembler.max_events_per_span.", func() float64 { return float64(as().EventsDropped) })
 
@@ -258,6 +243,7 @@ func (f *Forwarder) registerGuardMetrics() {
 	if m := g.memlim; m != nil {
 		c("stwbridge_memory_limiter_refused_total", "Requests refused above the memory limit (gRPC Unavailable / HTTP 503).", func() float64 { return float64(m.Refused()) })
 		c("stwbridge_memory_limiter_forced_gcs_total", "Garbage collections forced above the memory limit.", func() float64 { return float64(m.ForcedGCs()) })
+		c("stwbridge_memory_limiter_reclaims_total", "Times reclaimable memory (late spans, idle streams) was let go above the memory limit.", func() float64 { return float64(m.Reclaims()) })
 		gauge("stwbridge_memory_limiter_used_bytes", "Heap in use at the last sample.", func() float64 { return float64(m.Used()) })
 		gauge("stwbridge_memory_limiter_limit_bytes", "The memory limiter's soft limit.", func() float64 { return float64(m.Limit()) })
 		gauge("stwbridge_memory_limiter_refusing", "1 while requests are refused for memory, else 0.", func() float64 {
@@ -278,8 +264,7 @@ func (f *Forwarder) registerGuardMetrics() {
 		c("stwbridge_persist_replay_refused_total", "Replayed records the receivers refused.", func() float64 { return float64(qs().ReplayFailed) })
 		c("stwbridge_persist_corrupt_total", "Corrupt regions found in the persistent queue and skipped.", func() float64 { return float64(qs().WAL.CorruptRecords) })
 		c("stwbridge_persist_torn_total", "Torn records cut from the end of the persistent queue (crash during a write).", func() float64 { return float64(qs().WAL.TruncatedTails) })
-		c("stwbridge_persist_untracked_spans_total", "Spans not kept for restore because max_open_spans were tracked.", func() float64 { return float64(qs().Untracked) })
 		gauge("stwbridge_persist_bytes", "Bytes of the persistent queue on disk.", func() float64 { return float64(qs().WAL.Bytes) })
-		gauge("stwbridge_persist_tracked_spans", "Open spans the next snapshot holds.", func() float64 { return float64(qs().TrackedSpans) })
+		gauge("stwbridge_persist_snapshot_events", "Events of the open spans in the last snapshot.", func() float64 { return float64(qs().SnapshotEvents) })
 	}
 }

@@ -1,19 +1,15 @@
 // Package limits applies the forwarder's per-event limits before events enter the
-// pipeline: attribute values longer than a bound are cut (at a UTF-8 boundary), and a
-// producer (a stream) cannot hold more than a bound of spans open at once. What is cut
-// or refused is counted. A refused event is replaced by a StreamDiagnostic at its
-// sequence number, so the stream stays gapless and the drop is reported in the stream
-// itself, as workerd's droppedEvents.
+// pipeline: attribute values longer than a bound are cut (at a UTF-8 boundary), and
+// counted. The limits are stateless; the bound of open spans per stream is the
+// assembler's (bridge.WithMaxOpenSpansPerStream).
 package limits
 
 import (
-	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults.
@@ -21,8 +17,6 @@ const (
 	// DefaultMaxAttributeValueLength is the longest string value kept, in bytes (16 KiB,
 	// as the SDK-side processor's default).
 	DefaultMaxAttributeValueLength = 16 << 10
-	// DefaultMaxOpenSpansPerStream bounds the spans one producer stream holds open.
-	DefaultMaxOpenSpansPerStream = 10_000
 )
 
 // Options configure a Limiter. Zero fields take the defaults; negative means no limit.
@@ -30,9 +24,6 @@ type Options struct {
 	// MaxAttributeValueLength is the longest string value kept, in bytes. Default
 	// DefaultMaxAttributeValueLength.
 	MaxAttributeValueLength int
-	// MaxOpenSpansPerStream bounds the spans one producer stream holds open. Default
-	// DefaultMaxOpenSpansPerStream.
-	MaxOpenSpansPerStream int
 }
 
 // Option changes Options.
@@ -44,40 +35,16 @@ func WithMaxAttributeValueLength(n int) Option {
 	return func(o *Options) { o.MaxAttributeValueLength = n }
 }
 
-// WithMaxOpenSpansPerStream bounds the spans one producer stream holds open; n < 0
-// means no limit.
-func WithMaxOpenSpansPerStream(n int) Option {
-	return func(o *Options) { o.MaxOpenSpansPerStream = n }
-}
-
 // Stats count what the limits cut.
 type Stats struct {
 	TruncatedValues uint64 // attribute values cut to MaxAttributeValueLength
-	RefusedSpans    uint64 // spans refused because their stream had MaxOpenSpansPerStream open
-	RefusedEvents   uint64 // events of refused spans (their open included) replaced by a diagnostic
 }
 
 // Limiter applies the limits. It is safe for concurrent use.
 type Limiter struct {
-	opts Options
-
-	// One set of open spans and one of refused spans for all streams, and a count of
-	// each per stream: no allocation per stream or span once the maps have grown.
-	mu      sync.Mutex
-	open    map[streamSpan]struct{}
-	refused map[streamSpan]struct{}
-	streams map[bridge.StreamID]streamCount // absent when both counts are zero
-
-	truncated, refusedSpans, refusedEvents atomic.Uint64
+	opts      Options
+	truncated atomic.Uint64
 }
-
-type streamSpan struct {
-	stream bridge.StreamID
-	span   trace.SpanID
-}
-
-// streamCount counts a stream's spans in Limiter.open and Limiter.refused.
-type streamCount struct{ open, refused int }
 
 // New returns a Limiter.
 func New(options ...Option) *Limiter {
@@ -88,125 +55,21 @@ func New(options ...Option) *Limiter {
 	if opts.MaxAttributeValueLength == 0 {
 		opts.MaxAttributeValueLength = DefaultMaxAttributeValueLength
 	}
-	if opts.MaxOpenSpansPerStream == 0 {
-		opts.MaxOpenSpansPerStream = DefaultMaxOpenSpansPerStream
-	}
-	return &Limiter{opts: opts, open: map[streamSpan]struct{}{}, refused: map[streamSpan]struct{}{},
-		streams: map[bridge.StreamID]streamCount{}}
+	return &Limiter{opts: opts}
 }
 
 // Stats returns the counters.
 func (l *Limiter) Stats() Stats {
-	return Stats{TruncatedValues: l.truncated.Load(), RefusedSpans: l.refusedSpans.Load(), RefusedEvents: l.refusedEvents.Load()}
+	return Stats{TruncatedValues: l.truncated.Load()}
 }
 
-// Apply returns e within the limits: unchanged, with long values cut (a copy; e is
-// not modified), or replaced by a StreamDiagnostic when its span was refused.
+// Apply returns e within the limits: unchanged, or with long values cut (a copy; e is
+// not modified).
 func (l *Limiter) Apply(e bridge.Event) bridge.Event {
-	if l.opts.MaxOpenSpansPerStream > 0 && e.StreamID.IsValid() && e.SpanID.IsValid() {
-		if l.refuse(e) {
-			l.refusedEvents.Add(1)
-			return bridge.Event{TraceID: e.TraceID, SpanID: e.SpanID, StreamID: e.StreamID, Sequence: e.Sequence,
-				Time: e.Time, Resource: e.Resource, Scope: e.Scope, Body: &bridge.StreamDiagnostic{DroppedEvents: 1}}
-		}
-	}
 	if l.opts.MaxAttributeValueLength > 0 {
 		e = l.truncate(e)
 	}
 	return e
-}
-
-// refuse tracks open spans per stream and reports whether e belongs to a refused span.
-func (l *Limiter) refuse(e bridge.Event) bool {
-	k := e.Kind()
-	key := streamSpan{e.StreamID, e.SpanID}
-	opening := k == bridge.KindSpanOpen || k == bridge.KindOnset
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	was, known := l.streams[e.StreamID]
-	if !known && !opening {
-		return false
-	}
-	c := was
-	refused := false
-	if c.refused > 0 {
-		_, refused = l.refused[key]
-	}
-	switch {
-	case opening && !refused:
-		if c.open < l.opts.MaxOpenSpansPerStream {
-			if l.track(key, k) {
-				c.open++
-			} // else a duplicate: the assembler drops it
-			break
-		}
-		if _, dup := l.open[key]; !dup {
-			// Remember refused spans (bounded) so their later events go too.
-			if c.refused < l.opts.MaxOpenSpansPerStream {
-				l.refused[key] = struct{}{}
-				c.refused++
-			}
-			l.refusedSpans.Add(1)
-			refused = true
-		}
-	case k == bridge.KindSpanEnd || k == bridge.KindOutcome:
-		if refused {
-			delete(l.refused, key)
-			c.refused--
-		} else if l.track(key, k) {
-			c.open--
-		}
-	}
-	if c != was || !known {
-		l.setCount(e.StreamID, c)
-	}
-	return refused
-}
-
-// track adds an opening span to the open set or takes an ending one out, with one map
-// operation, and reports whether the set changed (not so for a duplicate open, or the
-// end of a span not open). Called with l.mu held.
-func (l *Limiter) track(key streamSpan, k bridge.Kind) bool {
-	n := len(l.open)
-	switch k {
-	case bridge.KindSpanOpen, bridge.KindOnset:
-		l.open[key] = struct{}{}
-	case bridge.KindSpanEnd, bridge.KindOutcome:
-		delete(l.open, key)
-	}
-	return len(l.open) != n
-}
-
-// setCount stores the counts of a stream, forgetting it when both are zero. Called
-// with l.mu held.
-func (l *Limiter) setCount(id bridge.StreamID, c streamCount) {
-	if c.open == 0 && c.refused == 0 {
-		delete(l.streams, id)
-		return
-	}
-	l.streams[id] = c
-}
-
-// Release forgets spans the assembler emitted (complete or unfinished), so spans that
-// never got an end stop counting against their stream.
-func (l *Limiter) Release(spans []bridge.Span) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i := range spans {
-		key := streamSpan{spans[i].StreamID, spans[i].SpanID}
-		if l.track(key, bridge.KindSpanEnd) {
-			c := l.streams[key.stream]
-			c.open--
-			l.setCount(key.stream, c)
-		}
-	}
-}
-
-// OpenSpans returns the spans counted open across streams.
-func (l *Limiter) OpenSpans() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.open)
 }
 
 // truncate returns e with string values cut; e itself is shared and left alone.

@@ -15,69 +15,23 @@ func ev(seq uint64, span byte, body bridge.Body) bridge.Event {
 	return bridge.Event{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{span}, StreamID: stream, Sequence: seq, Body: body}
 }
 
-func isDiag(e bridge.Event) bool {
-	d, ok := e.Body.(*bridge.StreamDiagnostic)
-	return ok && d.DroppedEvents == 1
-}
-
-func TestOpenSpansPerStream(t *testing.T) {
-	l := New(WithMaxOpenSpansPerStream(2), WithMaxAttributeValueLength(-1))
-	for i, tc := range []struct {
-		e       bridge.Event
-		refused bool
-	}{
-		{ev(0, 1, &bridge.SpanOpen{}), false},
-		{ev(1, 2, &bridge.SpanOpen{}), false},
-		{ev(2, 1, &bridge.SpanOpen{}), false}, // duplicate open: passes, the assembler drops it
-		{ev(3, 3, &bridge.SpanOpen{}), true},  // third open span
-		{ev(4, 3, &bridge.Attributes{}), true},
-		{ev(5, 3, &bridge.SpanEndData{}), true},
-		{ev(6, 1, &bridge.SpanEndData{}), false},
-		{ev(7, 4, &bridge.SpanOpen{}), false}, // room again
-		{ev(8, 5, &bridge.Onset{}), true},
-		{ev(9, 5, &bridge.Outcome{}), true},
-	} {
-		out := l.Apply(tc.e)
-		if isDiag(out) != tc.refused {
-			t.Fatalf("event %d: refused %v, want %v", i, isDiag(out), tc.refused)
-		}
-		if tc.refused && (out.Sequence != tc.e.Sequence || out.StreamID != stream) {
-			t.Fatalf("event %d: diagnostic lost its place: %+v", i, out)
-		}
-	}
-	if st := l.Stats(); st.RefusedSpans != 2 || st.RefusedEvents != 5 {
-		t.Fatalf("stats %+v", st)
-	}
-	if n := l.OpenSpans(); n != 2 {
-		t.Fatalf("OpenSpans %d, want 2", n)
-	}
-	l.Release([]bridge.Span{{SpanID: trace.SpanID{2}, StreamID: stream}, {SpanID: trace.SpanID{4}, StreamID: stream}})
-	if n := l.OpenSpans(); n != 0 || len(l.streams) != 0 || len(l.refused) != 0 {
-		t.Fatalf("after release: %d open, %d streams, %d refused", n, len(l.streams), len(l.refused))
-	}
-	// Events without a stream are never limited.
-	if out := l.Apply(bridge.Event{SpanID: trace.SpanID{9}, Body: &bridge.SpanOpen{}}); isDiag(out) {
-		t.Fatal("stream-less event refused")
-	}
-}
-
 func TestNoLimits(t *testing.T) {
-	l := New(WithMaxOpenSpansPerStream(-1), WithMaxAttributeValueLength(-1))
+	l := New(WithMaxAttributeValueLength(-1))
 	long := strings.Repeat("x", 1<<20)
 	for i := 0; i < 100; i++ {
 		e := l.Apply(ev(uint64(i), byte(i), &bridge.SpanOpen{Attributes: []attribute.KeyValue{attribute.String("k", long)}}))
-		if isDiag(e) || len(e.Body.(*bridge.SpanOpen).Attributes[0].Value.AsString()) != 1<<20 {
+		if len(e.Body.(*bridge.SpanOpen).Attributes[0].Value.AsString()) != 1<<20 {
 			t.Fatal("limited with limits off")
 		}
 	}
 	d := New()
-	if d.opts.MaxAttributeValueLength != DefaultMaxAttributeValueLength || d.opts.MaxOpenSpansPerStream != DefaultMaxOpenSpansPerStream {
+	if d.opts.MaxAttributeValueLength != DefaultMaxAttributeValueLength {
 		t.Fatalf("defaults %+v", d.opts)
 	}
 }
 
 func TestTruncate(t *testing.T) {
-	l := New(WithMaxAttributeValueLength(4), WithMaxOpenSpansPerStream(-1))
+	l := New(WithMaxAttributeValueLength(4))
 	orig := []attribute.KeyValue{
 		attribute.String("short", "abc"),
 		attribute.String("long", "abcdefgh"),
@@ -122,23 +76,5 @@ func TestTruncate(t *testing.T) {
 	same := &bridge.SpanOpen{Attributes: []attribute.KeyValue{attribute.String("k", "ok")}}
 	if l.Apply(ev(4, 3, same)).Body != bridge.Body(same) {
 		t.Fatal("body copied without need")
-	}
-}
-
-// A duplicate open counts once; a duplicate end does not count twice.
-func TestDuplicatesCountOnce(t *testing.T) {
-	l := New(WithMaxOpenSpansPerStream(3), WithMaxAttributeValueLength(-1))
-	for i, e := range []bridge.Event{ev(0, 1, &bridge.SpanOpen{}), ev(0, 1, &bridge.SpanOpen{}), ev(1, 2, &bridge.SpanOpen{})} {
-		if isDiag(l.Apply(e)) {
-			t.Fatalf("event %d refused", i)
-		}
-	}
-	if n := l.OpenSpans(); n != 2 || l.streams[stream].open != 2 {
-		t.Fatalf("%d open (stream count %d), want 2", n, l.streams[stream].open)
-	}
-	l.Apply(ev(2, 1, &bridge.SpanEndData{}))
-	l.Apply(ev(2, 1, &bridge.SpanEndData{}))
-	if n := l.OpenSpans(); n != 1 || l.streams[stream].open != 1 {
-		t.Fatalf("%d open (stream count %d), want 1", n, l.streams[stream].open)
 	}
 }

@@ -35,8 +35,8 @@ const (
 	DefaultCheckInterval = 250 * time.Millisecond
 	// DefaultRetryAfter is the delay suggested to refused senders.
 	DefaultRetryAfter = time.Second
-	// DefaultMinGCInterval is the least time between forced garbage collections when
-	// the limit is exceeded.
+	// DefaultMinGCInterval is the least time between forced garbage collections (and
+	// calls of Reclaim) when the limit is exceeded.
 	DefaultMinGCInterval = 2 * time.Second
 )
 
@@ -55,20 +55,22 @@ type Options struct {
 	CheckInterval time.Duration
 	// RetryAfter is the retry delay suggested to refused senders. Default DefaultRetryAfter.
 	RetryAfter time.Duration
-	// MinGCInterval is the least time between forced collections. Default DefaultMinGCInterval.
-	MinGCInterval time.Duration
-	// ReadMemory returns the bytes in use. Default: the heap objects runtime metric.
-	// Tests set a fake.
-	ReadMemory func() uint64
+	// Reclaim, when set, is called above the limit before the forced collection: it lets
+	// go of what the process keeps only to do better later (the assembler's late spans
+	// and idle streams), so that refusals end even when nothing new can get in.
+	Reclaim func()
 	// Logger reports crossing the limit. Default slog.Default().
 	Logger *slog.Logger
+
+	// minGCInterval is the least time between forced collections (tests shorten it).
+	minGCInterval time.Duration
+	// readMemory returns the bytes in use (tests set a fake). Default: the heap objects
+	// runtime metric.
+	readMemory func() uint64
 }
 
 // Option sets a field of Options.
 type Option func(*Options)
-
-// WithLimitBytes sets the soft limit in bytes.
-func WithLimitBytes(n uint64) Option { return func(o *Options) { o.LimitBytes = n } }
 
 // WithLimitMiB sets the soft limit in MiB.
 func WithLimitMiB(n uint64) Option { return func(o *Options) { o.LimitBytes = n << 20 } }
@@ -82,11 +84,8 @@ func WithCheckInterval(d time.Duration) Option { return func(o *Options) { o.Che
 // WithRetryAfter sets the retry delay suggested to refused senders.
 func WithRetryAfter(d time.Duration) Option { return func(o *Options) { o.RetryAfter = d } }
 
-// WithMinGCInterval sets the least time between forced garbage collections.
-func WithMinGCInterval(d time.Duration) Option { return func(o *Options) { o.MinGCInterval = d } }
-
-// WithReadMemory replaces the memory reading (for tests).
-func WithReadMemory(f func() uint64) Option { return func(o *Options) { o.ReadMemory = f } }
+// WithReclaim sets the function called above the limit to let go of reclaimable memory.
+func WithReclaim(f func()) Option { return func(o *Options) { o.Reclaim = f } }
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
@@ -97,10 +96,11 @@ type Limiter struct {
 	limit uint64
 	log   *slog.Logger
 
-	over    atomic.Bool
-	used    atomic.Uint64
-	refused atomic.Int64
-	gcs     atomic.Int64
+	over     atomic.Bool
+	used     atomic.Uint64
+	refused  atomic.Int64
+	gcs      atomic.Int64
+	reclaims atomic.Int64
 
 	mu     sync.Mutex // serialises Check
 	lastGC time.Time
@@ -123,14 +123,14 @@ func New(opts ...Option) (*Limiter, error) {
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = DefaultRetryAfter
 	}
-	if o.MinGCInterval <= 0 {
-		o.MinGCInterval = DefaultMinGCInterval
+	if o.minGCInterval <= 0 {
+		o.minGCInterval = DefaultMinGCInterval
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.ReadMemory == nil {
-		o.ReadMemory = readHeap
+	if o.readMemory == nil {
+		o.readMemory = readHeap
 	}
 	limit := o.LimitBytes
 	if limit == 0 {
@@ -215,18 +215,22 @@ func (l *Limiter) Stop() {
 	}
 }
 
-// Check samples memory now and updates the refusing state. Above the limit it forces a
-// garbage collection (at most once per MinGCInterval) and samples again, so refusals
-// end as soon as the garbage is gone.
+// Check samples memory now and updates the refusing state. Above the limit it calls
+// Reclaim and forces a garbage collection (at most once per DefaultMinGCInterval), and
+// samples again, so refusals end as soon as the garbage and the reclaimable are gone.
 func (l *Limiter) Check() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	used := l.opts.ReadMemory()
-	if used > l.limit && time.Since(l.lastGC) >= l.opts.MinGCInterval {
+	used := l.opts.readMemory()
+	if used > l.limit && time.Since(l.lastGC) >= l.opts.minGCInterval {
 		l.lastGC = time.Now()
+		if l.opts.Reclaim != nil {
+			l.opts.Reclaim()
+			l.reclaims.Add(1)
+		}
 		runtime.GC()
 		l.gcs.Add(1)
-		used = l.opts.ReadMemory()
+		used = l.opts.readMemory()
 	}
 	l.used.Store(used)
 	over := used > l.limit
@@ -255,6 +259,9 @@ func (l *Limiter) Refused() int64 { return l.refused.Load() }
 
 // ForcedGCs returns how many garbage collections the limiter forced.
 func (l *Limiter) ForcedGCs() int64 { return l.gcs.Load() }
+
+// Reclaims returns how many times the limiter called Reclaim.
+func (l *Limiter) Reclaims() int64 { return l.reclaims.Load() }
 
 // refuse counts a refusal and reports whether to refuse.
 func (l *Limiter) refuse() bool {

@@ -22,6 +22,11 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+// Options only tests set.
+func withLimitBytes(n uint64) Option           { return func(o *Options) { o.LimitBytes = n } }
+func withMinGCInterval(d time.Duration) Option { return func(o *Options) { o.minGCInterval = d } }
+func withReadMemory(f func() uint64) Option    { return func(o *Options) { o.readMemory = f } }
+
 func quiet() Option { return WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }
 
 type fakeMem struct{ v atomic.Uint64 }
@@ -31,7 +36,7 @@ func (f *fakeMem) read() uint64 { return f.v.Load() }
 func newFake(t *testing.T, limit uint64, opts ...Option) (*Limiter, *fakeMem) {
 	t.Helper()
 	f := &fakeMem{}
-	l, err := New(append([]Option{quiet(), WithLimitBytes(limit), WithReadMemory(f.read), WithMinGCInterval(time.Hour)}, opts...)...)
+	l, err := New(append([]Option{quiet(), withLimitBytes(limit), withReadMemory(f.read), withMinGCInterval(time.Hour)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +204,7 @@ var sink [][]byte
 func TestRealAllocationPastLimit(t *testing.T) {
 	runtime.GC()
 	base := readHeap()
-	l, err := New(quiet(), WithLimitBytes(base+32<<20), WithMinGCInterval(time.Nanosecond))
+	l, err := New(quiet(), withLimitBytes(base+32<<20), withMinGCInterval(time.Nanosecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,5 +228,39 @@ func TestRealAllocationPastLimit(t *testing.T) {
 	}
 	if l.ForcedGCs() < 1 {
 		t.Fatal("no forced GC")
+	}
+}
+
+// TestReclaimEndsRefusals: memory held by something reclaimable keeps the limiter over
+// its limit while nothing lets it go (a GC alone frees nothing); with Reclaim, one
+// check releases it and the refusals end.
+func TestReclaimEndsRefusals(t *testing.T) {
+	var held [][]byte
+	hold := func() {
+		for i := 0; i < 64; i++ {
+			b := make([]byte, 1<<20)
+			b[0] = 1
+			held = append(held, b)
+		}
+	}
+	runtime.GC()
+	limit := readHeap() + 32<<20
+	hold()
+	stuck, err := New(quiet(), withLimitBytes(limit), withMinGCInterval(time.Nanosecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck.Check()
+	stuck.Check()
+	if !stuck.Over() {
+		t.Fatalf("not over with 64 MiB held: used %d limit %d", stuck.Used(), stuck.Limit())
+	}
+	l, err := New(quiet(), withLimitBytes(limit), withMinGCInterval(time.Nanosecond), WithReclaim(func() { held = nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Check()
+	if l.Over() || l.Reclaims() != 1 {
+		t.Fatalf("still over after reclaiming: used %d limit %d, %d reclaims", l.Used(), l.Limit(), l.Reclaims())
 	}
 }

@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -30,7 +29,6 @@ import (
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/wal"
 	"github.com/stwbridge/stwbridge/otlpexport"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -51,9 +49,6 @@ const (
 	DefaultMaxBytes = wal.DefaultMaxBytes
 	// DefaultMaxBodyBytes bounds one HTTP request body kept, in bytes (20 MiB).
 	DefaultMaxBodyBytes = 20 << 20
-	// DefaultForgetAfter is how long a span with no new event is kept in the snapshot
-	// state when the assembler never reports it (rejected events, say).
-	DefaultForgetAfter = 2 * (bridge.DefaultOrphanAfter + bridge.DefaultStreamTimeout)
 	// DefaultRetryAfter is the delay suggested to senders refused because the log is full.
 	DefaultRetryAfter = time.Second
 	// snapshotReserve is the share of MaxBytes kept free of requests for snapshots, so
@@ -82,13 +77,6 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// CheckpointTimeout bounds one checkpoint. Default DefaultCheckpointTimeout.
 	CheckpointTimeout time.Duration
-	// MaxTrackedSpans bounds the spans whose events are kept for the snapshot; spans past
-	// it are not restored after a crash (counted as untracked). Default
-	// bridge.DefaultMaxOpenSpans.
-	MaxTrackedSpans int
-	// ForgetAfter drops from the snapshot state a span with no event for this long.
-	// Default DefaultForgetAfter.
-	ForgetAfter time.Duration
 	// MaxBodyBytes bounds one HTTP body kept, in bytes; larger requests get 413. Default
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -115,12 +103,6 @@ func WithCheckpointTimeout(d time.Duration) Option {
 	return func(o *Options) { o.CheckpointTimeout = d }
 }
 
-// WithMaxTrackedSpans bounds the spans whose events are kept for the snapshot.
-func WithMaxTrackedSpans(n int) Option { return func(o *Options) { o.MaxTrackedSpans = n } }
-
-// WithForgetAfter drops from the snapshot state a span with no event for d.
-func WithForgetAfter(d time.Duration) Option { return func(o *Options) { o.ForgetAfter = d } }
-
 // WithMaxBodyBytes bounds one HTTP body kept, in bytes.
 func WithMaxBodyBytes(n int64) Option { return func(o *Options) { o.MaxBodyBytes = n } }
 
@@ -139,6 +121,9 @@ type Hooks struct {
 	// Losses returns how many items the downstream has given up on so far (optional): a
 	// checkpoint during which it rises does not commit.
 	Losses func() uint64
+	// Snapshot returns the events that restore the spans open now (and any events held
+	// back for order), as bridge.Assembler.Snapshot does.
+	Snapshot func() []bridge.Event
 }
 
 // Stats are the queue's counters.
@@ -149,20 +134,8 @@ type Stats struct {
 	CheckpointFailures int64 // checkpoints that could not commit (downstream not flushed, losses)
 	Replayed           int64 // records fed through the receivers at start
 	ReplayFailed       int64 // replayed records the receivers refused
-	TrackedSpans       int   // spans whose events the next snapshot holds
-	Untracked          int64 // spans not tracked because MaxTrackedSpans was reached
-	Forgotten          int64 // spans dropped from the state after ForgetAfter
+	SnapshotEvents     int   // events in the last snapshot written
 	WAL                wal.Stats
-}
-
-type spanKey struct {
-	t trace.TraceID
-	s trace.SpanID
-}
-
-type tracked struct {
-	events []bridge.Event
-	last   time.Time
 }
 
 // Queue is the persistent queue. It is safe for concurrent use.
@@ -178,15 +151,14 @@ type Queue struct {
 	gate sync.RWMutex
 
 	mu       sync.Mutex
-	spans    map[spanKey]*tracked
-	dirty    bool
-	lastSnap uint64
+	dirty    bool   // the next checkpoint writes a snapshot even with no new record
+	lastSnap uint64 // index of the last snapshot record
+	snapLen  int    // events in it
 
 	cpMu    sync.Mutex // one checkpoint at a time; guards hooks
 	started atomic.Bool
 
 	kept, refused, checkpoints, cpFailures, replayed, replayFailed atomic.Int64
-	untracked, forgotten                                           atomic.Int64
 
 	stop     chan struct{}
 	done     chan struct{}
@@ -213,12 +185,6 @@ func Open(dir string, options ...Option) (*Queue, error) {
 	if opts.CheckpointTimeout <= 0 {
 		opts.CheckpointTimeout = DefaultCheckpointTimeout
 	}
-	if opts.MaxTrackedSpans <= 0 {
-		opts.MaxTrackedSpans = bridge.DefaultMaxOpenSpans
-	}
-	if opts.ForgetAfter <= 0 {
-		opts.ForgetAfter = DefaultForgetAfter
-	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -234,8 +200,7 @@ func Open(dir string, options ...Option) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persist: data directory %s: %w", dir, err)
 	}
-	return &Queue{opts: opts, log: opts.Logger, wal: w, spans: map[spanKey]*tracked{},
-		stop: make(chan struct{}), done: make(chan struct{})}, nil
+	return &Queue{opts: opts, log: opts.Logger, wal: w, stop: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
 // ErrFull is returned (as a retryable refusal to senders) when the log is at its bound.
@@ -333,72 +298,9 @@ func (q *Queue) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	}
 }
 
-// Observe records an event published to the pipeline, for the next snapshot. Call it
-// for every event the receivers publish; it does no I/O.
-func (q *Queue) Observe(e bridge.Event) {
-	if !e.SpanID.IsValid() || e.Body == nil {
-		return
-	}
-	k := spanKey{e.TraceID, e.SpanID}
-	now := time.Now()
-	q.mu.Lock()
-	t := q.spans[k]
-	if t == nil {
-		if len(q.spans) >= q.opts.MaxTrackedSpans {
-			q.mu.Unlock()
-			q.untracked.Add(1)
-			return
-		}
-		t = &tracked{}
-		q.spans[k] = t
-	}
-	t.events = append(t.events, e)
-	t.last = now
-	q.dirty = true
-	q.mu.Unlock()
-}
-
-// Release forgets spans the assembler has handed downstream (complete or unfinished).
-func (q *Queue) Release(spans []bridge.Span) {
-	q.mu.Lock()
-	for i := range spans {
-		k := spanKey{spans[i].TraceID, spans[i].SpanID}
-		if _, ok := q.spans[k]; ok {
-			delete(q.spans, k)
-			q.dirty = true
-		}
-	}
-	q.mu.Unlock()
-}
-
-// snapshot returns the events of the spans still tracked, in stream order, as a record;
-// spans idle past ForgetAfter are dropped first.
-func (q *Queue) snapshot() (Record, error) {
-	now := time.Now()
-	q.mu.Lock()
-	var events []bridge.Event
-	for k, t := range q.spans {
-		if now.Sub(t.last) > q.opts.ForgetAfter {
-			delete(q.spans, k)
-			q.forgotten.Add(1)
-			continue
-		}
-		events = append(events, t.events...)
-	}
-	q.dirty = false
-	q.mu.Unlock()
-	slices.SortStableFunc(events, func(a, b bridge.Event) int {
-		if c := bytes.Compare(a.StreamID[:], b.StreamID[:]); c != 0 {
-			return c
-		}
-		switch {
-		case a.Sequence < b.Sequence:
-			return -1
-		case a.Sequence > b.Sequence:
-			return 1
-		}
-		return 0
-	})
+// snapshot encodes events (the open spans' state) as a record replayed through the
+// receivers' OTLP/HTTP logs path.
+func snapshot(events []bridge.Event) (Record, error) {
 	body, err := proto.Marshal(otlpexport.EncodeEvents(events))
 	if err != nil {
 		return Record{}, fmt.Errorf("persist: encode snapshot: %w", err)
@@ -534,7 +436,7 @@ func (q *Queue) Start(h Hooks) {
 func (q *Queue) Checkpoint(ctx context.Context) error {
 	q.cpMu.Lock()
 	defer q.cpMu.Unlock()
-	if q.hooks.FlushPipeline == nil || q.hooks.FlushDownstream == nil {
+	if q.hooks.FlushPipeline == nil || q.hooks.FlushDownstream == nil || q.hooks.Snapshot == nil {
 		return errors.New("persist: Checkpoint before Start")
 	}
 	var losses uint64
@@ -546,23 +448,28 @@ func (q *Queue) Checkpoint(ctx context.Context) error {
 	q.mu.Lock()
 	idle := !q.dirty && last == q.lastSnap
 	q.mu.Unlock()
-	if idle {
+	if !idle {
+		if err := q.hooks.FlushPipeline(ctx); err != nil {
+			q.gate.Unlock()
+			q.cpFailures.Add(1)
+			return fmt.Errorf("persist: checkpoint: draining the pipeline: %w", err)
+		}
+	}
+	events := q.hooks.Snapshot()
+	// With no new record, spans can only have left (ended or reported unfinished):
+	// the last snapshot still holds if it has as many events.
+	if idle && len(events) == q.snapLen {
 		q.gate.Unlock()
 		return nil
 	}
-	if err := q.hooks.FlushPipeline(ctx); err != nil {
-		q.gate.Unlock()
-		q.cpFailures.Add(1)
-		return fmt.Errorf("persist: checkpoint: draining the pipeline: %w", err)
-	}
-	rec, err := q.snapshot()
+	rec, err := snapshot(events)
 	if err == nil {
 		var b []byte
 		if b, err = rec.encode(nil); err == nil {
 			var idx uint64
 			if idx, err = q.wal.Append(b); err == nil {
 				q.mu.Lock()
-				q.lastSnap = idx
+				q.lastSnap, q.snapLen, q.dirty = idx, len(events), false
 				q.mu.Unlock()
 			}
 		}
@@ -612,11 +519,11 @@ func (q *Queue) Close(delivered bool) error {
 // Stats returns the counters.
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
-	n := len(q.spans)
+	n := q.snapLen
 	q.mu.Unlock()
 	return Stats{
 		Kept: q.kept.Load(), Refused: q.refused.Load(), Checkpoints: q.checkpoints.Load(),
 		CheckpointFailures: q.cpFailures.Load(), Replayed: q.replayed.Load(), ReplayFailed: q.replayFailed.Load(),
-		TrackedSpans: n, Untracked: q.untracked.Load(), Forgotten: q.forgotten.Load(), WAL: q.wal.Stats(),
+		SnapshotEvents: n, WAL: q.wal.Stats(),
 	}
 }

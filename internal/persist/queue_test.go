@@ -31,7 +31,7 @@ import (
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // rig is a forwarder in miniature: receiver → pipeline → assembler → collected spans,
-// with the queue observing and releasing as the forwarder does.
+// with the assembler's snapshot kept by the queue as the forwarder does.
 type rig struct {
 	q    *Queue
 	pipe *bridge.Pipeline
@@ -46,10 +46,7 @@ type rig struct {
 
 type rigConsumer struct{ r *rig }
 
-func (c rigConsumer) Publish(e bridge.Event) bool {
-	c.r.q.Observe(e)
-	return c.r.pipe.Publish(e)
-}
+func (c rigConsumer) Publish(e bridge.Event) bool { return c.r.pipe.Publish(e) }
 func (c rigConsumer) ExportLogs(context.Context, *collogspb.ExportLogsServiceRequest) error {
 	return nil
 }
@@ -71,9 +68,8 @@ func newRig(t *testing.T, dir string, opts ...Option) *rig {
 			r.count++
 		}
 		r.mu.Unlock()
-		q.Release(spans)
 		return nil
-	}), bridge.WithReorderTimeout(50*time.Millisecond))
+	}), bridge.WithReorderTimeout(50*time.Millisecond), bridge.WithKeepEvents())
 	r.pipe = bridge.NewPipeline([]bridge.Tail{bridge.TailFunc(r.asm.Consume)}, bridge.WithFlushInterval(5*time.Millisecond))
 	r.mux = http.NewServeMux()
 	receiver.New(rigConsumer{r}).Mount(r.mux)
@@ -92,7 +88,8 @@ func (r *rig) crash(t *testing.T) {
 }
 
 func (r *rig) hooks() Hooks {
-	return Hooks{FlushPipeline: r.pipe.ForceFlush, FlushDownstream: func(context.Context) error { return nil }}
+	return Hooks{FlushPipeline: r.pipe.ForceFlush, FlushDownstream: func(context.Context) error { return nil },
+		Snapshot: r.asm.Snapshot}
 }
 
 func (r *rig) span(id trace.SpanID) (bridge.Span, bool) {
@@ -194,7 +191,7 @@ func TestCheckpointCutsTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := r.q.Stats()
-	if st.Checkpoints != 1 || st.TrackedSpans != 1 || st.WAL.Committed != before.LastIndex {
+	if st.Checkpoints != 1 || st.SnapshotEvents != 1 || st.WAL.Committed != before.LastIndex {
 		t.Fatalf("after checkpoint: %+v (before %+v)", st, before)
 	}
 	if st.WAL.Bytes >= before.Bytes {
@@ -361,23 +358,36 @@ type rawReq []byte
 
 func (r rawReq) Bytes() []byte { return r }
 
-func TestTrackingBoundsAndForgetting(t *testing.T) {
-	r := newRig(t, t.TempDir(), WithMaxTrackedSpans(2), WithForgetAfter(time.Nanosecond))
+// TestIdleCheckpoint: with no new request, a checkpoint is skipped while the open spans
+// stay as they were, and written once one has left without a request (reported
+// unfinished), so that a restart does not restore it.
+func TestIdleCheckpoint(t *testing.T) {
+	r := newRig(t, t.TempDir())
 	defer r.q.Close(false)
-	r.q.Observe(open(0, trace.SpanID{1}, "x"))
-	r.q.Observe(open(1, trace.SpanID{2}, "x"))
-	r.q.Observe(open(2, trace.SpanID{3}, "x"))
-	r.q.Observe(bridge.Event{StreamID: stream, Sequence: 3, Body: &bridge.Heartbeat{}}) // no span: not tracked
-	st := r.q.Stats()
-	if st.TrackedSpans != 2 || st.Untracked != 1 {
-		t.Fatalf("stats %+v", st)
-	}
-	time.Sleep(time.Millisecond) // ForgetAfter is 1ns: any wait will do
-	if _, err := r.q.snapshot(); err != nil {
+	r.q.Start(r.hooks())
+	post(t, r.srv.URL, open(0, spanA, "a"), open(1, spanB, "b"))
+	if err := r.q.Checkpoint(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st := r.q.Stats(); st.TrackedSpans != 0 || st.Forgotten != 2 {
-		t.Fatalf("after forgetting: %+v", st)
+	if err := r.q.Checkpoint(context.Background()); err != nil || r.q.Stats().Checkpoints != 1 {
+		t.Fatalf("idle checkpoint: %v, %d checkpoints (want it skipped)", err, r.q.Stats().Checkpoints)
+	}
+	post(t, r.srv.URL, end(2, spanA))
+	r.waitSpan(t, spanA)
+	if err := r.q.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.q.Stats(); st.Checkpoints != 2 || st.SnapshotEvents != 1 {
+		t.Fatalf("after span a ended: %+v", st)
+	}
+	if err := r.asm.Shutdown(context.Background()); err != nil { // b comes out unfinished
+		t.Fatal(err)
+	}
+	if err := r.q.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.q.Stats(); st.Checkpoints != 3 || st.SnapshotEvents != 0 {
+		t.Fatalf("after span b was reported unfinished: %+v", st)
 	}
 }
 
