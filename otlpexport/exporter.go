@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
@@ -220,7 +221,7 @@ func (e *Exporter) queueEvents(events []bridge.Event) error {
 		return err
 	}
 	if len(e.shards) == 1 {
-		return e.queueLogs(EncodeEvents(events), 0)
+		return e.queueLogs(stwotlp.EncodeEvents(events), 0)
 	}
 	buckets := make([][]bridge.Event, len(e.shards))
 	for i := range events {
@@ -230,7 +231,7 @@ func (e *Exporter) queueEvents(events []bridge.Event) error {
 	var errs []error
 	for k, b := range buckets {
 		if len(b) > 0 {
-			errs = append(errs, e.queueLogs(EncodeEvents(b), k))
+			errs = append(errs, e.queueLogs(stwotlp.EncodeEvents(b), k))
 		}
 	}
 	return errors.Join(errs...)
@@ -256,13 +257,13 @@ func (e *Exporter) ConsumeSpans(ctx context.Context, spans []bridge.Span) error 
 	k := e.nextShard()
 	// Straight to wire format; the message tree only when the request must be split
 	// (or has invalid UTF-8, which encoding it then reports).
-	if wire, ok := AppendSpansWire(make([]byte, 0, 256*len(spans)), spans); ok && len(wire) <= e.maxRequestBytes {
+	if wire, ok := stwotlp.AppendSpansWire(make([]byte, 0, 256*len(spans)), spans); ok && len(wire) <= e.maxRequestBytes {
 		if !e.push(k, &request{signal: signalTraces, wire: wire, items: len(spans), bytes: len(wire)}, &e.traces.counters) {
 			return e.dropError(len(spans), "spans")
 		}
 		return nil
 	}
-	return e.queueTraces(EncodeSpans(spans), k)
+	return e.queueTraces(stwotlp.EncodeSpans(spans), k)
 }
 
 // ExportLogs queues a raw OTLP logs request (pass-through of non-STW logs). The
@@ -392,7 +393,7 @@ func (e *Exporter) flushSpans() error {
 	if len(spans) == 0 {
 		return nil
 	}
-	return e.queueTraces(EncodeSpans(spans), e.nextShard())
+	return e.queueTraces(stwotlp.EncodeSpans(spans), e.nextShard())
 }
 
 // sweep runs the assembler's Sweep periodically, until Shutdown.

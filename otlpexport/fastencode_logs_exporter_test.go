@@ -8,6 +8,7 @@ import (
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/trace"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	"google.golang.org/protobuf/proto"
@@ -88,7 +89,7 @@ func TestEventsWireSplitAndMerged(t *testing.T) {
 
 	var got []bridge.Event
 	for _, req := range sink.LogRequests() {
-		d := otlpexport.DecodeEvents(req)
+		d := stwotlp.DecodeEvents(req)
 		if len(d.Rejected) > 0 || d.Other != nil {
 			t.Fatalf("rejected: %v; other: %v", d.Rejected, d.Other)
 		}

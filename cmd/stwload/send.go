@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
@@ -128,7 +128,7 @@ func worker(ctx context.Context, c sendConfig, id int, st *sendStats, budget *at
 				spans = append(spans, r.spans...)
 			}
 			if len(spans) > 0 {
-				req := otlpexport.EncodeSpans(spans)
+				req := stwotlp.EncodeSpans(spans)
 				deliver(ctx, st, func(ctx context.Context) error { _, err := traces.Export(ctx, req); return err })
 				st.spans.Add(uint64(len(spans)))
 			}
@@ -143,7 +143,7 @@ func worker(ctx context.Context, c sendConfig, id int, st *sendStats, budget *at
 				ended += len(r.ends)
 			}
 			if len(batch) > 0 {
-				req := otlpexport.EncodeEvents(batch)
+				req := stwotlp.EncodeEvents(batch)
 				deliver(ctx, st, func(ctx context.Context) error { _, err := logs.Export(ctx, req); return err })
 				st.events.Add(uint64(len(batch)))
 				st.spans.Add(uint64(ended))

@@ -29,7 +29,7 @@ import (
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/wal"
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -360,7 +360,7 @@ func (q *Queue) snapshot() (Record, error) {
 		}
 		return 0
 	})
-	body, err := proto.Marshal(otlpexport.EncodeEvents(events))
+	body, err := proto.Marshal(stwotlp.EncodeEvents(events))
 	if err != nil {
 		return Record{}, fmt.Errorf("persist: encode snapshot: %w", err)
 	}

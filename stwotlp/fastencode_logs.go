@@ -1,8 +1,8 @@
-package otlpexport
+package stwotlp
 
 import (
 	"encoding/hex"
-	"errors"
+	"slices"
 	"sync"
 	"unicode/utf8"
 
@@ -26,14 +26,38 @@ func AppendEventsWire(buf []byte, events []bridge.Event) (_ []byte, ok bool) {
 	}
 	enc := logsEncoders.Get().(*logsEncoder)
 	defer enc.release()
-	enc.group(events, nil, 0)
+	enc.group(events, nil)
 	buf, _ = enc.write(buf, events, 0)
 	return buf, true
 }
 
-// logsPart is one request written by logsEncoder.write: its bytes are
-// buf[start:end] of the buffer returned, and it holds items log records.
-type logsPart struct{ start, end, items int }
+// A Part is one request that SplitEvents wrote: buf[Start:End] of its buffer, holding
+// Items records.
+type Part struct{ Start, End, Items int }
+
+// SplitEvents encodes the events i with a body for which keep(i) is true (all of them
+// when keep is nil) as AppendEventsWire does, but as requests of at most limit bytes
+// each; a record too big on its own goes alone. It returns the buffer and the
+// requests' places in it; none when no event was kept. ok is false, and nothing
+// encoded, when a string is not valid UTF-8.
+func SplitEvents(events []bridge.Event, limit int, keep func(i int) bool) (buf []byte, parts []Part, ok bool) {
+	if !eventsUTF8(events) {
+		return nil, nil, false
+	}
+	enc := logsEncoders.Get().(*logsEncoder)
+	defer enc.release()
+	items := enc.group(events, keep)
+	if items == 0 {
+		return nil, nil, true
+	}
+	if enc.hint == 0 {
+		enc.hint = 256
+	}
+	buf, parts = enc.write(make([]byte, 0, items*enc.hint+256), events, limit)
+	// Room for an eighth more next time: growing the buffer copies it all.
+	enc.hint = len(buf)/items + len(buf)/items/8 + 1
+	return buf, slices.Clone(parts), true
+}
 
 // logsEncoder writes log requests straight from events. Its slices are kept between
 // uses (through logsEncoders), so that encoding allocates little besides the output.
@@ -43,8 +67,7 @@ type logsEncoder struct {
 	res       []fastResGroup
 	scp       []fastScopeGroup
 	next      []int32 // per event: the next event of its scope group, -1 at the end
-	shard     []uint16
-	parts     []logsPart
+	parts     []Part
 	// hint is the bytes per record of the last request written, for sizing the next.
 	hint int
 }
@@ -76,9 +99,9 @@ func (enc *logsEncoder) release() {
 	logsEncoders.Put(enc)
 }
 
-// group groups the events with a body (those of shard k only, when shard is not nil)
-// by resource and scope, as EncodeEvents does, and returns how many there are.
-func (enc *logsEncoder) group(events []bridge.Event, shard []uint16, k uint16) (items int) {
+// group groups the events with a body (those for which keep is true, when keep is not
+// nil) by resource and scope, as EncodeEvents does, and returns how many there are.
+func (enc *logsEncoder) group(events []bridge.Event, keep func(i int) bool) (items int) {
 	clear(enc.resources)
 	clear(enc.scopes)
 	enc.res, enc.scp = enc.res[:0], enc.scp[:0]
@@ -93,7 +116,7 @@ func (enc *logsEncoder) group(events []bridge.Event, shard []uint16, k uint16) (
 	)
 	for i := range events {
 		e := &events[i]
-		if e.Body == nil || (shard != nil && shard[i] != k) {
+		if e.Body == nil || (keep != nil && !keep(i)) {
 			continue
 		}
 		if last < 0 || e.Resource != lastRes || e.Scope != lastScope {
@@ -135,9 +158,9 @@ func (enc *logsEncoder) group(events []bridge.Event, shard []uint16, k uint16) (
 // write appends the grouped events to b as requests of at most limit bytes each (one
 // request when limit is 0); a record too big on its own goes alone. It returns b
 // grown and the requests' places in it.
-func (enc *logsEncoder) write(b []byte, events []bridge.Event, limit int) ([]byte, []logsPart) {
+func (enc *logsEncoder) write(b []byte, events []bridge.Event, limit int) ([]byte, []Part) {
 	enc.parts = enc.parts[:0]
-	cur := logsPart{start: len(b)}
+	cur := Part{Start: len(b)}
 	for _, rg := range enc.res {
 		var resTail int // what the resource adds after its scope groups
 		if rg.res != nil {
@@ -160,7 +183,7 @@ func (enc *logsEncoder) write(b []byte, events []bridge.Event, limit int) ([]byt
 			for i := sg.first; i >= 0; i = enc.next[i] {
 				pos := len(b)
 				b = appendRecordWire(b, &events[i])
-				if limit > 0 && cur.items > 0 && len(b)-cur.start+tail > limit {
+				if limit > 0 && cur.Items > 0 && len(b)-cur.Start+tail > limit {
 					// The record does not fit: close this request before it (without
 					// the groups it opened and left empty), and write it again at the
 					// start of the next one.
@@ -172,15 +195,15 @@ func (enc *logsEncoder) write(b []byte, events []bridge.Event, limit int) ([]byt
 					default:
 						b = endResourceLogs(endScopeLogs(b[:pos], sm, sg.scope), rm, rg.res)
 					}
-					cur.end = len(b)
+					cur.End = len(b)
 					enc.parts = append(enc.parts, cur)
-					cur = logsPart{start: len(b)}
+					cur = Part{Start: len(b)}
 					resStart, resItems, scopeStart, scopeItems = len(b), 0, len(b), 0
 					b, rm = beginResourceLogs(b, rg.res)
 					b, sm = beginScopeLogs(b, sg.scope)
 					b = appendRecordWire(b, &events[i])
 				}
-				cur.items++
+				cur.Items++
 				resItems++
 				scopeItems++
 			}
@@ -188,8 +211,8 @@ func (enc *logsEncoder) write(b []byte, events []bridge.Event, limit int) ([]byt
 		}
 		b = endResourceLogs(b, rm, rg.res)
 	}
-	if cur.items > 0 {
-		cur.end = len(b)
+	if cur.Items > 0 {
+		cur.End = len(b)
 		enc.parts = append(enc.parts, cur)
 	}
 	return b, enc.parts
@@ -642,51 +665,4 @@ func linksUTF8(links []bridge.Link) bool {
 		}
 	}
 	return true
-}
-
-// errInvalidUTF8 tells queueEventsWire's caller to take the message path, whose
-// encoding reports the bad string.
-var errInvalidUTF8 = errors.New("otlpexport: a string is not valid UTF-8")
-
-// queueEventsWire encodes events straight to wire format, one request per sender shard
-// (by stream) and per WithMaxRequestBytes, and queues them. It returns errInvalidUTF8,
-// having queued nothing, when a string of the events is not valid UTF-8.
-func (e *Exporter) queueEventsWire(events []bridge.Event) error {
-	if !eventsUTF8(events) {
-		return errInvalidUTF8
-	}
-	enc := logsEncoders.Get().(*logsEncoder)
-	defer enc.release()
-	var shard []uint16
-	if len(e.shards) > 1 {
-		if cap(enc.shard) < len(events) {
-			enc.shard = make([]uint16, len(events))
-		}
-		shard = enc.shard[:len(events)]
-		for i := range events {
-			shard[i] = uint16(e.shardOf(events[i].StreamID))
-		}
-	}
-	var errs []error
-	for k := range e.shards {
-		items := enc.group(events, shard, uint16(k))
-		if items == 0 {
-			continue
-		}
-		if enc.hint == 0 {
-			enc.hint = 256
-		}
-		buf, parts := enc.write(make([]byte, 0, items*enc.hint+256), events, e.maxRequestBytes)
-		// Room for an eighth more next time: growing the buffer copies it all.
-		enc.hint = len(buf)/items + len(buf)/items/8 + 1
-		dropped := 0
-		for _, p := range parts {
-			wire := buf[p.start:p.end:p.end]
-			if !e.push(k, &request{signal: signalLogs, wire: wire, items: p.items, bytes: len(wire)}, &e.logs.counters) {
-				dropped += p.items
-			}
-		}
-		errs = append(errs, e.dropError(dropped, "log records"))
-	}
-	return errors.Join(errs...)
 }

@@ -1,4 +1,4 @@
-package otlpexport
+package stwotlp
 
 import (
 	"math/rand/v2"
@@ -38,10 +38,16 @@ func checkEventsWire(t testing.TB, events []bridge.Event) {
 // request's size and that, together, they hold want's records in order.
 func checkEventsSplit(t testing.TB, events []bridge.Event, want *collogspb.ExportLogsServiceRequest, limit int) {
 	t.Helper()
-	enc := logsEncoders.Get().(*logsEncoder)
-	defer enc.release()
-	items := enc.group(events, nil, 0)
-	buf, parts := enc.write(nil, events, limit)
+	buf, parts, ok := SplitEvents(events, limit, nil)
+	if !ok {
+		t.Fatal("SplitEvents refused the events")
+	}
+	items := 0
+	for i := range events {
+		if events[i].Body != nil {
+			items++
+		}
+	}
 	if items == 0 {
 		if len(parts) != 0 || len(buf) != 0 {
 			t.Fatalf("no records, yet %d requests (%d bytes)", len(parts), len(buf))
@@ -67,14 +73,19 @@ func checkEventsSplit(t testing.TB, events []bridge.Event, want *collogspb.Expor
 	total := 0
 	for i, p := range parts {
 		part := &collogspb.ExportLogsServiceRequest{}
-		if err := proto.Unmarshal(buf[p.start:p.end], part); err != nil {
+		if err := proto.Unmarshal(buf[p.Start:p.End], part); err != nil {
 			t.Fatalf("request %d does not decode: %v", i, err)
 		}
-		n := countLogRecords(part)
-		if n != p.items {
-			t.Errorf("request %d: %d records, counted %d", i, n, p.items)
+		n := 0
+		for _, rl := range part.ResourceLogs {
+			for _, sl := range rl.ScopeLogs {
+				n += len(sl.LogRecords)
+			}
 		}
-		if size := p.end - p.start; size > limit && n != 1 {
+		if n != p.Items {
+			t.Errorf("request %d: %d records, counted %d", i, n, p.Items)
+		}
+		if size := p.End - p.Start; size > limit && n != 1 {
 			t.Errorf("request %d: %d bytes, above the limit %d with %d records", i, size, limit, n)
 		}
 		total += n
