@@ -35,7 +35,7 @@ func decodeAll(t *testing.T, sink *otlpsink.Sink) []bridge.Event {
 	t.Helper()
 	var out []bridge.Event
 	for _, req := range sink.LogRequests() {
-		dec := stwotlp.DecodeEvents(req)
+		dec := stwotlp.DecodeEventsRequest(req)
 		if len(dec.Rejected) > 0 {
 			t.Fatalf("records rejected by the decoder after the Collector: %v", dec.Rejected)
 		}

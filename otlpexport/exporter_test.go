@@ -78,7 +78,7 @@ func TestConsumeEventsInOrder(t *testing.T) {
 
 	got := map[bridge.StreamID][]bridge.Event{}
 	for _, req := range sink.LogRequests() {
-		dec := stwotlp.DecodeEvents(req)
+		dec := stwotlp.DecodeEventsRequest(req)
 		if len(dec.Rejected) > 0 {
 			t.Fatalf("rejected records: %v", dec.Rejected)
 		}

@@ -89,7 +89,7 @@ func TestEventsWireSplitAndMerged(t *testing.T) {
 
 	var got []bridge.Event
 	for _, req := range sink.LogRequests() {
-		d := stwotlp.DecodeEvents(req)
+		d := stwotlp.DecodeEventsRequest(req)
 		if len(d.Rejected) > 0 || d.Other != nil {
 			t.Fatalf("rejected: %v; other: %v", d.Rejected, d.Other)
 		}

@@ -328,7 +328,7 @@ func TestSIGTERMLosesNothingAcknowledged(t *testing.T) {
 			add(i, &bridge.SpanEndData{})
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := client.Export(ctx, stwotlp.EncodeEvents(events))
+		_, err := client.Export(ctx, stwotlp.EventsRequest(events))
 		cancel()
 		if err != nil {
 			t.Fatalf("export: %v", err)

@@ -25,7 +25,10 @@ func BenchmarkOpenSpanMemory(b *testing.B) {
 				batch = append(batch, gen.request(time.Now(), time.Millisecond).opens...)
 			}
 			n -= len(batch)
-			decoded := stwotlp.DecodeEvents(stwotlp.EncodeEvents(batch))
+			decoded, err := stwotlp.DecodeEvents(stwotlp.AppendEvents(nil, batch))
+			if err != nil {
+				b.Fatal(err)
+			}
 			if err := a.Consume(context.Background(), decoded.Events); err != nil {
 				b.Fatal(err)
 			}

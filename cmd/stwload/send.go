@@ -128,7 +128,7 @@ func worker(ctx context.Context, c sendConfig, id int, st *sendStats, budget *at
 				spans = append(spans, r.spans...)
 			}
 			if len(spans) > 0 {
-				req := stwotlp.EncodeSpans(spans)
+				req := stwotlp.SpansRequest(spans)
 				deliver(ctx, st, func(ctx context.Context) error { _, err := traces.Export(ctx, req); return err })
 				st.spans.Add(uint64(len(spans)))
 			}
@@ -143,7 +143,7 @@ func worker(ctx context.Context, c sendConfig, id int, st *sendStats, budget *at
 				ended += len(r.ends)
 			}
 			if len(batch) > 0 {
-				req := stwotlp.EncodeEvents(batch)
+				req := stwotlp.EventsRequest(batch)
 				deliver(ctx, st, func(ctx context.Context) error { _, err := logs.Export(ctx, req); return err })
 				st.events.Add(uint64(len(batch)))
 				st.spans.Add(uint64(ended))

@@ -152,7 +152,7 @@ func Name(id trace.SpanID) string {
 
 // export sends one request, retrying it until acknowledged or GiveUp passes.
 func (l *Load) export(events []bridge.Event) bool {
-	req := stwotlp.EncodeEvents(events)
+	req := stwotlp.EventsRequest(events)
 	deadline := time.Now().Add(GiveUp)
 	for {
 		ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(context.Background(), l.md), 5*time.Second)

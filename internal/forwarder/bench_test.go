@@ -59,7 +59,7 @@ func loadRequests(n int) []*collogspb.ExportLogsServiceRequest {
 					Body: &bridge.SpanEndData{Attributes: []attribute.KeyValue{attribute.Int("http.response.status_code", 200)}}},
 			)
 		}
-		reqs[r] = stwotlp.EncodeEvents(events)
+		reqs[r] = stwotlp.EventsRequest(events)
 	}
 	return reqs
 }

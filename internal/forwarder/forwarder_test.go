@@ -104,7 +104,7 @@ func sendEvents(t *testing.T, conn *grpc.ClientConn, events ...bridge.Event) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := collogspb.NewLogsServiceClient(conn).Export(ctx, stwotlp.EncodeEvents(events))
+	resp, err := collogspb.NewLogsServiceClient(conn).Export(ctx, stwotlp.EventsRequest(events))
 	if err != nil || resp.PartialSuccess != nil {
 		t.Fatalf("export events: %v %v", resp, err)
 	}

@@ -334,7 +334,7 @@ func (q *Queue) Release(spans []bridge.Span) {
 
 // snapshot returns the events of the spans still tracked, in stream order, as a record;
 // spans idle past ForgetAfter are dropped first.
-func (q *Queue) snapshot() (Record, error) {
+func (q *Queue) snapshot() Record {
 	now := time.Now()
 	q.mu.Lock()
 	var events []bridge.Event
@@ -360,11 +360,7 @@ func (q *Queue) snapshot() (Record, error) {
 		}
 		return 0
 	})
-	body, err := proto.Marshal(stwotlp.EncodeEvents(events))
-	if err != nil {
-		return Record{}, fmt.Errorf("persist: encode snapshot: %w", err)
-	}
-	return Record{Path: "/v1/logs", ContentType: contentProtobuf, Body: body}, nil
+	return Record{Path: "/v1/logs", ContentType: contentProtobuf, Body: stwotlp.AppendEvents(nil, events)}
 }
 
 // Replay feeds every record not yet committed through h (the receivers' HTTP handler,
@@ -516,16 +512,13 @@ func (q *Queue) Checkpoint(ctx context.Context) error {
 		q.cpFailures.Add(1)
 		return fmt.Errorf("persist: checkpoint: draining the pipeline: %w", err)
 	}
-	rec, err := q.snapshot()
+	b, err := q.snapshot().encode(nil)
 	if err == nil {
-		var b []byte
-		if b, err = rec.encode(nil); err == nil {
-			var idx uint64
-			if idx, err = q.wal.Append(b); err == nil {
-				q.mu.Lock()
-				q.lastSnap = idx
-				q.mu.Unlock()
-			}
+		var idx uint64
+		if idx, err = q.wal.Append(b); err == nil {
+			q.mu.Lock()
+			q.lastSnap = idx
+			q.mu.Unlock()
 		}
 	}
 	q.gate.Unlock()

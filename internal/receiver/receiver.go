@@ -171,7 +171,7 @@ func (r *Receiver) exportDecoded(ctx context.Context, d stwotlp.DecodedLogs) (*c
 	return resp, nil
 }
 
-// decodeEvents is stwotlp.DecodeEvents, with a panic in the codec turned into a
+// decodeEvents is stwotlp.DecodeEventsRequest, with a panic in the codec turned into a
 // rejection of the whole request rather than a crash of the forwarder.
 func decodeEvents(req *collogspb.ExportLogsServiceRequest) (d stwotlp.DecodedLogs) {
 	defer func() {
@@ -179,18 +179,18 @@ func decodeEvents(req *collogspb.ExportLogsServiceRequest) (d stwotlp.DecodedLog
 			d = stwotlp.DecodedLogs{Rejected: []error{fmt.Errorf("decoding failed: %v", p)}}
 		}
 	}()
-	return stwotlp.DecodeEvents(req)
+	return stwotlp.DecodeEventsRequest(req)
 }
 
-// decodeEventsWire is stwotlp.DecodeEventsWire (proto.Unmarshal + DecodeEvents
-// without the generic message tree), with a panic turned into a rejection as above.
+// decodeEventsWire is stwotlp.DecodeEvents, with a panic turned into a rejection as
+// above.
 func decodeEventsWire(data []byte) (d stwotlp.DecodedLogs, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			d, err = stwotlp.DecodedLogs{Rejected: []error{fmt.Errorf("decoding failed: %v", p)}}, nil
 		}
 	}()
-	return stwotlp.DecodeEventsWire(data)
+	return stwotlp.DecodeEvents(data)
 }
 
 // exportTraces handles one decoded traces request: spans with valid ids pass through.
