@@ -36,8 +36,8 @@ func checkEventsWire(t testing.TB, events []bridge.Event) {
 	checkEventsSplit(t, events, want, proto.Size(want)/3+1)
 }
 
-// checkEventsSplit writes events as requests of at most limit bytes and checks each
-// request's size and that, together, they hold want's records in order.
+// checkEventsSplit writes events as requests of at most limit bytes and checks them
+// against want (see checkSplit).
 func checkEventsSplit(t testing.TB, events []bridge.Event, want *collogspb.ExportLogsServiceRequest, limit int) {
 	t.Helper()
 	buf, parts := SplitEvents(events, limit, nil)
@@ -47,56 +47,58 @@ func checkEventsSplit(t testing.TB, events []bridge.Event, want *collogspb.Expor
 			items++
 		}
 	}
-	if items == 0 {
-		if len(parts) != 0 || len(buf) != 0 {
-			t.Fatalf("no records, yet %d requests (%d bytes)", len(parts), len(buf))
-		}
-		return
-	}
-	flat := func(req *collogspb.ExportLogsServiceRequest, into []proto.Message) []proto.Message {
+	checkSplit(t, buf, parts, items, limit, want, func(req *collogspb.ExportLogsServiceRequest) (out []proto.Message) {
 		for _, rl := range req.ResourceLogs {
 			for _, sl := range rl.ScopeLogs {
 				for _, r := range sl.LogRecords {
-					// Each record with its resource and scope, so that a record under the
-					// wrong group does not pass.
-					into = append(into, &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+					out = append(out, &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
 						Resource: rl.Resource, SchemaUrl: rl.SchemaUrl,
 						ScopeLogs: []*logspb.ScopeLogs{{Scope: sl.Scope, SchemaUrl: sl.SchemaUrl, LogRecords: []*logspb.LogRecord{r}}},
 					}}})
 				}
 			}
 		}
-		return into
+		return out
+	})
+}
+
+// checkSplit checks the requests parts of buf, a split encoding of items items: each
+// decodes, is within limit unless it holds one item, counts its items right, and
+// together they hold want's items in order. flat lists a request's items, each as a
+// request of its own with its resource and scope, so that an item under the wrong
+// group does not pass.
+func checkSplit[R proto.Message](t testing.TB, buf []byte, parts []Part, items, limit int, want R, flat func(R) []proto.Message) {
+	t.Helper()
+	if items == 0 {
+		if len(parts) != 0 || len(buf) != 0 {
+			t.Fatalf("nothing to encode, yet %d requests (%d bytes)", len(parts), len(buf))
+		}
+		return
 	}
 	var got []proto.Message
 	total := 0
 	for i, p := range parts {
-		part := &collogspb.ExportLogsServiceRequest{}
+		part := want.ProtoReflect().New().Interface().(R)
 		if err := proto.Unmarshal(buf[p.Start:p.End], part); err != nil {
 			t.Fatalf("request %d does not decode: %v", i, err)
 		}
-		n := 0
-		for _, rl := range part.ResourceLogs {
-			for _, sl := range rl.ScopeLogs {
-				n += len(sl.LogRecords)
-			}
+		in := flat(part)
+		if n := len(in); n != p.Items {
+			t.Errorf("request %d: %d items, counted %d", i, n, p.Items)
 		}
-		if n != p.Items {
-			t.Errorf("request %d: %d records, counted %d", i, n, p.Items)
+		if size := p.End - p.Start; size > limit && len(in) != 1 {
+			t.Errorf("request %d: %d bytes, above the limit %d with %d items", i, size, limit, len(in))
 		}
-		if size := p.End - p.Start; size > limit && n != 1 {
-			t.Errorf("request %d: %d bytes, above the limit %d with %d records", i, size, limit, n)
-		}
-		total += n
-		got = flat(part, got)
+		total += len(in)
+		got = append(got, in...)
 	}
-	wantFlat := flat(want, nil)
+	wantFlat := flat(want)
 	if total != items || len(got) != len(wantFlat) {
-		t.Fatalf("split into %d records (counted %d), want %d", len(got), total, len(wantFlat))
+		t.Fatalf("split into %d items (counted %d), want %d", len(got), total, len(wantFlat))
 	}
 	for i := range got {
 		if !proto.Equal(got[i], wantFlat[i]) {
-			t.Fatalf("record %d after splitting:\n got %v\nwant %v", i, got[i], wantFlat[i])
+			t.Fatalf("item %d after splitting:\n got %v\nwant %v", i, got[i], wantFlat[i])
 		}
 	}
 	if len(parts) < 2 && len(buf) > limit && items > 1 {

@@ -13,14 +13,32 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
 
-// checkSpansWire fails t unless AppendSpans's bytes decode to treeEncodeSpans(spans).
+// checkSpansWire fails t unless AppendSpans's bytes decode to treeEncodeSpans(spans),
+// and, split with a limit, to requests of at most that size holding the same spans.
 func checkSpansWire(t testing.TB, spans []bridge.Span) {
 	t.Helper()
+	want := treeEncodeSpans(spans)
 	checkAppendWire(t, "AppendSpans", func(buf []byte) []byte { return AppendSpans(buf, spans) },
-		treeEncodeSpans(spans), &coltracepb.ExportTraceServiceRequest{})
+		want, &coltracepb.ExportTraceServiceRequest{})
+	limit := proto.Size(want)/3 + 1
+	buf, parts := SplitSpans(spans, limit)
+	checkSplit(t, buf, parts, len(spans), limit, want, func(req *coltracepb.ExportTraceServiceRequest) (out []proto.Message) {
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				for _, sp := range ss.Spans {
+					out = append(out, &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+						Resource: rs.Resource, SchemaUrl: rs.SchemaUrl,
+						ScopeSpans: []*tracepb.ScopeSpans{{Scope: ss.Scope, SchemaUrl: ss.SchemaUrl, Spans: []*tracepb.Span{sp}}},
+					}}})
+				}
+			}
+		}
+		return out
+	})
 }
 
 // checkAppendWire fails t unless appendWire, given a buffer holding a prefix, keeps
