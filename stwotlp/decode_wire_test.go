@@ -16,7 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// referenceDecode is what DecodeEventsWire must match: proto.Unmarshal + DecodeEvents.
+// referenceDecode is what DecodeEvents must match: proto.Unmarshal + DecodeEventsRequest.
 func referenceDecode(data []byte) (DecodedLogs, error) {
 	req := &collogspb.ExportLogsServiceRequest{}
 	if err := proto.Unmarshal(data, req); err != nil {
@@ -210,8 +210,8 @@ func TestDecodeEventsWireKeepsNoDecoderMemory(t *testing.T) {
 	sameDecoded(t, first, want)
 }
 
-// FuzzDecodeEventsWire checks that for any bytes DecodeEventsWire equals
-// proto.Unmarshal + DecodeEvents: events, rejections, pass-through and errors.
+// FuzzDecodeEventsWire checks that for any bytes DecodeEvents equals
+// proto.Unmarshal + DecodeEventsRequest: events, rejections, pass-through and errors.
 func FuzzDecodeEventsWire(f *testing.F) {
 	for _, data := range wireSamples(f) {
 		f.Add(data)
