@@ -12,6 +12,7 @@ import (
 	"github.com/stwbridge/stwbridge/internal/otlpsink"
 	"github.com/stwbridge/stwbridge/otlpexport"
 	"github.com/stwbridge/stwbridge/processor"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -73,7 +74,7 @@ func newBenchSink(b *testing.B) *benchSink {
 		for _, rl := range req.ResourceLogs {
 			for _, sl := range rl.ScopeLogs {
 				for _, r := range sl.LogRecords {
-					if r.EventName == otlpexport.EventSpanEnd {
+					if r.EventName == stwotlp.EventSpanEnd {
 						s.ends.Add(1)
 					}
 				}

@@ -20,6 +20,7 @@ import (
 	"github.com/stwbridge/stwbridge/internal/testenv"
 	"github.com/stwbridge/stwbridge/otlpexport"
 	"github.com/stwbridge/stwbridge/processor"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -34,7 +35,7 @@ func decodeAll(t *testing.T, sink *otlpsink.Sink) []bridge.Event {
 	t.Helper()
 	var out []bridge.Event
 	for _, req := range sink.LogRequests() {
-		dec := otlpexport.DecodeEvents(req)
+		dec := stwotlp.DecodeEventsRequest(req)
 		if len(dec.Rejected) > 0 {
 			t.Fatalf("records rejected by the decoder after the Collector: %v", dec.Rejected)
 		}
@@ -153,7 +154,7 @@ func roundTrip(t *testing.T, mode otlpexport.Mode) {
 	if mode != otlpexport.ModeEvents {
 		got := map[trace.SpanID]bridge.Span{}
 		for _, req := range sink.TraceRequests() {
-			spans, errs := otlpexport.DecodeSpans(req)
+			spans, errs := stwotlp.DecodeSpans(req)
 			if len(errs) > 0 {
 				t.Fatalf("spans rejected by the decoder after the Collector: %v", errs)
 			}

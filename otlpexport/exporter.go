@@ -212,30 +212,6 @@ func (e *Exporter) Consume(ctx context.Context, events []bridge.Event) error {
 	return errors.Join(errs...)
 }
 
-// queueEvents encodes events, one request per sender shard (by stream), and queues them.
-func (e *Exporter) queueEvents(events []bridge.Event) error {
-	// Straight to wire format (fastencode_logs.go); the message tree only for a string
-	// that is not valid UTF-8, which encoding it then reports.
-	if err := e.queueEventsWire(events); err != errInvalidUTF8 {
-		return err
-	}
-	if len(e.shards) == 1 {
-		return e.queueLogs(EncodeEvents(events), 0)
-	}
-	buckets := make([][]bridge.Event, len(e.shards))
-	for i := range events {
-		k := e.shardOf(events[i].StreamID)
-		buckets[k] = append(buckets[k], events[i])
-	}
-	var errs []error
-	for k, b := range buckets {
-		if len(b) > 0 {
-			errs = append(errs, e.queueLogs(EncodeEvents(b), k))
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // shardOf maps a stream to its sender, the same one for all of its events.
 func (e *Exporter) shardOf(id bridge.StreamID) int {
 	return int(binary.LittleEndian.Uint64(id[:8]) % uint64(len(e.shards)))
@@ -253,16 +229,7 @@ func (e *Exporter) ConsumeSpans(ctx context.Context, spans []bridge.Span) error 
 		e.traces.counters.dropped.Add(uint64(len(spans)))
 		return fmt.Errorf("%w (%d spans)", ErrShutdown, len(spans))
 	}
-	k := e.nextShard()
-	// Straight to wire format; the message tree only when the request must be split
-	// (or has invalid UTF-8, which encoding it then reports).
-	if wire, ok := AppendSpansWire(make([]byte, 0, 256*len(spans)), spans); ok && len(wire) <= e.maxRequestBytes {
-		if !e.push(k, &request{signal: signalTraces, wire: wire, items: len(spans), bytes: len(wire)}, &e.traces.counters) {
-			return e.dropError(len(spans), "spans")
-		}
-		return nil
-	}
-	return e.queueTraces(EncodeSpans(spans), k)
+	return e.queueSpans(spans, e.nextShard())
 }
 
 // ExportLogs queues a raw OTLP logs request (pass-through of non-STW logs). The
@@ -392,7 +359,7 @@ func (e *Exporter) flushSpans() error {
 	if len(spans) == 0 {
 		return nil
 	}
-	return e.queueTraces(EncodeSpans(spans), e.nextShard())
+	return e.queueSpans(spans, e.nextShard())
 }
 
 // sweep runs the assembler's Sweep periodically, until Shutdown.

@@ -13,6 +13,7 @@ import (
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/otlpsink"
 	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/trace"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -77,7 +78,7 @@ func TestConsumeEventsInOrder(t *testing.T) {
 
 	got := map[bridge.StreamID][]bridge.Event{}
 	for _, req := range sink.LogRequests() {
-		dec := otlpexport.DecodeEvents(req)
+		dec := stwotlp.DecodeEventsRequest(req)
 		if len(dec.Rejected) > 0 {
 			t.Fatalf("rejected records: %v", dec.Rejected)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/otlpsink"
 	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -17,7 +18,7 @@ func decodedSpans(t *testing.T, sink *otlpsink.Sink) []bridge.Span {
 	t.Helper()
 	var out []bridge.Span
 	for _, req := range sink.TraceRequests() {
-		spans, errs := otlpexport.DecodeSpans(req)
+		spans, errs := stwotlp.DecodeSpans(req)
 		if len(errs) > 0 {
 			t.Fatalf("rejected spans: %v", errs)
 		}

@@ -69,6 +69,14 @@ const (
 	// DefaultSweepInterval is how often, in ModeSpans and ModeBoth, the assembler is
 	// swept for spans that must be exported as unfinished.
 	DefaultSweepInterval = 5 * time.Second
+	// DefaultRetryInitialInterval is the first wait after a failed export, as in the
+	// OTel Go exporters (5 s).
+	DefaultRetryInitialInterval = 5 * time.Second
+	// DefaultRetryMaxInterval caps the growth of the wait between retries (30 s).
+	DefaultRetryMaxInterval = 30 * time.Second
+	// DefaultRetryMaxElapsedTime is how long a request is retried before it is given
+	// up (1 min).
+	DefaultRetryMaxElapsedTime = time.Minute
 )
 
 // RetryConfig configures retries of failed export requests. Only the OTLP spec's
@@ -87,15 +95,6 @@ type RetryConfig struct {
 	// MaxElapsedTime is how long a request may be retried before it is given up and
 	// counted as failed; zero means no limit other than Shutdown.
 	MaxElapsedTime time.Duration
-}
-
-// DefaultRetry is the retry policy of the OTel Go exporters: 5 s, growing to 30 s,
-// given up after 1 min.
-var DefaultRetry = RetryConfig{
-	Enabled:         true,
-	InitialInterval: 5 * time.Second,
-	MaxInterval:     30 * time.Second,
-	MaxElapsedTime:  time.Minute,
 }
 
 // Option configures an Exporter.
@@ -132,8 +131,9 @@ type config struct {
 
 func newConfig(opts []Option) *config {
 	c := &config{
-		mode:            ModeEvents,
-		retry:           DefaultRetry,
+		mode: ModeEvents,
+		retry: RetryConfig{Enabled: true, InitialInterval: DefaultRetryInitialInterval,
+			MaxInterval: DefaultRetryMaxInterval, MaxElapsedTime: DefaultRetryMaxElapsedTime},
 		queueSize:       DefaultQueueSize,
 		queueBytes:      DefaultQueueBytes,
 		maxRequestBytes: DefaultMaxRequestBytes,
@@ -225,7 +225,7 @@ func WithMode(m Mode) Option {
 	}
 }
 
-// WithRetry sets the retry policy (default DefaultRetry).
+// WithRetry sets the retry policy (default: enabled, with the DefaultRetry* intervals).
 func WithRetry(r RetryConfig) Option {
 	return func(c *config) {
 		if r.Enabled && (r.InitialInterval <= 0 || r.MaxInterval < r.InitialInterval || r.MaxElapsedTime < 0) {

@@ -20,108 +20,119 @@ func fieldSize(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }
 // header (resource or scope, schema URL) plus the tag and a 5-byte length.
 func groupOverhead(header proto.Message) int { return 1 + 5 + proto.Size(header) }
 
-// splitLogs splits req into requests of at most limit bytes each, keeping the order of
-// the records and their resource and scope. A record too big on its own is sent alone.
+// layout is how one signal's request nests its items, for split: R the request, G
+// its resource groups, S their scope groups, I the items (log records or spans).
+type layout[R, G, S, I proto.Message] struct {
+	groups func(R) []G
+	scopes func(G) []S
+	items  func(S) []I
+	// newRequest returns an empty request; newGroup and newScope an empty group with
+	// the resource (scope) and schema URL of the one given.
+	newRequest func() R
+	newGroup   func(G) G
+	newScope   func(S) S
+	// addGroup, addScope and addItem append to the request or group.
+	addGroup func(R, G)
+	addScope func(G, S)
+	addItem  func(S, I)
+}
+
+var (
+	logsLayout = layout[*collogspb.ExportLogsServiceRequest, *logspb.ResourceLogs, *logspb.ScopeLogs, *logspb.LogRecord]{
+		groups:     (*collogspb.ExportLogsServiceRequest).GetResourceLogs,
+		scopes:     (*logspb.ResourceLogs).GetScopeLogs,
+		items:      (*logspb.ScopeLogs).GetLogRecords,
+		newRequest: func() *collogspb.ExportLogsServiceRequest { return &collogspb.ExportLogsServiceRequest{} },
+		newGroup: func(g *logspb.ResourceLogs) *logspb.ResourceLogs {
+			return &logspb.ResourceLogs{Resource: g.GetResource(), SchemaUrl: g.GetSchemaUrl()}
+		},
+		newScope: func(s *logspb.ScopeLogs) *logspb.ScopeLogs {
+			return &logspb.ScopeLogs{Scope: s.GetScope(), SchemaUrl: s.GetSchemaUrl()}
+		},
+		addGroup: func(r *collogspb.ExportLogsServiceRequest, g *logspb.ResourceLogs) {
+			r.ResourceLogs = append(r.ResourceLogs, g)
+		},
+		addScope: func(g *logspb.ResourceLogs, s *logspb.ScopeLogs) { g.ScopeLogs = append(g.ScopeLogs, s) },
+		addItem:  func(s *logspb.ScopeLogs, rec *logspb.LogRecord) { s.LogRecords = append(s.LogRecords, rec) },
+	}
+	tracesLayout = layout[*coltracepb.ExportTraceServiceRequest, *tracepb.ResourceSpans, *tracepb.ScopeSpans, *tracepb.Span]{
+		groups:     (*coltracepb.ExportTraceServiceRequest).GetResourceSpans,
+		scopes:     (*tracepb.ResourceSpans).GetScopeSpans,
+		items:      (*tracepb.ScopeSpans).GetSpans,
+		newRequest: func() *coltracepb.ExportTraceServiceRequest { return &coltracepb.ExportTraceServiceRequest{} },
+		newGroup: func(g *tracepb.ResourceSpans) *tracepb.ResourceSpans {
+			return &tracepb.ResourceSpans{Resource: g.GetResource(), SchemaUrl: g.GetSchemaUrl()}
+		},
+		newScope: func(s *tracepb.ScopeSpans) *tracepb.ScopeSpans {
+			return &tracepb.ScopeSpans{Scope: s.GetScope(), SchemaUrl: s.GetSchemaUrl()}
+		},
+		addGroup: func(r *coltracepb.ExportTraceServiceRequest, g *tracepb.ResourceSpans) {
+			r.ResourceSpans = append(r.ResourceSpans, g)
+		},
+		addScope: func(g *tracepb.ResourceSpans, s *tracepb.ScopeSpans) { g.ScopeSpans = append(g.ScopeSpans, s) },
+		addItem:  func(s *tracepb.ScopeSpans, sp *tracepb.Span) { s.Spans = append(s.Spans, sp) },
+	}
+)
+
+// splitLogs splits req into requests of at most limit bytes each (see split).
 func splitLogs(req *collogspb.ExportLogsServiceRequest, limit int) []*collogspb.ExportLogsServiceRequest {
-	var out []*collogspb.ExportLogsServiceRequest
-	var cur *collogspb.ExportLogsServiceRequest
-	size, records := 0, 0
-	flush := func() {
-		if cur != nil && records > 0 {
-			out = append(out, cur)
-		}
-		cur, size, records = &collogspb.ExportLogsServiceRequest{}, 0, 0
-	}
-	flush()
-	for _, rl := range req.GetResourceLogs() {
-		rlHeader := &logspb.ResourceLogs{Resource: rl.GetResource(), SchemaUrl: rl.GetSchemaUrl()}
-		rlCost := groupOverhead(rlHeader)
-		var curRL *logspb.ResourceLogs
-		for _, sl := range rl.GetScopeLogs() {
-			slHeader := &logspb.ScopeLogs{Scope: sl.GetScope(), SchemaUrl: sl.GetSchemaUrl()}
-			slCost := groupOverhead(slHeader)
-			var curSL *logspb.ScopeLogs
-			for _, rec := range sl.GetLogRecords() {
-				cost := fieldSize(proto.Size(rec))
-				extra := 0
-				if curSL == nil {
-					extra += slCost
-					if curRL == nil {
-						extra += rlCost
-					}
-				}
-				if records > 0 && size+extra+cost > limit {
-					flush()
-					curRL, curSL = nil, nil
-					extra = rlCost + slCost
-				}
-				if curRL == nil {
-					curRL = &logspb.ResourceLogs{Resource: rl.GetResource(), SchemaUrl: rl.GetSchemaUrl()}
-					cur.ResourceLogs = append(cur.ResourceLogs, curRL)
-				}
-				if curSL == nil {
-					curSL = &logspb.ScopeLogs{Scope: sl.GetScope(), SchemaUrl: sl.GetSchemaUrl()}
-					curRL.ScopeLogs = append(curRL.ScopeLogs, curSL)
-				}
-				curSL.LogRecords = append(curSL.LogRecords, rec)
-				size += extra + cost
-				records++
-			}
-		}
-	}
-	flush()
-	return out
+	return split(&logsLayout, req, limit)
 }
 
 // splitTraces is splitLogs for spans.
 func splitTraces(req *coltracepb.ExportTraceServiceRequest, limit int) []*coltracepb.ExportTraceServiceRequest {
-	var out []*coltracepb.ExportTraceServiceRequest
-	var cur *coltracepb.ExportTraceServiceRequest
-	size, spans := 0, 0
-	flush := func() {
-		if cur != nil && spans > 0 {
-			out = append(out, cur)
-		}
-		cur, size, spans = &coltracepb.ExportTraceServiceRequest{}, 0, 0
-	}
-	flush()
-	for _, rs := range req.GetResourceSpans() {
-		rsHeader := &tracepb.ResourceSpans{Resource: rs.GetResource(), SchemaUrl: rs.GetSchemaUrl()}
-		rsCost := groupOverhead(rsHeader)
-		var curRS *tracepb.ResourceSpans
-		for _, ss := range rs.GetScopeSpans() {
-			ssHeader := &tracepb.ScopeSpans{Scope: ss.GetScope(), SchemaUrl: ss.GetSchemaUrl()}
-			ssCost := groupOverhead(ssHeader)
-			var curSS *tracepb.ScopeSpans
-			for _, sp := range ss.GetSpans() {
-				cost := fieldSize(proto.Size(sp))
+	return split(&tracesLayout, req, limit)
+}
+
+// split splits req into requests of at most limit bytes each, keeping the order of
+// the items and their resource and scope. An item too big on its own is sent alone.
+func split[R, G, S, I proto.Message](l *layout[R, G, S, I], req R, limit int) []R {
+	var out []R
+	cur, size, n := l.newRequest(), 0, 0
+	for _, g := range l.groups(req) {
+		gCost := groupOverhead(l.newGroup(g))
+		var (
+			curG G
+			inG  bool // whether cur holds curG yet
+		)
+		for _, s := range l.scopes(g) {
+			sCost := groupOverhead(l.newScope(s))
+			var (
+				curS    S
+				inScope bool
+			)
+			for _, it := range l.items(s) {
+				cost := fieldSize(proto.Size(it))
 				extra := 0
-				if curSS == nil {
-					extra += ssCost
-					if curRS == nil {
-						extra += rsCost
+				if !inScope {
+					extra += sCost
+					if !inG {
+						extra += gCost
 					}
 				}
-				if spans > 0 && size+extra+cost > limit {
-					flush()
-					curRS, curSS = nil, nil
-					extra = rsCost + ssCost
+				if n > 0 && size+extra+cost > limit {
+					out = append(out, cur)
+					cur, size, n = l.newRequest(), 0, 0
+					inG, inScope = false, false
+					extra = gCost + sCost
 				}
-				if curRS == nil {
-					curRS = &tracepb.ResourceSpans{Resource: rs.GetResource(), SchemaUrl: rs.GetSchemaUrl()}
-					cur.ResourceSpans = append(cur.ResourceSpans, curRS)
+				if !inG {
+					curG, inG = l.newGroup(g), true
+					l.addGroup(cur, curG)
 				}
-				if curSS == nil {
-					curSS = &tracepb.ScopeSpans{Scope: ss.GetScope(), SchemaUrl: ss.GetSchemaUrl()}
-					curRS.ScopeSpans = append(curRS.ScopeSpans, curSS)
+				if !inScope {
+					curS, inScope = l.newScope(s), true
+					l.addScope(curG, curS)
 				}
-				curSS.Spans = append(curSS.Spans, sp)
+				l.addItem(curS, it)
 				size += extra + cost
-				spans++
+				n++
 			}
 		}
 	}
-	flush()
+	if n > 0 {
+		out = append(out, cur)
+	}
 	return out
 }
 

@@ -60,6 +60,11 @@ func TestSplitLogs(t *testing.T) {
 			if size > max && n != 1 {
 				t.Fatalf("round %d: part %d is %d bytes with %d records, limit %d", round, pi, size, n, max)
 			}
+			for i := 1; i < len(p.ResourceLogs); i++ {
+				if proto.Equal(p.ResourceLogs[i].Resource, p.ResourceLogs[i-1].Resource) {
+					t.Fatalf("round %d: part %d repeats a resource group", round, pi)
+				}
+			}
 			for _, rl := range p.ResourceLogs {
 				for _, sl := range rl.ScopeLogs {
 					for _, rec := range sl.LogRecords {

@@ -22,6 +22,7 @@ import (
 	"github.com/stwbridge/stwbridge/internal/testenv"
 	"github.com/stwbridge/stwbridge/otlpexport"
 	"github.com/stwbridge/stwbridge/processor"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/attribute"
 	sdkresource "go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -174,7 +175,7 @@ func findSpan(s *otlpsink.Sink, name string) *tracepb.Span {
 
 func unfinished(sp *tracepb.Span) bool {
 	for _, kv := range sp.GetAttributes() {
-		if kv.Key == otlpexport.AttrUnfinished {
+		if kv.Key == stwotlp.AttrUnfinished {
 			return kv.Value.GetBoolValue()
 		}
 	}
@@ -218,7 +219,7 @@ func TestAppToCollector(t *testing.T) {
 	ok := sink.WaitFor(15*time.Second, func(s *otlpsink.Sink) bool {
 		renames := 0
 		for _, r := range s.LogRecords() {
-			if r.EventName == otlpexport.EventUpdateName {
+			if r.EventName == stwotlp.EventUpdateName {
 				renames++
 			}
 		}
@@ -327,7 +328,7 @@ func TestSIGTERMLosesNothingAcknowledged(t *testing.T) {
 			add(i, &bridge.SpanEndData{})
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := client.Export(ctx, otlpexport.EncodeEvents(events))
+		_, err := client.Export(ctx, stwotlp.EventsRequest(events))
 		cancel()
 		if err != nil {
 			t.Fatalf("export: %v", err)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 )
 
 // BenchmarkOpenSpanMemory reports the heap the forwarder's assembler holds per open
@@ -25,7 +25,10 @@ func BenchmarkOpenSpanMemory(b *testing.B) {
 				batch = append(batch, gen.request(time.Now(), time.Millisecond).opens...)
 			}
 			n -= len(batch)
-			decoded := otlpexport.DecodeEvents(otlpexport.EncodeEvents(batch))
+			decoded, err := stwotlp.DecodeEvents(stwotlp.AppendEvents(nil, batch))
+			if err != nil {
+				b.Fatal(err)
+			}
 			if err := a.Consume(context.Background(), decoded.Events); err != nil {
 				b.Fatal(err)
 			}

@@ -10,13 +10,17 @@ import (
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 type sendConfig struct {
@@ -95,12 +99,16 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // a stream are sent in order.
 func worker(ctx context.Context, c sendConfig, id int, st *sendStats, budget *atomic.Int64) error {
 	conn, err := grpc.NewClient(c.endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20),
+			grpc.ForceCodecV2(wireCodec{encoding.GetCodecV2(grpcproto.Name)})))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	logs, traces := collogspb.NewLogsServiceClient(conn), coltracepb.NewTraceServiceClient(conn)
+	// Requests leave as the encoder wrote them (wireCodec): no message tree to build.
+	export := func(ctx context.Context, method string, req []byte, resp proto.Message) error {
+		return conn.Invoke(ctx, method, wireRequest(req), resp)
+	}
 	gen := newGenerator(c.seed*1000+uint64(id)+1, c.spansPerTrace)
 
 	// At a fixed rate, each tick sends what the rate asks for since the start, so a
@@ -128,8 +136,10 @@ func worker(ctx context.Context, c sendConfig, id int, st *sendStats, budget *at
 				spans = append(spans, r.spans...)
 			}
 			if len(spans) > 0 {
-				req := otlpexport.EncodeSpans(spans)
-				deliver(ctx, st, func(ctx context.Context) error { _, err := traces.Export(ctx, req); return err })
+				req := stwotlp.AppendSpans(nil, spans)
+				deliver(ctx, st, func(ctx context.Context) error {
+					return export(ctx, coltracepb.TraceService_Export_FullMethodName, req, &coltracepb.ExportTraceServiceResponse{})
+				})
 				st.spans.Add(uint64(len(spans)))
 			}
 		default:
@@ -143,8 +153,10 @@ func worker(ctx context.Context, c sendConfig, id int, st *sendStats, budget *at
 				ended += len(r.ends)
 			}
 			if len(batch) > 0 {
-				req := otlpexport.EncodeEvents(batch)
-				deliver(ctx, st, func(ctx context.Context) error { _, err := logs.Export(ctx, req); return err })
+				req := stwotlp.AppendEvents(nil, batch)
+				deliver(ctx, st, func(ctx context.Context) error {
+					return export(ctx, collogspb.LogsService_Export_FullMethodName, req, &collogspb.ExportLogsServiceResponse{})
+				})
 				st.events.Add(uint64(len(batch)))
 				st.spans.Add(uint64(ended))
 			}
@@ -216,4 +228,18 @@ func deliver(ctx context.Context, st *sendStats, call func(context.Context) erro
 		st.retries.Add(1)
 		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
 	}
+}
+
+// wireRequest is a request already in protobuf wire format.
+type wireRequest []byte
+
+// wireCodec is gRPC's proto codec, except that a wireRequest goes out as it is. It
+// keeps the codec's name, so the content type stays application/grpc+proto.
+type wireCodec struct{ encoding.CodecV2 }
+
+func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if w, ok := v.(wireRequest); ok {
+		return mem.BufferSlice{mem.SliceBuffer(w)}, nil
+	}
+	return c.CodecV2.Marshal(v)
 }

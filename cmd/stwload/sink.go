@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
@@ -37,7 +37,7 @@ func (c *counter) Export(_ context.Context, req *coltracepb.ExportTraceServiceRe
 			for _, s := range ss.Spans {
 				n++
 				for _, kv := range s.Attributes {
-					if kv.Key == otlpexport.AttrUnfinished && kv.Value.GetBoolValue() {
+					if kv.Key == stwotlp.AttrUnfinished && kv.Value.GetBoolValue() {
 						unfinished++
 					}
 				}
@@ -64,7 +64,7 @@ func (l logsService) Export(_ context.Context, req *collogspb.ExportLogsServiceR
 		for _, sl := range rl.ScopeLogs {
 			for _, r := range sl.LogRecords {
 				n++
-				if r.EventName == otlpexport.EventSpanOpen {
+				if r.EventName == stwotlp.EventSpanOpen {
 					lat = append(lat, time.Duration(now-int64(r.TimeUnixNano)))
 				}
 			}

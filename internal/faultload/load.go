@@ -15,7 +15,7 @@ import (
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/otlpsink"
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
@@ -152,7 +152,7 @@ func Name(id trace.SpanID) string {
 
 // export sends one request, retrying it until acknowledged or GiveUp passes.
 func (l *Load) export(events []bridge.Event) bool {
-	req := otlpexport.EncodeEvents(events)
+	req := stwotlp.EventsRequest(events)
 	deadline := time.Now().Add(GiveUp)
 	for {
 		ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(context.Background(), l.md), 5*time.Second)
@@ -240,7 +240,7 @@ func (l *Load) Figures(s *otlpsink.Sink) Figures {
 
 func unfinished(attrs []*commonpb.KeyValue) bool {
 	for _, kv := range attrs {
-		if kv.Key == otlpexport.AttrUnfinished && kv.Value.GetBoolValue() {
+		if kv.Key == stwotlp.AttrUnfinished && kv.Value.GetBoolValue() {
 			return true
 		}
 	}

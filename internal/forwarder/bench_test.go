@@ -11,7 +11,7 @@ import (
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/config"
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -59,7 +59,7 @@ func loadRequests(n int) []*collogspb.ExportLogsServiceRequest {
 					Body: &bridge.SpanEndData{Attributes: []attribute.KeyValue{attribute.Int("http.response.status_code", 200)}}},
 			)
 		}
-		reqs[r] = otlpexport.EncodeEvents(events)
+		reqs[r] = stwotlp.EventsRequest(events)
 	}
 	return reqs
 }

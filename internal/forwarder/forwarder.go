@@ -420,8 +420,8 @@ func exporterOptions(cfg config.Config, log *slog.Logger) ([]otlpexport.Option, 
 	} else {
 		opts = append(opts, otlpexport.WithInsecure())
 	}
-	r := otlpexport.DefaultRetry
-	r.Enabled = e.RetryOnFailure.Enabled
+	r := otlpexport.RetryConfig{Enabled: e.RetryOnFailure.Enabled, InitialInterval: otlpexport.DefaultRetryInitialInterval,
+		MaxInterval: otlpexport.DefaultRetryMaxInterval, MaxElapsedTime: otlpexport.DefaultRetryMaxElapsedTime}
 	if d := e.RetryOnFailure.InitialInterval.D(); d > 0 {
 		r.InitialInterval = d
 	}

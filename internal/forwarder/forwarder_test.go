@@ -16,6 +16,7 @@ import (
 	"github.com/stwbridge/stwbridge/internal/config"
 	"github.com/stwbridge/stwbridge/internal/otlpsink"
 	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
@@ -102,7 +103,7 @@ func sendEvents(t *testing.T, conn *grpc.ClientConn, events ...bridge.Event) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := collogspb.NewLogsServiceClient(conn).Export(ctx, otlpexport.EncodeEvents(events))
+	resp, err := collogspb.NewLogsServiceClient(conn).Export(ctx, stwotlp.EventsRequest(events))
 	if err != nil || resp.PartialSuccess != nil {
 		t.Fatalf("export events: %v %v", resp, err)
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/stwbridge/stwbridge/internal/config"
 	"github.com/stwbridge/stwbridge/internal/faultload"
 	"github.com/stwbridge/stwbridge/internal/otlpsink"
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/attribute"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -85,7 +85,7 @@ func TestTLSAndMTLSOnBothListeners(t *testing.T) {
 	}
 	now := time.Now()
 	st := stream(0x71)
-	good := otlpexport.EncodeEvents([]bridge.Event{ev(st, 0, 1, now, &bridge.SpanOpen{Name: "over-mtls"}), ev(st, 1, 1, now, &bridge.SpanEndData{})})
+	good := stwotlp.EventsRequest([]bridge.Event{ev(st, 0, 1, now, &bridge.SpanOpen{Name: "over-mtls"}), ev(st, 1, 1, now, &bridge.SpanEndData{})})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := collogspb.NewLogsServiceClient(dial(withCert)).Export(ctx, good); err != nil {
@@ -97,7 +97,7 @@ func TestTLSAndMTLSOnBothListeners(t *testing.T) {
 	if _, err := collogspb.NewLogsServiceClient(r.conn).Export(ctx, good); err == nil {
 		t.Fatal("plaintext gRPC to a TLS listener worked")
 	}
-	body, _ := proto.Marshal(otlpexport.EncodeEvents([]bridge.Event{ev(st, 2, 2, now, &bridge.SpanOpen{Name: "over-https"}), ev(st, 3, 2, now, &bridge.SpanEndData{})}))
+	body := stwotlp.AppendEvents(nil, []bridge.Event{ev(st, 2, 2, now, &bridge.SpanOpen{Name: "over-https"}), ev(st, 3, 2, now, &bridge.SpanEndData{})})
 	url := "https://" + r.f.HTTPAddr() + "/v1/logs"
 	if code := httpPost(t, &http.Client{Transport: &http.Transport{TLSClientConfig: withCert}}, url, "application/x-protobuf", "", body); code != 200 {
 		t.Fatalf("HTTPS with a client certificate: %d", code)
@@ -150,7 +150,7 @@ func TestFaultBadAndUnauthenticatedTraffic(t *testing.T) {
 		defer close(badDone)
 		client := collogspb.NewLogsServiceClient(r.conn)
 		base := "http://" + r.f.HTTPAddr()
-		evil := otlpexport.EncodeEvents([]bridge.Event{ev(stream(0x66), 0, 9, time.Now(), &bridge.SpanOpen{Name: "intruder"})})
+		evil := stwotlp.EventsRequest([]bridge.Event{ev(stream(0x66), 0, 9, time.Now(), &bridge.SpanOpen{Name: "intruder"})})
 		evilBody, _ := proto.Marshal(evil)
 		for i := 0; ; i++ {
 			select {
@@ -344,7 +344,7 @@ func TestPersistentQueueGracefulRestart(t *testing.T) {
 	if len(done) != 1 {
 		t.Errorf("span done delivered %d times, want once", len(done))
 	}
-	if len(open) != 1 || boolAttr(open[0], otlpexport.AttrUnfinished) || len(open[0].Attributes) == 0 ||
+	if len(open) != 1 || boolAttr(open[0], stwotlp.AttrUnfinished) || len(open[0].Attributes) == 0 ||
 		open[0].EndTimeUnixNano != uint64(now.Add(time.Second).UnixNano()) {
 		t.Fatalf("the kept span after restart and end: %v, want it once, complete, with its attributes", open)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/config"
 	"github.com/stwbridge/stwbridge/internal/treeprint"
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -48,7 +48,7 @@ func (s *stdoutDown) Consume(_ context.Context, events []bridge.Event) error {
 }
 
 func (s *stdoutDown) ExportTraces(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error {
-	spans, errs := otlpexport.DecodeSpans(req)
+	spans, errs := stwotlp.DecodeSpans(req)
 	if len(errs) > 0 {
 		s.log.Debug("spans not printable", "count", len(errs), "first", errs[0])
 	}

@@ -28,7 +28,7 @@ import (
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/wal"
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -300,12 +300,8 @@ func (q *Queue) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 
 // snapshot encodes events (the open spans' state) as a record replayed through the
 // receivers' OTLP/HTTP logs path.
-func snapshot(events []bridge.Event) (Record, error) {
-	body, err := proto.Marshal(otlpexport.EncodeEvents(events))
-	if err != nil {
-		return Record{}, fmt.Errorf("persist: encode snapshot: %w", err)
-	}
-	return Record{Path: "/v1/logs", ContentType: contentProtobuf, Body: body}, nil
+func snapshot(events []bridge.Event) Record {
+	return Record{Path: "/v1/logs", ContentType: contentProtobuf, Body: stwotlp.AppendEvents(nil, events)}
 }
 
 // Replay feeds every record not yet committed through h (the receivers' HTTP handler,
@@ -462,16 +458,13 @@ func (q *Queue) Checkpoint(ctx context.Context) error {
 		q.gate.Unlock()
 		return nil
 	}
-	rec, err := snapshot(events)
+	b, err := snapshot(events).encode(nil)
 	if err == nil {
-		var b []byte
-		if b, err = rec.encode(nil); err == nil {
-			var idx uint64
-			if idx, err = q.wal.Append(b); err == nil {
-				q.mu.Lock()
-				q.lastSnap, q.snapLen, q.dirty = idx, len(events), false
-				q.mu.Unlock()
-			}
+		var idx uint64
+		if idx, err = q.wal.Append(b); err == nil {
+			q.mu.Lock()
+			q.lastSnap, q.snapLen, q.dirty = idx, len(events), false
+			q.mu.Unlock()
 		}
 	}
 	q.gate.Unlock()

@@ -16,7 +16,7 @@ import (
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/receiver"
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/trace"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -25,7 +25,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -135,10 +134,7 @@ func end(seq uint64, id trace.SpanID) bridge.Event {
 
 func post(t *testing.T, url string, events ...bridge.Event) *http.Response {
 	t.Helper()
-	body, err := proto.Marshal(otlpexport.EncodeEvents(events))
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := stwotlp.AppendEvents(nil, events)
 	resp, err := http.Post(url+"/v1/logs", contentProtobuf, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +297,7 @@ func TestFullRefusesRetryably(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	_, err = collogspb.NewLogsServiceClient(cc).Export(context.Background(), otlpexport.EncodeEvents([]bridge.Event{open(1000, spanA, "a")}))
+	_, err = collogspb.NewLogsServiceClient(cc).Export(context.Background(), stwotlp.EventsRequest([]bridge.Event{open(1000, spanA, "a")}))
 	st := status.Convert(err)
 	if st.Code() != codes.Unavailable || len(st.Details()) != 1 {
 		t.Fatalf("gRPC at the bound: %v", err)
@@ -326,13 +322,13 @@ func TestGRPCKeptAndReplayed(t *testing.T) {
 	r := newRig(t, dir)
 	ic := r.q.UnaryServerInterceptor()
 	info := &grpc.UnaryServerInfo{FullMethod: "/opentelemetry.proto.collector.logs.v1.LogsService/Export"}
-	req := otlpexport.EncodeEvents([]bridge.Event{open(0, spanA, "a"), end(1, spanA)})
+	req := stwotlp.EventsRequest([]bridge.Event{open(0, spanA, "a"), end(1, spanA)})
 	called := false
 	if _, err := ic(context.Background(), req, info, func(context.Context, any) (any, error) { called = true; return nil, nil }); err != nil || !called {
 		t.Fatalf("interceptor: %v called %v", err, called)
 	}
 	// Raw bytes offered by the request are taken as they are.
-	raw, _ := proto.Marshal(otlpexport.EncodeEvents([]bridge.Event{open(2, spanB, "b"), end(3, spanB)}))
+	raw := stwotlp.AppendEvents(nil, []bridge.Event{open(2, spanB, "b"), end(3, spanB)})
 	if _, err := ic(context.Background(), rawReq(raw), info, func(context.Context, any) (any, error) { return nil, nil }); err != nil {
 		t.Fatal(err)
 	}

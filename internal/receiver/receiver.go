@@ -18,7 +18,7 @@ import (
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/metrics"
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -151,7 +151,7 @@ func (r *Receiver) exportLogs(ctx context.Context, req *collogspb.ExportLogsServ
 }
 
 // exportDecoded handles the decoded records of one logs request.
-func (r *Receiver) exportDecoded(ctx context.Context, d otlpexport.DecodedLogs) (*collogspb.ExportLogsServiceResponse, error) {
+func (r *Receiver) exportDecoded(ctx context.Context, d stwotlp.DecodedLogs) (*collogspb.ExportLogsServiceResponse, error) {
 	// Stop at the first refusal: the sender retries the whole request, so what
 	// follows would only be published twice.
 	dropped := 0
@@ -187,26 +187,26 @@ func (r *Receiver) exportDecoded(ctx context.Context, d otlpexport.DecodedLogs) 
 	return resp, nil
 }
 
-// decodeEvents is otlpexport.DecodeEvents, with a panic in the codec turned into a
+// decodeEvents is stwotlp.DecodeEventsRequest, with a panic in the codec turned into a
 // rejection of the whole request rather than a crash of the forwarder.
-func decodeEvents(req *collogspb.ExportLogsServiceRequest) (d otlpexport.DecodedLogs) {
+func decodeEvents(req *collogspb.ExportLogsServiceRequest) (d stwotlp.DecodedLogs) {
 	defer func() {
 		if p := recover(); p != nil {
-			d = otlpexport.DecodedLogs{Rejected: []error{fmt.Errorf("decoding failed: %v", p)}}
+			d = stwotlp.DecodedLogs{Rejected: []error{fmt.Errorf("decoding failed: %v", p)}}
 		}
 	}()
-	return otlpexport.DecodeEvents(req)
+	return stwotlp.DecodeEventsRequest(req)
 }
 
-// decodeEventsWire is otlpexport.DecodeEventsWire (proto.Unmarshal + DecodeEvents
-// without the generic message tree), with a panic turned into a rejection as above.
-func decodeEventsWire(data []byte) (d otlpexport.DecodedLogs, err error) {
+// decodeEventsWire is stwotlp.DecodeEvents, with a panic turned into a rejection as
+// above.
+func decodeEventsWire(data []byte) (d stwotlp.DecodedLogs, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			d, err = otlpexport.DecodedLogs{Rejected: []error{fmt.Errorf("decoding failed: %v", p)}}, nil
+			d, err = stwotlp.DecodedLogs{Rejected: []error{fmt.Errorf("decoding failed: %v", p)}}, nil
 		}
 	}()
-	return otlpexport.DecodeEventsWire(data)
+	return stwotlp.DecodeEvents(data)
 }
 
 // exportTraces handles one decoded traces request: spans with valid ids pass through.

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -111,7 +111,7 @@ func lifecycle(span byte) []bridge.Event {
 
 // mixedLogs is a logs request with three lifecycle events and one ordinary log record.
 func mixedLogs() *collogspb.ExportLogsServiceRequest {
-	req := otlpexport.EncodeEvents(lifecycle(1))
+	req := stwotlp.EventsRequest(lifecycle(1))
 	sl := req.ResourceLogs[0].ScopeLogs[0]
 	sl.LogRecords = append(sl.LogRecords, &logspb.LogRecord{
 		Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "plain log"}},
@@ -192,7 +192,7 @@ func TestGRPCTraces(t *testing.T) {
 func TestGRPCPartialSuccess(t *testing.T) {
 	c := &recorder{}
 	r, conn := startGRPC(t, c)
-	logs := otlpexport.EncodeEvents(append(lifecycle(1), lifecycle(2)...))
+	logs := stwotlp.EventsRequest(append(lifecycle(1), lifecycle(2)...))
 	logs.ResourceLogs[0].ScopeLogs[0].LogRecords[1].SpanId = []byte{1, 2, 3} // a bad update_name
 	resp, err := collogspb.NewLogsServiceClient(conn).Export(ctxT(t), logs)
 	if err != nil {
@@ -265,7 +265,7 @@ func TestGRPCOversize(t *testing.T) {
 	for i := range 40 {
 		events = append(events, lifecycle(byte(i+1))...)
 	}
-	_, err = collogspb.NewLogsServiceClient(conn).Export(ctxT(t), otlpexport.EncodeEvents(events))
+	_, err = collogspb.NewLogsServiceClient(conn).Export(ctxT(t), stwotlp.EventsRequest(events))
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("logs: err = %v, want ResourceExhausted", err)
 	}

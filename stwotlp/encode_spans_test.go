@@ -1,4 +1,4 @@
-package otlpexport
+package stwotlp
 
 import (
 	"fmt"
@@ -13,45 +13,54 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
 
-// checkSpansWire fails t unless AppendSpansWire's bytes decode to EncodeSpans(spans).
+// checkSpansWire fails t unless AppendSpans's bytes decode to treeEncodeSpans(spans),
+// and, split with a limit, to requests of at most that size holding the same spans.
 func checkSpansWire(t testing.TB, spans []bridge.Span) {
 	t.Helper()
-	checkAppendWire(t, "AppendSpansWire", func(buf []byte) ([]byte, bool) { return AppendSpansWire(buf, spans) },
-		EncodeSpans(spans), &coltracepb.ExportTraceServiceRequest{})
+	want := treeEncodeSpans(spans)
+	checkAppendWire(t, "AppendSpans", func(buf []byte) []byte { return AppendSpans(buf, spans) },
+		want, &coltracepb.ExportTraceServiceRequest{})
+	limit := proto.Size(want)/3 + 1
+	buf, parts := SplitSpans(spans, limit)
+	checkSplit(t, buf, parts, len(spans), limit, want, func(req *coltracepb.ExportTraceServiceRequest) (out []proto.Message) {
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				for _, sp := range ss.Spans {
+					out = append(out, &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+						Resource: rs.Resource, SchemaUrl: rs.SchemaUrl,
+						ScopeSpans: []*tracepb.ScopeSpans{{Scope: ss.Scope, SchemaUrl: ss.SchemaUrl, Spans: []*tracepb.Span{sp}}},
+					}}})
+				}
+			}
+		}
+		return out
+	})
 }
 
-// checkAppendWire fails t unless appendWire, given a buffer holding a prefix, refuses
-// exactly what proto.Marshal refuses of want, keeps the prefix, and appends bytes that
-// decode (into got) to want. It returns those bytes, or nil when refused.
-func checkAppendWire(t testing.TB, name string, appendWire func([]byte) ([]byte, bool), want, got proto.Message) []byte {
+// checkAppendWire fails t unless appendWire, given a buffer holding a prefix, keeps
+// the prefix and appends bytes that decode (into got) to want, the oracle's request.
+// It returns those bytes.
+func checkAppendWire(t testing.TB, name string, appendWire func([]byte) []byte, want, got proto.Message) []byte {
 	t.Helper()
 	prefix := []byte("prefix")
-	b, ok := appendWire(append([]byte(nil), prefix...))
-	if _, merr := proto.Marshal(want); ok != (merr == nil) {
-		t.Fatalf("%s ok=%v, proto.Marshal error %v", name, ok, merr)
-	}
+	b := appendWire(append([]byte(nil), prefix...))
 	if string(b[:len(prefix)]) != string(prefix) {
 		t.Fatal("the prefix in buf changed")
-	}
-	if !ok {
-		if len(b) != len(prefix) {
-			t.Fatal("a refused request left bytes behind")
-		}
-		return nil
 	}
 	if err := proto.Unmarshal(b[len(prefix):], got); err != nil {
 		t.Fatalf("the bytes do not decode: %v", err)
 	}
 	if !proto.Equal(got, want) {
-		t.Fatalf("%s differs from the generic encoder:\n got %v\nwant %v", name, got, want)
+		t.Fatalf("%s differs from the oracle:\n got %v\nwant %v", name, got, want)
 	}
 	return b[len(prefix):]
 }
 
-func TestAppendSpansWireMatchesEncodeSpans(t *testing.T) {
+func TestAppendSpansMatchesOracle(t *testing.T) {
 	other := resource.NewWithAttributes("https://schema/1", attribute.String("service.name", "other"))
 	scope2 := &instrumentation.Scope{Name: "two", Version: "2", SchemaURL: "https://s", Attributes: attribute.NewSet(attribute.Int("a", 1))}
 	mk := func(id byte, r *resource.Resource, s *instrumentation.Scope) bridge.Span {
@@ -91,9 +100,9 @@ func TestAppendSpansWireMatchesEncodeSpans(t *testing.T) {
 	}
 }
 
-// FuzzAppendSpansWire builds spans from arbitrary strings and numbers and checks
-// AppendSpansWire against EncodeSpans.
-func FuzzAppendSpansWire(f *testing.F) {
+// FuzzAppendSpans builds spans from arbitrary strings and numbers and checks
+// AppendSpans against EncodeSpans.
+func FuzzAppendSpans(f *testing.F) {
 	f.Add("GET /", "k", "v", int64(3), 1.5, uint8(2), 1, true)
 	f.Add("", "", "\xff", int64(-1), -0.0, uint8(0), 0, false)
 	f.Add(strings.Repeat("x", 300), "a.b", "", int64(1<<40), 1e300, uint8(7), 2, true)
@@ -113,7 +122,7 @@ func FuzzAppendSpansWire(f *testing.F) {
 	})
 }
 
-func BenchmarkAppendSpansWire(b *testing.B) {
+func BenchmarkAppendSpans(b *testing.B) {
 	spans := make([]bridge.Span, 128)
 	for i := range spans {
 		spans[i] = bridge.Span{TraceID: testTraceID, SpanID: trace.SpanID{byte(i), 1}, Parent: testParentID,
@@ -125,20 +134,20 @@ func BenchmarkAppendSpansWire(b *testing.B) {
 				attribute.Int("http.response.status_code", 200),
 			}}
 	}
-	b.Run("EncodeSpans+Marshal", func(b *testing.B) {
+	b.Run("tree+Marshal", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := proto.Marshal(EncodeSpans(spans)); err != nil {
+			if _, err := proto.Marshal(treeEncodeSpans(spans)); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.ReportMetric(float64(b.N*len(spans))/b.Elapsed().Seconds(), "spans/s")
 	})
-	b.Run("AppendSpansWire", func(b *testing.B) {
+	b.Run("AppendSpans", func(b *testing.B) {
 		b.ReportAllocs()
 		var buf []byte
 		for b.Loop() {
-			buf, _ = AppendSpansWire(buf[:0], spans)
+			buf = AppendSpans(buf[:0], spans)
 		}
 		b.ReportMetric(float64(b.N*len(spans))/b.Elapsed().Seconds(), "spans/s")
 	})

@@ -1,4 +1,4 @@
-package otlpexport
+package stwotlp
 
 import (
 	"errors"
@@ -69,7 +69,7 @@ func TestSpansRoundTrip(t *testing.T) {
 	root := bridge.Span{TraceID: testTraceID, SpanID: trace.SpanID{9}, Name: "root", SpanKind: trace.SpanKindInternal,
 		Start: testStart, End: testStart.Add(time.Second), Resource: testResource, Scope: testScope}
 	spans := []bridge.Span{sampleSpan(), root}
-	got, errs := DecodeSpans(spanWire(t, EncodeSpans(spans)))
+	got, errs := DecodeSpans(spanWire(t, treeEncodeSpans(spans)))
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -81,7 +81,7 @@ func TestSpansRoundTrip(t *testing.T) {
 
 func TestEncodeSpanFields(t *testing.T) {
 	s := sampleSpan()
-	sp := EncodeSpans([]bridge.Span{s}).ResourceSpans[0].ScopeSpans[0].Spans[0]
+	sp := treeEncodeSpans([]bridge.Span{s}).ResourceSpans[0].ScopeSpans[0].Spans[0]
 	if sp.Flags != 0x301 {
 		t.Errorf("flags %#x, want sampled + has-is-remote + is-remote (0x301)", sp.Flags)
 	}
@@ -101,12 +101,12 @@ func TestEncodeSpanFields(t *testing.T) {
 		t.Errorf("times %d %d", sp.StartTimeUnixNano, sp.EndTimeUnixNano)
 	}
 	s.Status.Code = codes.Ok
-	if c := EncodeSpans([]bridge.Span{s}).ResourceSpans[0].ScopeSpans[0].Spans[0].Status.Code; c != tracepb.Status_STATUS_CODE_OK {
+	if c := treeEncodeSpans([]bridge.Span{s}).ResourceSpans[0].ScopeSpans[0].Spans[0].Status.Code; c != tracepb.Status_STATUS_CODE_OK {
 		t.Errorf("ok maps to %v", c)
 	}
 	s.DroppedEvents = -1
 	s.DroppedLinks = 1 << 40
-	sp = EncodeSpans([]bridge.Span{s}).ResourceSpans[0].ScopeSpans[0].Spans[0]
+	sp = treeEncodeSpans([]bridge.Span{s}).ResourceSpans[0].ScopeSpans[0].Spans[0]
 	if sp.DroppedEventsCount != 0 || sp.DroppedLinksCount != 1<<32-1 {
 		t.Errorf("counts out of range: %d %d", sp.DroppedEventsCount, sp.DroppedLinksCount)
 	}
@@ -116,7 +116,7 @@ func TestUnfinishedSpan(t *testing.T) {
 	s := sampleSpan()
 	s.Status = bridge.Status{Code: codes.Unset}
 	s.Unfinished = true
-	sp := EncodeSpans([]bridge.Span{s}).ResourceSpans[0].ScopeSpans[0].Spans[0]
+	sp := treeEncodeSpans([]bridge.Span{s}).ResourceSpans[0].ScopeSpans[0].Spans[0]
 	if sp.Status.Code != tracepb.Status_STATUS_CODE_ERROR {
 		t.Errorf("unfinished span has status %v, want Error", sp.Status.Code)
 	}
@@ -124,7 +124,7 @@ func TestUnfinishedSpan(t *testing.T) {
 	if last.Key != AttrUnfinished || !last.Value.GetBoolValue() {
 		t.Errorf("last attribute %v, want stw.unfinished=true", last)
 	}
-	got, errs := DecodeSpans(spanWire(t, EncodeSpans([]bridge.Span{s})))
+	got, errs := DecodeSpans(spanWire(t, treeEncodeSpans([]bridge.Span{s})))
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -134,7 +134,7 @@ func TestUnfinishedSpan(t *testing.T) {
 
 	// A span that already holds the attribute does not get it twice.
 	s.Attributes = append(s.Attributes, attribute.Bool(AttrUnfinished, true))
-	sp = EncodeSpans([]bridge.Span{s}).ResourceSpans[0].ScopeSpans[0].Spans[0]
+	sp = treeEncodeSpans([]bridge.Span{s}).ResourceSpans[0].ScopeSpans[0].Spans[0]
 	n := 0
 	for _, a := range sp.Attributes {
 		if a.Key == AttrUnfinished {
@@ -153,7 +153,7 @@ func TestSpansGrouping(t *testing.T) {
 		return bridge.Span{TraceID: testTraceID, SpanID: trace.SpanID{id}, Name: "s", Resource: r, Scope: s}
 	}
 	spans := []bridge.Span{mk(1, testResource, testScope), mk(2, other, testScope), mk(3, testResource, scope2), mk(4, testResource, testScope), mk(5, nil, nil)}
-	req := EncodeSpans(spans)
+	req := treeEncodeSpans(spans)
 	if len(req.ResourceSpans) != 3 || len(req.ResourceSpans[0].ScopeSpans) != 2 || len(req.ResourceSpans[0].ScopeSpans[0].Spans) != 2 {
 		t.Fatalf("grouping: %v", req)
 	}
@@ -187,7 +187,7 @@ func TestDecodeSpansRejectsBadSpansAlone(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req := EncodeSpans([]bridge.Span{sampleSpan(), sampleSpan(), sampleSpan()})
+			req := treeEncodeSpans([]bridge.Span{sampleSpan(), sampleSpan(), sampleSpan()})
 			bad := req.ResourceSpans[0].ScopeSpans[0].Spans[1]
 			tc.mutate(bad)
 			got, errs := DecodeSpans(spanWire(t, req))
@@ -215,7 +215,8 @@ func BenchmarkEncodeSpans(b *testing.B) {
 	_, span := typicalSpanEvents(trace.SpanKindServer, testParentID, false, bridge.StreamID(testTraceID))
 	spans := []bridge.Span{span}
 	b.ReportAllocs()
+	var buf []byte
 	for b.Loop() {
-		EncodeSpans(spans)
+		buf = AppendSpans(buf[:0], spans)
 	}
 }

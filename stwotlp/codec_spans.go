@@ -1,10 +1,9 @@
-package otlpexport
+package stwotlp
 
 import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"go.opentelemetry.io/otel/attribute"
@@ -15,94 +14,6 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
-
-// EncodeSpans encodes complete spans as one OTLP traces request, grouped by resource
-// and scope. Unfinished spans get status Error and stw.unfinished=true.
-//
-// The request shares no memory with spans.
-func EncodeSpans(spans []bridge.Span) *coltracepb.ExportTraceServiceRequest {
-	req := &coltracepb.ExportTraceServiceRequest{}
-	g := newGrouper(func(r *resource.Resource) *tracepb.ResourceSpans {
-		rs := &tracepb.ResourceSpans{}
-		rs.Resource, rs.SchemaUrl = resourceProto(r)
-		req.ResourceSpans = append(req.ResourceSpans, rs)
-		return rs
-	}, func(rs *tracepb.ResourceSpans, s *instrumentation.Scope) *tracepb.ScopeSpans {
-		ss := &tracepb.ScopeSpans{}
-		ss.Scope, ss.SchemaUrl = scopeProto(s)
-		rs.ScopeSpans = append(rs.ScopeSpans, ss)
-		return ss
-	})
-	ids := make([]byte, 0, 32*len(spans))
-	slab := make([]tracepb.Span, len(spans))
-	ar := &arena{}
-	for i := range spans {
-		s := &spans[i]
-		ss := g.group(s.Resource, s.Scope)
-		sp := &slab[i]
-		ids = ar.encodeSpan(sp, s, ids)
-		ss.Spans = append(ss.Spans, sp)
-	}
-	return req
-}
-
-func (ar *arena) encodeSpan(sp *tracepb.Span, s *bridge.Span, ids []byte) []byte {
-	n := len(ids)
-	ids = append(ids, s.TraceID[:]...)
-	ids = append(ids, s.SpanID[:]...)
-	sp.TraceId = ids[n : n+16 : n+16]
-	sp.SpanId = ids[n+16 : n+24 : n+24]
-	sp.TraceState = s.TraceState.String()
-	sp.Flags = spanFlags(s.TraceFlags, s.RemoteParent)
-	sp.Name = s.Name
-	sp.Kind = tracepb.Span_SpanKind(s.SpanKind)
-	sp.StartTimeUnixNano = unixNano(s.Start)
-	sp.EndTimeUnixNano = unixNano(s.End)
-	sp.Attributes = ar.keyValues(s.Attributes)
-	sp.DroppedAttributesCount = clampUint32(s.DroppedAttributes)
-	sp.DroppedEventsCount = clampUint32(s.DroppedEvents)
-	sp.DroppedLinksCount = clampUint32(s.DroppedLinks)
-	sp.Status = &tracepb.Status{
-		Code:    tracepb.Status_StatusCode(statusCodeWire(s.Status.Code)),
-		Message: s.Status.Description,
-	}
-	if s.Parent.IsValid() {
-		ids = append(ids, s.Parent[:]...)
-		sp.ParentSpanId = ids[n+24 : n+32 : n+32]
-	}
-	if s.Unfinished {
-		sp.Status.Code = tracepb.Status_STATUS_CODE_ERROR
-		if !slices.ContainsFunc(s.Attributes, isUnfinishedAttr) {
-			sp.Attributes = append(sp.Attributes, ar.keyValue(AttrUnfinished, ar.bool(true)))
-		}
-	}
-	if len(s.Events) > 0 {
-		sp.Events = make([]*tracepb.Span_Event, len(s.Events))
-		for i, ev := range s.Events {
-			sp.Events[i] = &tracepb.Span_Event{
-				TimeUnixNano:           unixNano(ev.Time),
-				Name:                   ev.Name,
-				Attributes:             ar.keyValues(ev.Attributes),
-				DroppedAttributesCount: clampUint32(ev.DroppedAttributeCount),
-			}
-		}
-	}
-	if len(s.Links) > 0 {
-		sp.Links = make([]*tracepb.Span_Link, len(s.Links))
-		for i, l := range s.Links {
-			tid, sid := l.SpanContext.TraceID(), l.SpanContext.SpanID()
-			sp.Links[i] = &tracepb.Span_Link{
-				TraceId:                append([]byte(nil), tid[:]...),
-				SpanId:                 append([]byte(nil), sid[:]...),
-				TraceState:             l.SpanContext.TraceState().String(),
-				Attributes:             ar.keyValues(l.Attributes),
-				DroppedAttributesCount: clampUint32(l.DroppedAttributeCount),
-				Flags:                  spanFlags(l.SpanContext.TraceFlags(), l.SpanContext.IsRemote()),
-			}
-		}
-	}
-	return ids
-}
 
 func clampUint32(n int) uint32 {
 	switch {

@@ -1,7 +1,8 @@
-package otlpexport
+package stwotlp
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,80 +14,91 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/proto"
 )
 
-// checkEventsWire fails t unless AppendEventsWire's bytes decode to EncodeEvents(events),
+// checkEventsWire fails t unless AppendEvents's bytes decode to treeEncodeEvents(events),
 // and, split with a limit, to requests of at most that size holding the same records.
 func checkEventsWire(t testing.TB, events []bridge.Event) {
 	t.Helper()
-	want := EncodeEvents(events)
-	b := checkAppendWire(t, "AppendEventsWire", func(buf []byte) ([]byte, bool) { return AppendEventsWire(buf, events) },
+	want := treeEncodeEvents(events)
+	b := checkAppendWire(t, "AppendEvents", func(buf []byte) []byte { return AppendEvents(buf, events) },
 		want, &collogspb.ExportLogsServiceRequest{})
 	if b == nil {
 		return
 	}
 	// Same fields, none left out that proto.Marshal leaves out: the same size.
 	if n := proto.Size(want); len(b) != n {
-		t.Errorf("AppendEventsWire wrote %d bytes, proto.Marshal %d", len(b), n)
+		t.Errorf("AppendEvents wrote %d bytes, proto.Marshal %d", len(b), n)
 	}
 	checkEventsSplit(t, events, want, proto.Size(want)/3+1)
 }
 
-// checkEventsSplit writes events as requests of at most limit bytes and checks each
-// request's size and that, together, they hold want's records in order.
+// checkEventsSplit writes events as requests of at most limit bytes and checks them
+// against want (see checkSplit).
 func checkEventsSplit(t testing.TB, events []bridge.Event, want *collogspb.ExportLogsServiceRequest, limit int) {
 	t.Helper()
-	enc := logsEncoders.Get().(*logsEncoder)
-	defer enc.release()
-	items := enc.group(events, nil, 0)
-	buf, parts := enc.write(nil, events, limit)
-	if items == 0 {
-		if len(parts) != 0 || len(buf) != 0 {
-			t.Fatalf("no records, yet %d requests (%d bytes)", len(parts), len(buf))
+	buf, parts := SplitEvents(events, limit, nil)
+	items := 0
+	for i := range events {
+		if events[i].Body != nil {
+			items++
 		}
-		return
 	}
-	flat := func(req *collogspb.ExportLogsServiceRequest, into []proto.Message) []proto.Message {
+	checkSplit(t, buf, parts, items, limit, want, func(req *collogspb.ExportLogsServiceRequest) (out []proto.Message) {
 		for _, rl := range req.ResourceLogs {
 			for _, sl := range rl.ScopeLogs {
 				for _, r := range sl.LogRecords {
-					// Each record with its resource and scope, so that a record under the
-					// wrong group does not pass.
-					into = append(into, &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+					out = append(out, &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
 						Resource: rl.Resource, SchemaUrl: rl.SchemaUrl,
 						ScopeLogs: []*logspb.ScopeLogs{{Scope: sl.Scope, SchemaUrl: sl.SchemaUrl, LogRecords: []*logspb.LogRecord{r}}},
 					}}})
 				}
 			}
 		}
-		return into
+		return out
+	})
+}
+
+// checkSplit checks the requests parts of buf, a split encoding of items items: each
+// decodes, is within limit unless it holds one item, counts its items right, and
+// together they hold want's items in order. flat lists a request's items, each as a
+// request of its own with its resource and scope, so that an item under the wrong
+// group does not pass.
+func checkSplit[R proto.Message](t testing.TB, buf []byte, parts []Part, items, limit int, want R, flat func(R) []proto.Message) {
+	t.Helper()
+	if items == 0 {
+		if len(parts) != 0 || len(buf) != 0 {
+			t.Fatalf("nothing to encode, yet %d requests (%d bytes)", len(parts), len(buf))
+		}
+		return
 	}
 	var got []proto.Message
 	total := 0
 	for i, p := range parts {
-		part := &collogspb.ExportLogsServiceRequest{}
-		if err := proto.Unmarshal(buf[p.start:p.end], part); err != nil {
+		part := want.ProtoReflect().New().Interface().(R)
+		if err := proto.Unmarshal(buf[p.Start:p.End], part); err != nil {
 			t.Fatalf("request %d does not decode: %v", i, err)
 		}
-		n := countLogRecords(part)
-		if n != p.items {
-			t.Errorf("request %d: %d records, counted %d", i, n, p.items)
+		in := flat(part)
+		if n := len(in); n != p.Items {
+			t.Errorf("request %d: %d items, counted %d", i, n, p.Items)
 		}
-		if size := p.end - p.start; size > limit && n != 1 {
-			t.Errorf("request %d: %d bytes, above the limit %d with %d records", i, size, limit, n)
+		if size := p.End - p.Start; size > limit && len(in) != 1 {
+			t.Errorf("request %d: %d bytes, above the limit %d with %d items", i, size, limit, len(in))
 		}
-		total += n
-		got = flat(part, got)
+		total += len(in)
+		got = append(got, in...)
 	}
-	wantFlat := flat(want, nil)
+	wantFlat := flat(want)
 	if total != items || len(got) != len(wantFlat) {
-		t.Fatalf("split into %d records (counted %d), want %d", len(got), total, len(wantFlat))
+		t.Fatalf("split into %d items (counted %d), want %d", len(got), total, len(wantFlat))
 	}
 	for i := range got {
 		if !proto.Equal(got[i], wantFlat[i]) {
-			t.Fatalf("record %d after splitting:\n got %v\nwant %v", i, got[i], wantFlat[i])
+			t.Fatalf("item %d after splitting:\n got %v\nwant %v", i, got[i], wantFlat[i])
 		}
 	}
 	if len(parts) < 2 && len(buf) > limit && items > 1 {
@@ -94,7 +106,7 @@ func checkEventsSplit(t testing.TB, events []bridge.Event, want *collogspb.Expor
 	}
 }
 
-func TestAppendEventsWireMatchesEncodeEvents(t *testing.T) {
+func TestAppendEventsMatchesOracle(t *testing.T) {
 	other := resource.NewWithAttributes("https://schema/1", attribute.String("service.name", "other"))
 	scope2 := &instrumentation.Scope{Name: "two", Version: "2", SchemaURL: "https://s", Attributes: attribute.NewSet(attribute.Int("a", 1))}
 	mk := func(seq uint64, r *resource.Resource, s *instrumentation.Scope) bridge.Event {
@@ -344,9 +356,9 @@ func randEvents(r *rand.Rand, bad bool) []bridge.Event {
 	return events
 }
 
-// TestAppendEventsWireRandom checks AppendEventsWire against EncodeEvents on many
+// TestAppendEventsRandom checks AppendEvents against EncodeEvents on many
 // generated batches: every event kind, every attribute value type, grouping, splitting.
-func TestAppendEventsWireRandom(t *testing.T) {
+func TestAppendEventsRandom(t *testing.T) {
 	n := 300
 	if testing.Short() {
 		n = 50
@@ -365,9 +377,9 @@ func TestAppendEventsWireRandom(t *testing.T) {
 	}
 }
 
-// FuzzAppendEventsWire generates a batch of events from a fuzzed seed and checks
-// AppendEventsWire against EncodeEvents.
-func FuzzAppendEventsWire(f *testing.F) {
+// FuzzAppendEvents generates a batch of events from a fuzzed seed and checks
+// AppendEvents against EncodeEvents.
+func FuzzAppendEvents(f *testing.F) {
 	for _, s := range []uint64{0, 1, 7, 1 << 40} {
 		f.Add(s, false)
 		f.Add(s, true)
@@ -396,21 +408,59 @@ func BenchmarkEncodeEventsWire(b *testing.B) {
 			e.Body = &bridge.SpanEndData{}
 		}
 	}
-	b.Run("EncodeEvents+Marshal", func(b *testing.B) {
+	b.Run("tree+Marshal", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := proto.Marshal(EncodeEvents(events)); err != nil {
+			if _, err := proto.Marshal(treeEncodeEvents(events)); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.ReportMetric(float64(b.N*len(events))/b.Elapsed().Seconds(), "events/s")
 	})
-	b.Run("AppendEventsWire", func(b *testing.B) {
+	b.Run("AppendEvents", func(b *testing.B) {
 		b.ReportAllocs()
 		var buf []byte
 		for b.Loop() {
-			buf, _ = AppendEventsWire(buf[:0], events)
+			buf = AppendEvents(buf[:0], events)
 		}
 		b.ReportMetric(float64(b.N*len(events))/b.Elapsed().Seconds(), "events/s")
 	})
+}
+
+// TestInvalidUTF8Replaced checks that a string that is not valid UTF-8 is sent with
+// U+FFFD in place of each bad sequence, its event and the events beside it kept:
+// proto.Marshal would refuse the whole request.
+func TestInvalidUTF8Replaced(t *testing.T) {
+	bad := &bridge.SpanOpen{Name: "a\xffb", Attributes: []attribute.KeyValue{
+		attribute.String("k\xfe", "v\xc3"), attribute.StringSlice("s", []string{"ok", "\x80x"})}}
+	events := []bridge.Event{
+		{TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Sequence: 0, Time: at(0),
+			Resource: resource.NewSchemaless(attribute.String("service.name", "svc\xff")),
+			Scope:    &instrumentation.Scope{Name: "\xffscope"}, Body: bad},
+		{TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Sequence: 1, Time: at(1),
+			Body: &bridge.Log{Level: "info", Message: "fine"}},
+	}
+	d, err := DecodeEvents(AppendEvents(nil, events))
+	if err != nil || len(d.Rejected) != 0 || len(d.Events) != 2 {
+		t.Fatalf("decoded %d events, rejected %v, err %v", len(d.Events), d.Rejected, err)
+	}
+	open := d.Events[0].Body.(*bridge.SpanOpen)
+	want := []attribute.KeyValue{attribute.String("k\uFFFD", "v\uFFFD"), attribute.StringSlice("s", []string{"ok", "\uFFFDx"})}
+	if open.Name != "a\uFFFDb" || !slices.Equal(open.Attributes, want) {
+		t.Errorf("span_open decoded as %q %v, want %q %v", open.Name, open.Attributes, "a\uFFFDb", want)
+	}
+	if v, _ := d.Events[0].Resource.Set().Value("service.name"); v.AsString() != "svc\uFFFD" || d.Events[0].Scope.Name != "\uFFFDscope" {
+		t.Errorf("resource %v, scope %q", d.Events[0].Resource, d.Events[0].Scope.Name)
+	}
+	if l := d.Events[1].Body.(*bridge.Log); l.Message != "fine" {
+		t.Errorf("the event beside it decoded as %+v", l)
+	}
+	spans := []bridge.Span{{TraceID: testTraceID, SpanID: testSpanID, Name: "\xff", Status: bridge.Status{Description: "\xfe"}}}
+	var req coltracepb.ExportTraceServiceRequest
+	if err := proto.Unmarshal(AppendSpans(nil, spans), &req); err != nil {
+		t.Fatal(err)
+	}
+	if sp := req.ResourceSpans[0].ScopeSpans[0].Spans[0]; sp.Name != "\uFFFD" || sp.Status.Message != "\uFFFD" {
+		t.Errorf("span sent as %q, status %q", sp.Name, sp.Status.Message)
+	}
 }

@@ -1,4 +1,4 @@
-package otlpexport
+package stwotlp
 
 import (
 	"encoding/hex"

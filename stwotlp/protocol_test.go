@@ -1,4 +1,4 @@
-package otlpexport
+package stwotlp
 
 import (
 	"bytes"
@@ -44,7 +44,7 @@ func protocolExamples() []struct {
 			Resource: testResource, Scope: testScope, Body: b}
 	}
 	record := func(e bridge.Event) proto.Message {
-		return EncodeEvents([]bridge.Event{e}).ResourceLogs[0].ScopeLogs[0].LogRecords[0]
+		return EventsRequest([]bridge.Event{e}).ResourceLogs[0].ScopeLogs[0].LogRecords[0]
 	}
 	open := ev(1, 0, &bridge.SpanOpen{
 		Name: "POST /checkout", SpanKind: trace.SpanKindServer, Parent: testParentID, TraceFlags: trace.FlagsSampled,
@@ -77,7 +77,7 @@ func protocolExamples() []struct {
 		name string
 		msg  proto.Message
 	}{
-		{"request", EncodeEvents([]bridge.Event{rootOpen, rootEnd})},
+		{"request", EventsRequest([]bridge.Event{rootOpen, rootEnd})},
 		{"span_open", record(open)},
 		{"update_name", record(ev(2, 5*time.Millisecond, &bridge.UpdateName{Name: "POST /checkout/{cart}"}))},
 		{"attributes", record(ev(3, 6*time.Millisecond, &bridge.Attributes{Attributes: everyValue()}))},
@@ -95,7 +95,7 @@ func protocolExamples() []struct {
 		{"exception", record(ev(9, 35*time.Millisecond, &bridge.Exception{Name: "CardError", Message: "card declined", Stack: "at charge (worker.js:10:3)"}))},
 		{"return", record(ev(10, 41*time.Millisecond, &bridge.Return{StatusCode: 402}))},
 		{"outcome", record(ev(11, 45*time.Millisecond, &bridge.Outcome{Outcome: "exceededCpu", CPUTime: 3 * time.Millisecond, WallTime: 45 * time.Millisecond}))},
-		{"unfinished_span", EncodeSpans([]bridge.Span{unfinished})},
+		{"unfinished_span", SpansRequest([]bridge.Span{unfinished})},
 	}
 }
 

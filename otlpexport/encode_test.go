@@ -2,12 +2,15 @@ package otlpexport_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/trace"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	"google.golang.org/protobuf/proto"
@@ -88,7 +91,7 @@ func TestEventsWireSplitAndMerged(t *testing.T) {
 
 	var got []bridge.Event
 	for _, req := range sink.LogRequests() {
-		d := otlpexport.DecodeEvents(req)
+		d := stwotlp.DecodeEventsRequest(req)
 		if len(d.Rejected) > 0 || d.Other != nil {
 			t.Fatalf("rejected: %v; other: %v", d.Rejected, d.Other)
 		}
@@ -128,5 +131,45 @@ func TestEventsWireSplitAndMerged(t *testing.T) {
 	}
 	if len(sizes) < 1+small/8+4*4*2 {
 		t.Errorf("%d requests: the large calls were not split", len(sizes))
+	}
+}
+
+// TestSpansSplitAndSanitised sends more spans than one request of WithMaxRequestBytes
+// holds, one of them with a name that is not valid UTF-8: they leave as several
+// requests within the limit, in order, all of them (the bad name as U+FFFD), where
+// a request with the bad string used to be refused whole.
+func TestSpansSplitAndSanitised(t *testing.T) {
+	const limit, n = 4096, 60
+	sink := exSink(t)
+	e := exNew(t, sink.Addr(), otlpexport.WithSenders(1), otlpexport.WithMaxRequestBytes(limit))
+	spans := make([]bridge.Span, n)
+	for i := range spans {
+		spans[i] = bridge.Span{TraceID: trace.TraceID{1, byte(i)}, SpanID: trace.SpanID{2, byte(i)},
+			Name: fmt.Sprintf("span-%02d-%s", i, strings.Repeat("x", 200)), Start: time.Unix(1, 0), End: time.Unix(2, 0)}
+	}
+	spans[7].Name = "bad-\xff"
+	if err := e.ConsumeSpans(context.Background(), spans); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, e)
+	var names []string
+	reqs := sink.TraceRequests()
+	for i, r := range reqs {
+		if size := proto.Size(r); size > limit {
+			t.Errorf("request %d is %d bytes, above the limit %d", i, size, limit)
+		}
+		for _, rs := range r.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				for _, sp := range ss.Spans {
+					names = append(names, sp.Name)
+				}
+			}
+		}
+	}
+	if len(reqs) < 3 || len(names) != n || names[7] != "bad-\uFFFD" || names[n-1] != spans[n-1].Name {
+		t.Fatalf("%d requests, %d spans (want %d), span 7 %q", len(reqs), len(names), n, names[min(7, len(names)-1)])
+	}
+	if st := e.Stats().Traces; st.Sent != n || st.Failed != 0 || st.Dropped != 0 {
+		t.Errorf("stats %+v", st)
 	}
 }

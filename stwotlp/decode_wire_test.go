@@ -1,4 +1,4 @@
-package otlpexport
+package stwotlp
 
 import (
 	"fmt"
@@ -16,13 +16,13 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// referenceDecode is what DecodeEventsWire must match: proto.Unmarshal + DecodeEvents.
+// referenceDecode is what DecodeEvents must match: proto.Unmarshal + DecodeEventsRequest.
 func referenceDecode(data []byte) (DecodedLogs, error) {
 	req := &collogspb.ExportLogsServiceRequest{}
 	if err := proto.Unmarshal(data, req); err != nil {
 		return DecodedLogs{}, err
 	}
-	return DecodeEvents(req), nil
+	return DecodeEventsRequest(req), nil
 }
 
 // sameDecoded fails t unless got and want are equal: events deeply, rejections by
@@ -56,7 +56,7 @@ func sameDecoded(t testing.TB, got, want DecodedLogs) {
 func checkWire(t testing.TB, data []byte) bool {
 	t.Helper()
 	want, werr := referenceDecode(data)
-	got, gerr := DecodeEventsWire(data)
+	got, gerr := DecodeEvents(data)
 	if (gerr == nil) != (werr == nil) {
 		t.Fatalf("error %v, want %v", gerr, werr)
 	}
@@ -86,10 +86,10 @@ func mustWire(t testing.TB, m proto.Message) []byte {
 // wireSamples are requests covering the fast path, every fallback and bad records.
 func wireSamples(t testing.TB) map[string][]byte {
 	events, _ := typicalSpanEvents(trace.SpanKindServer, testParentID, true, testStreamID)
-	mixed := EncodeEvents(sampleEvents()[:3])
+	mixed := treeEncodeEvents(sampleEvents()[:3])
 	sl := mixed.ResourceLogs[0].ScopeLogs[0]
 	sl.LogRecords = append(sl.LogRecords, &logspb.LogRecord{Body: stringValue("plain")})
-	bad := EncodeEvents(events)
+	bad := treeEncodeEvents(events)
 	bsl := bad.ResourceLogs[0].ScopeLogs[0]
 	bsl.LogRecords = append(bsl.LogRecords,
 		withAttr(goodRecord(9), AttrSequence, intValue(-3)),
@@ -101,7 +101,7 @@ func wireSamples(t testing.TB) map[string][]byte {
 		&logspb.LogRecord{EventName: EventSpanOpen, Body: stringValue("not a kvlist")},
 		&logspb.LogRecord{EventName: EventLog, Body: intValue(3)},
 	)
-	scalars := EncodeEvents([]bridge.Event{{
+	scalars := treeEncodeEvents([]bridge.Event{{
 		TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Sequence: 1, Time: at(0),
 		Body: &bridge.SpanOpen{Name: "s", Attributes: []attribute.KeyValue{
 			attribute.Bool("b", true), attribute.Int("i", -7), attribute.Float64("f", 1.5),
@@ -114,11 +114,11 @@ func wireSamples(t testing.TB) map[string][]byte {
 	srec.SeverityText, srec.SeverityNumber, srec.ObservedTimeUnixNano, srec.DroppedAttributesCount = "INFO", 9, 77, 3
 	emptyBody := proto.Clone(scalars).(*collogspb.ExportLogsServiceRequest)
 	emptyBody.ResourceLogs[0].ScopeLogs[0].LogRecords[0].Body = &commonpb.AnyValue{}
-	noResource := EncodeEvents(events)
+	noResource := treeEncodeEvents(events)
 	noResource.ResourceLogs[0].Resource, noResource.ResourceLogs[0].ScopeLogs[0].Scope = nil, nil
 	return map[string][]byte{
-		"sample":      mustWire(t, EncodeEvents(sampleEvents())),
-		"typical":     mustWire(t, EncodeEvents(events)),
+		"sample":      mustWire(t, treeEncodeEvents(sampleEvents())),
+		"typical":     mustWire(t, treeEncodeEvents(events)),
 		"mixed":       mustWire(t, mixed),
 		"bad":         mustWire(t, bad),
 		"scalars":     mustWire(t, scalars),
@@ -152,7 +152,7 @@ func TestDecodeEventsWireTakesFastPath(t *testing.T) {
 // one: unknown fields, repeated message fields, invalid UTF-8, truncation.
 func TestDecodeEventsWireFallbacks(t *testing.T) {
 	events, _ := typicalSpanEvents(trace.SpanKindClient, testParentID, false, testStreamID)
-	base := mustWire(t, EncodeEvents(events))
+	base := mustWire(t, treeEncodeEvents(events))
 	rec := mustWire(t, encodeOne(&bridge.SpanOpen{Name: "n"}))
 	wrap := func(rec []byte) []byte {
 		sl := protowire.AppendTag(nil, 2, protowire.BytesType)
@@ -197,21 +197,21 @@ func TestDecodeEventsWireFallbacks(t *testing.T) {
 // pooled decoder decodes other requests.
 func TestDecodeEventsWireKeepsNoDecoderMemory(t *testing.T) {
 	s := wireSamples(t)
-	first, err := DecodeEventsWire(s["typical"])
+	first, err := DecodeEvents(s["typical"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	want, _ := referenceDecode(s["typical"])
 	for range 5 {
-		if _, err := DecodeEventsWire(s["scalars"]); err != nil {
+		if _, err := DecodeEvents(s["scalars"]); err != nil {
 			t.Fatal(err)
 		}
 	}
 	sameDecoded(t, first, want)
 }
 
-// FuzzDecodeEventsWire checks that for any bytes DecodeEventsWire equals
-// proto.Unmarshal + DecodeEvents: events, rejections, pass-through and errors.
+// FuzzDecodeEventsWire checks that for any bytes DecodeEvents equals
+// proto.Unmarshal + DecodeEventsRequest: events, rejections, pass-through and errors.
 func FuzzDecodeEventsWire(f *testing.F) {
 	for _, data := range wireSamples(f) {
 		f.Add(data)
@@ -221,7 +221,7 @@ func FuzzDecodeEventsWire(f *testing.F) {
 
 func BenchmarkDecodeEventsWire(b *testing.B) {
 	events := loadLikeEvents(64)
-	data := mustWire(b, EncodeEvents(events))
+	data := mustWire(b, treeEncodeEvents(events))
 	b.Run("generic", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(data)))
@@ -236,7 +236,7 @@ func BenchmarkDecodeEventsWire(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
-			if _, err := DecodeEventsWire(data); err != nil {
+			if _, err := DecodeEvents(data); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -276,7 +276,7 @@ func TestDecodeEventsWireSharesResources(t *testing.T) {
 		for i := range events {
 			events[i].Resource = res
 		}
-		return mustWire(t, EncodeEvents(events))
+		return mustWire(t, treeEncodeEvents(events))
 	}
 	a, ok1 := d.decode(req(testResource))
 	b, ok2 := d.decode(req(testResource))
@@ -299,7 +299,7 @@ func TestDecodeEventsWireKeepsNoInputMemory(t *testing.T) {
 	for name, data := range wireSamples(t) {
 		want, werr := referenceDecode(data)
 		buf := append([]byte(nil), data...)
-		got, err := DecodeEventsWire(buf)
+		got, err := DecodeEvents(buf)
 		for i := range buf {
 			buf[i] = 0xff
 		}

@@ -1,4 +1,4 @@
-package otlpexport
+package stwotlp
 
 import (
 	"bytes"
@@ -26,10 +26,10 @@ func mustMarshal(f *testing.F, m proto.Message) []byte {
 // it must not panic, must account for every record, and what it accepts must encode
 // and decode again to the same thing.
 func FuzzDecodeEvents(f *testing.F) {
-	f.Add(mustMarshal(f, EncodeEvents(sampleEvents())))
+	f.Add(mustMarshal(f, treeEncodeEvents(sampleEvents())))
 	events, _ := typicalSpanEvents(0, testParentID, true, testStreamID)
-	f.Add(mustMarshal(f, EncodeEvents(events)))
-	mixed := EncodeEvents(sampleEvents()[:3])
+	f.Add(mustMarshal(f, treeEncodeEvents(events)))
+	mixed := treeEncodeEvents(sampleEvents()[:3])
 	sl := mixed.ResourceLogs[0].ScopeLogs[0]
 	sl.LogRecords = append(sl.LogRecords,
 		&logspb.LogRecord{Body: stringValue("plain")},
@@ -45,7 +45,7 @@ func FuzzDecodeEvents(f *testing.F) {
 		if err := proto.Unmarshal(data, &req); err != nil {
 			return
 		}
-		d := DecodeEvents(&req)
+		d := DecodeEventsRequest(&req)
 		records, other := 0, 0
 		for _, rl := range req.ResourceLogs {
 			for _, sl := range rl.GetScopeLogs() {
@@ -60,8 +60,8 @@ func FuzzDecodeEvents(f *testing.F) {
 		if got := len(d.Events) + len(d.Rejected) + other; got != records {
 			t.Fatalf("%d records, but %d events + %d rejected + %d other", records, len(d.Events), len(d.Rejected), other)
 		}
-		enc1 := EncodeEvents(d.Events)
-		d2 := DecodeEvents(enc1)
+		enc1 := treeEncodeEvents(d.Events)
+		d2 := DecodeEventsRequest(enc1)
 		if len(d2.Rejected) > 0 || d2.Other != nil || len(d2.Events) != len(d.Events) {
 			t.Fatalf("re-decoding accepted events: %d events, rejected %v", len(d2.Events), d2.Rejected)
 		}
@@ -69,7 +69,7 @@ func FuzzDecodeEvents(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b2, err := deterministic.Marshal(EncodeEvents(d2.Events))
+		b2, err := deterministic.Marshal(treeEncodeEvents(d2.Events))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,9 +83,9 @@ func FuzzDecodeEvents(f *testing.F) {
 func FuzzDecodeSpans(f *testing.F) {
 	unfinished := sampleSpan()
 	unfinished.Unfinished = true
-	f.Add(mustMarshal(f, EncodeSpans([]bridge.Span{sampleSpan(), unfinished})))
+	f.Add(mustMarshal(f, treeEncodeSpans([]bridge.Span{sampleSpan(), unfinished})))
 	_, plain := typicalSpanEvents(0, testParentID, true, testStreamID)
-	f.Add(mustMarshal(f, EncodeSpans([]bridge.Span{plain})))
+	f.Add(mustMarshal(f, treeEncodeSpans([]bridge.Span{plain})))
 	f.Add([]byte{})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -103,7 +103,7 @@ func FuzzDecodeSpans(f *testing.F) {
 		if len(spans)+len(errs) != n {
 			t.Fatalf("%d spans, but %d decoded + %d rejected", n, len(spans), len(errs))
 		}
-		enc1 := EncodeSpans(spans)
+		enc1 := treeEncodeSpans(spans)
 		spans2, errs2 := DecodeSpans(enc1)
 		if len(errs2) > 0 || len(spans2) != len(spans) {
 			t.Fatalf("re-decoding accepted spans: %d spans, errors %v", len(spans2), errs2)
@@ -112,7 +112,7 @@ func FuzzDecodeSpans(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b2, err := deterministic.Marshal(EncodeSpans(spans2))
+		b2, err := deterministic.Marshal(treeEncodeSpans(spans2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	}
 	samples := sampleEvents()
 	f.Fuzz(func(t *testing.T, which uint8, key string, typ uint8, s string, n int64) {
-		rec := EncodeEvents(samples[int(which)%len(samples):][:1]).ResourceLogs[0].ScopeLogs[0].LogRecords[0]
+		rec := treeEncodeEvents(samples[int(which)%len(samples):][:1]).ResourceLogs[0].ScopeLogs[0].LogRecords[0]
 		var v *commonpb.AnyValue
 		switch typ % 8 {
 		case 0:
@@ -158,11 +158,11 @@ func FuzzDecodeRecord(f *testing.F) {
 			rec.Attributes = append(rec.Attributes, kv(key, v))
 		}
 		req := &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{rec}}}}}}
-		d := DecodeEvents(req)
+		d := DecodeEventsRequest(req)
 		if len(d.Events)+len(d.Rejected) != 1 {
 			t.Fatalf("%d events, %d rejected", len(d.Events), len(d.Rejected))
 		}
-		d2 := DecodeEvents(EncodeEvents(d.Events))
+		d2 := DecodeEventsRequest(treeEncodeEvents(d.Events))
 		if len(d2.Rejected) > 0 || len(d2.Events) != len(d.Events) {
 			t.Fatalf("re-decoding an accepted record: rejected %v", d2.Rejected)
 		}

@@ -1,4 +1,4 @@
-package otlpexport
+package stwotlp
 
 import (
 	"errors"
@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -15,252 +14,6 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 )
-
-// EncodeEvents encodes events as one OTLP logs request, one LogRecord per event,
-// grouped by resource and scope (events whose resources and scopes are equal share a
-// group). Within a group, records keep the order of events. Events without a body
-// carry nothing to encode and are skipped.
-//
-// The request shares no memory with events, so the caller may reuse the slice.
-func EncodeEvents(events []bridge.Event) *collogspb.ExportLogsServiceRequest {
-	req := &collogspb.ExportLogsServiceRequest{}
-	g := newGrouper(func(r *resource.Resource) *logspb.ResourceLogs {
-		rl := &logspb.ResourceLogs{}
-		rl.Resource, rl.SchemaUrl = resourceProto(r)
-		req.ResourceLogs = append(req.ResourceLogs, rl)
-		return rl
-	}, func(rl *logspb.ResourceLogs, s *instrumentation.Scope) *logspb.ScopeLogs {
-		sl := &logspb.ScopeLogs{}
-		sl.Scope, sl.SchemaUrl = scopeProto(s)
-		rl.ScopeLogs = append(rl.ScopeLogs, sl)
-		return sl
-	})
-	// One buffer holds every trace and span id of the request, one slab its records.
-	ids := make([]byte, 0, 24*len(events))
-	records := make([]logspb.LogRecord, len(events))
-	ar := &arena{}
-	for i := range events {
-		e := &events[i]
-		if e.Body == nil {
-			continue
-		}
-		sl := g.group(e.Resource, e.Scope)
-		rec := &records[i]
-		ids = ar.encodeRecord(rec, e, ids)
-		sl.LogRecords = append(sl.LogRecords, rec)
-	}
-	return req
-}
-
-// encodeRecord encodes one event; ids is the request's id buffer, returned grown.
-func (ar *arena) encodeRecord(rec *logspb.LogRecord, e *bridge.Event, ids []byte) []byte {
-	rec.EventName = EventName(e.Kind())
-	rec.TimeUnixNano = unixNano(e.Time)
-	if e.TraceID.IsValid() {
-		n := len(ids)
-		ids = append(ids, e.TraceID[:]...)
-		rec.TraceId = ids[n:len(ids):len(ids)]
-	}
-	if e.SpanID.IsValid() {
-		n := len(ids)
-		ids = append(ids, e.SpanID[:]...)
-		rec.SpanId = ids[n:len(ids):len(ids)]
-	}
-	a := make([]*commonpb.KeyValue, 0, 4)
-	// Version 1 requires stw.stream_id on every record, even where it equals the
-	// trace id (the stream of a new trace); receivers tolerate its absence.
-	a = append(a, ar.keyValue(AttrStreamID, ar.str(e.StreamID.String())))
-	a = append(a, ar.keyValue(AttrSequence, ar.int(int64(e.Sequence))))
-
-	switch b := e.Body.(type) {
-	case *bridge.SpanOpen:
-		a = append(a, ar.keyValue(AttrSpanName, ar.str(b.Name)))
-		if b.Parent.IsValid() {
-			a = append(a, ar.keyValue(AttrParentSpanID, ar.str(b.Parent.String())))
-		}
-		if b.SpanKind != trace.SpanKindInternal {
-			a = append(a, ar.keyValue(AttrSpanKind, ar.int(int64(b.SpanKind))))
-		}
-		if b.TraceState.Len() > 0 {
-			a = append(a, ar.keyValue(AttrTraceState, ar.str(b.TraceState.String())))
-		}
-		if b.RemoteParent {
-			a = append(a, ar.keyValue(AttrRemoteParent, ar.bool(true)))
-		}
-		if len(b.Links) > 0 {
-			a = append(a, ar.keyValue(AttrLinks, ar.linksValue(b.Links)))
-		}
-		rec.Flags = uint32(b.TraceFlags)
-		rec.Body = ar.attributesBody(b.Attributes)
-	case *bridge.UpdateName:
-		a = append(a, ar.keyValue(AttrSpanName, ar.str(b.Name)))
-	case *bridge.Attributes:
-		rec.Body = ar.attributesBody(b.Attributes)
-	case *bridge.StatusUpdate:
-		a = append(a, ar.keyValue(AttrStatusCode, ar.int(statusCodeWire(b.Status.Code))))
-		if b.Status.Description != "" {
-			a = append(a, ar.keyValue(AttrStatusMessage, ar.str(b.Status.Description)))
-		}
-	case *bridge.SpanEndData:
-		a = ar.appendSpanEnd(a, b)
-		rec.Body = ar.attributesBody(b.Attributes)
-	case *bridge.Heartbeat:
-	case *bridge.Onset:
-		if b.Parent.IsValid() {
-			a = append(a, ar.keyValue(AttrParentSpanID, ar.str(b.Parent.String())))
-		}
-		a = ar.appendString(a, AttrOnsetExecModel, b.ExecutionModel)
-		a = ar.appendString(a, AttrOnsetScriptName, b.ScriptName)
-		a = ar.appendString(a, AttrOnsetScriptVersion, b.ScriptVersion)
-		a = ar.appendString(a, AttrOnsetEntrypoint, b.Entrypoint)
-		if len(b.ScriptTags) > 0 {
-			a = append(a, ar.keyValue(AttrOnsetScriptTags, ar.anyValue(attribute.StringSliceValue(b.ScriptTags))))
-		}
-		a = ar.appendString(a, AttrOnsetDispatchNS, b.DispatchNamespace)
-		if info := ar.triggerInfoValue(&b.Info); info != nil {
-			a = append(a, ar.keyValue(AttrOnsetInfo, info))
-		}
-		rec.Body = ar.attributesBody(b.Attributes)
-	case *bridge.Outcome:
-		// "ok", what nearly every stream ends with, is the default and left out.
-		if b.Outcome != "ok" {
-			a = append(a, ar.keyValue(AttrOutcomeResult, ar.str(b.Outcome)))
-		}
-		a = ar.appendInt(a, AttrOutcomeCPUTime, int64(b.CPUTime))
-		a = ar.appendInt(a, AttrOutcomeWallTime, int64(b.WallTime))
-	case *bridge.Log:
-		rec.SeverityText = b.Level
-		rec.SeverityNumber = logSeverity(b.Level)
-		rec.Body = ar.str(b.Message)
-	case *bridge.Exception:
-		rec.SeverityNumber = logspb.SeverityNumber_SEVERITY_NUMBER_ERROR
-		a = ar.appendString(a, AttrExceptionType, b.Name)
-		a = ar.appendString(a, AttrExceptionMessage, b.Message)
-		a = ar.appendString(a, AttrExceptionStack, b.Stack)
-	case *bridge.Return:
-		a = ar.appendInt(a, AttrReturnStatusCode, int64(b.StatusCode))
-	case *bridge.StreamDiagnostic:
-		a = append(a, ar.keyValue(AttrDiagnosticDropped, ar.int(int64(b.DroppedEvents))))
-	}
-	rec.Attributes = a
-	return ids
-}
-
-// appendSpanEnd appends the record attributes of a span's end; each is left out when
-// it holds its zero value.
-func (ar *arena) appendSpanEnd(a []*commonpb.KeyValue, b *bridge.SpanEndData) []*commonpb.KeyValue {
-	if b.Status.Code != codes.Unset {
-		a = append(a, ar.keyValue(AttrStatusCode, ar.int(statusCodeWire(b.Status.Code))))
-	}
-	a = ar.appendString(a, AttrStatusMessage, b.Status.Description)
-	if len(b.Events) > 0 {
-		a = append(a, ar.keyValue(AttrEvents, ar.spanEventsValue(b.Events)))
-	}
-	if len(b.Links) > 0 {
-		a = append(a, ar.keyValue(AttrLinks, ar.linksValue(b.Links)))
-	}
-	a = ar.appendInt(a, AttrDroppedAttributes, int64(b.DroppedAttributes))
-	a = ar.appendInt(a, AttrDroppedEvents, int64(b.DroppedEvents))
-	a = ar.appendInt(a, AttrDroppedLinks, int64(b.DroppedLinks))
-	a = ar.appendInt(a, AttrChildSpanCount, int64(b.ChildSpanCount))
-	if b.Unfinished {
-		a = append(a, ar.keyValue(AttrUnfinished, ar.bool(true)))
-	}
-	return ar.appendString(a, AttrSpanOutcome, b.Outcome)
-}
-
-func (ar *arena) appendString(a []*commonpb.KeyValue, key, s string) []*commonpb.KeyValue {
-	if s == "" {
-		return a
-	}
-	return append(a, ar.keyValue(key, ar.str(s)))
-}
-
-func (ar *arena) appendInt(a []*commonpb.KeyValue, key string, n int64) []*commonpb.KeyValue {
-	if n == 0 {
-		return a
-	}
-	return append(a, ar.keyValue(key, ar.int(n)))
-}
-
-// attributesBody is the body of span_open, attributes, span_end and onset: a kvlist
-// of the span's (or invocation's) attributes, nil when there are none.
-func (ar *arena) attributesBody(attrs []attribute.KeyValue) *commonpb.AnyValue {
-	if len(attrs) == 0 {
-		return nil
-	}
-	return ar.kvlist(ar.keyValues(attrs))
-}
-
-func (ar *arena) linksValue(links []bridge.Link) *commonpb.AnyValue {
-	vals := make([]*commonpb.AnyValue, len(links))
-	for i, l := range links {
-		sc := l.SpanContext
-		f := make([]*commonpb.KeyValue, 0, 5)
-		tid, sid := sc.TraceID(), sc.SpanID()
-		f = append(f,
-			ar.keyValue("trace_id", ar.str(tid.String())),
-			ar.keyValue("span_id", ar.str(sid.String())))
-		if sc.TraceState().Len() > 0 {
-			f = append(f, ar.keyValue("trace_state", ar.str(sc.TraceState().String())))
-		}
-		f = append(f, ar.keyValue("flags", ar.int(int64(spanFlags(sc.TraceFlags(), sc.IsRemote())))))
-		if len(l.Attributes) > 0 {
-			f = append(f, ar.keyValue("attributes", ar.kvlist(ar.keyValues(l.Attributes))))
-		}
-		f = ar.appendInt(f, "dropped_attributes_count", int64(l.DroppedAttributeCount))
-		vals[i] = ar.kvlist(f)
-	}
-	return ar.array(vals)
-}
-
-func (ar *arena) spanEventsValue(events []bridge.SpanEvent) *commonpb.AnyValue {
-	vals := make([]*commonpb.AnyValue, len(events))
-	for i, ev := range events {
-		f := make([]*commonpb.KeyValue, 0, 4)
-		f = append(f,
-			ar.keyValue("name", ar.str(ev.Name)),
-			ar.keyValue("time_unix_nano", ar.int(int64(unixNano(ev.Time)))))
-		if len(ev.Attributes) > 0 {
-			f = append(f, ar.keyValue("attributes", ar.kvlist(ar.keyValues(ev.Attributes))))
-		}
-		f = ar.appendInt(f, "dropped_attributes_count", int64(ev.DroppedAttributeCount))
-		vals[i] = ar.kvlist(f)
-	}
-	return ar.array(vals)
-}
-
-// triggerInfoValue is the trigger info of an onset as a kvlist of its non-zero
-// fields, nil when every field is zero.
-func (ar *arena) triggerInfoValue(ti *bridge.TriggerInfo) *commonpb.AnyValue {
-	var f []*commonpb.KeyValue
-	f = ar.appendString(f, "type", ti.Type)
-	f = ar.appendString(f, "method", ti.Method)
-	f = ar.appendString(f, "url", ti.URL)
-	if len(ti.Headers) > 0 {
-		h := make([]*commonpb.KeyValue, len(ti.Headers))
-		for i, hd := range ti.Headers {
-			h[i] = ar.keyValue(hd.Name, ar.str(hd.Value))
-		}
-		f = append(f, ar.keyValue("headers", ar.kvlist(h)))
-	}
-	f = ar.appendString(f, "cf_json", ti.CfJSON)
-	f = ar.appendString(f, "method_name", ti.MethodName)
-	f = ar.appendString(f, "cron", ti.Cron)
-	if !ti.ScheduledTime.IsZero() {
-		f = append(f, ar.keyValue("scheduled_time_unix_nano", ar.int(int64(unixNano(ti.ScheduledTime)))))
-	}
-	f = ar.appendString(f, "queue_name", ti.QueueName)
-	f = ar.appendInt(f, "batch_size", int64(ti.BatchSize))
-	f = ar.appendString(f, "mail_from", ti.MailFrom)
-	f = ar.appendString(f, "rcpt_to", ti.RcptTo)
-	f = ar.appendInt(f, "raw_size", int64(ti.RawSize))
-	f = ar.appendString(f, "raw", ti.Raw)
-	if len(f) == 0 {
-		return nil
-	}
-	return ar.kvlist(f)
-}
 
 // unixNano is t in nanoseconds since the Unix epoch, 0 for the zero time.
 func unixNano(t time.Time) uint64 {
@@ -367,12 +120,10 @@ func (e *RecordError) Error() string {
 // Unwrap returns the problem.
 func (e *RecordError) Unwrap() error { return e.Err }
 
-// DecodeEvents decodes the STW lifecycle records of a logs request. A bad record is
-// rejected alone; the good records beside it are kept. Records with an event_name
-// outside the stw.* namespace (or none) are returned in Other, untouched. Events of
-// one ResourceLogs share one *resource.Resource, events of one ScopeLogs one
-// *instrumentation.Scope.
-func DecodeEvents(req *collogspb.ExportLogsServiceRequest) DecodedLogs {
+// DecodeEventsRequest is DecodeEvents for a request already unmarshalled (OTLP/HTTP
+// JSON, a message from a gRPC client); Other shares its records, resources and scopes
+// with req.
+func DecodeEventsRequest(req *collogspb.ExportLogsServiceRequest) DecodedLogs {
 	var out DecodedLogs
 	n := 0
 	for _, rl := range req.GetResourceLogs() {

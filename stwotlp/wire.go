@@ -1,7 +1,4 @@
-// Package otlpexport carries STW events over OTLP: a codec between bridge events and
-// OTLP log records ("STW over OTLP", docs/PROTOCOL.md), a codec between assembled
-// spans and OTLP spans, and an OTLP/gRPC exporter that is a tail of the pipeline.
-package otlpexport
+package stwotlp
 
 import (
 	"strings"

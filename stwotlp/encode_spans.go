@@ -1,164 +1,15 @@
-package otlpexport
+package stwotlp
 
 import (
 	"math"
 	"slices"
-	"unicode/utf8"
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/instrumentation"
-	"go.opentelemetry.io/otel/sdk/resource"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// AppendSpansWire appends to buf the ExportTraceServiceRequest that EncodeSpans(spans)
-// builds, in protobuf wire format, without building the message tree: the same
-// grouping by resource and scope, the same fields. ok is false, and buf returned
-// unchanged, when a string is not valid UTF-8: proto.Marshal refuses such a request,
-// and so does this encoder.
-func AppendSpansWire(buf []byte, spans []bridge.Span) (_ []byte, ok bool) {
-	type scopeGroup struct {
-		scope *instrumentation.Scope
-		spans []int
-	}
-	type resGroup struct {
-		res    *resource.Resource
-		scopes []*scopeGroup
-	}
-	var (
-		groups    []*resGroup
-		resources map[groupKey]*resGroup
-		scopes    map[groupKey]*scopeGroup
-		lastRes   *resource.Resource
-		lastScope *instrumentation.Scope
-		last      *scopeGroup
-	)
-	for i := range spans {
-		s := &spans[i]
-		if !spanUTF8(s) {
-			return buf, false
-		}
-		if last != nil && s.Resource == lastRes && s.Scope == lastScope {
-			last.spans = append(last.spans, i)
-			continue
-		}
-		if resources == nil {
-			resources, scopes = make(map[groupKey]*resGroup), make(map[groupKey]*scopeGroup)
-		}
-		key := makeGroupKey(s.Resource, s.Scope)
-		sg := scopes[key]
-		if sg == nil {
-			if !scopeUTF8(s.Resource, s.Scope) {
-				return buf, false
-			}
-			rg := resources[key.resourceKey()]
-			if rg == nil {
-				rg = &resGroup{res: s.Resource}
-				resources[key.resourceKey()] = rg
-				groups = append(groups, rg)
-			}
-			sg = &scopeGroup{scope: s.Scope, spans: make([]int, 0, len(spans)-i)}
-			scopes[key] = sg
-			rg.scopes = append(rg.scopes, sg)
-		}
-		last, lastRes, lastScope = sg, s.Resource, s.Scope
-		last.spans = append(last.spans, i)
-	}
-	for _, rg := range groups {
-		var rs int
-		buf, rs = beginMsg(buf, 1) // resource_spans
-		if rg.res != nil {
-			var m int
-			buf, m = beginMsg(buf, 1) // resource
-			buf = appendKeyValues(buf, 1, rg.res.Attributes())
-			buf = endMsg(buf, m)
-		}
-		for _, sg := range rg.scopes {
-			var ss int
-			buf, ss = beginMsg(buf, 2) // scope_spans
-			if sg.scope != nil {
-				var m int
-				buf, m = beginMsg(buf, 1) // scope
-				buf = appendString(buf, 1, sg.scope.Name)
-				buf = appendString(buf, 2, sg.scope.Version)
-				buf = appendKeyValues(buf, 3, sg.scope.Attributes.ToSlice())
-				buf = endMsg(buf, m)
-			}
-			for _, i := range sg.spans {
-				buf = appendSpanWire(buf, &spans[i])
-			}
-			if sg.scope != nil {
-				buf = appendString(buf, 3, sg.scope.SchemaURL)
-			}
-			buf = endMsg(buf, ss)
-		}
-		if rg.res != nil {
-			buf = appendString(buf, 3, rg.res.SchemaURL())
-		}
-		buf = endMsg(buf, rs)
-	}
-	return buf, true
-}
-
-// spanUTF8 reports whether every string of s is valid UTF-8.
-func spanUTF8(s *bridge.Span) bool {
-	if !utf8.ValidString(s.Name) || !utf8.ValidString(s.Status.Description) || !attrsUTF8(s.Attributes) {
-		return false
-	}
-	for i := range s.Events {
-		if !utf8.ValidString(s.Events[i].Name) || !attrsUTF8(s.Events[i].Attributes) {
-			return false
-		}
-	}
-	for i := range s.Links {
-		if !attrsUTF8(s.Links[i].Attributes) {
-			return false
-		}
-	}
-	return true
-}
-
-func scopeUTF8(r *resource.Resource, s *instrumentation.Scope) bool {
-	if r != nil && (!utf8.ValidString(r.SchemaURL()) || !attrsUTF8(r.Attributes())) {
-		return false
-	}
-	return s == nil || utf8.ValidString(s.Name) && utf8.ValidString(s.Version) &&
-		utf8.ValidString(s.SchemaURL) && attrsUTF8(s.Attributes.ToSlice())
-}
-
-func attrsUTF8(attrs []attribute.KeyValue) bool {
-	for _, kv := range attrs {
-		if !utf8.ValidString(string(kv.Key)) || !valueUTF8(kv.Value) {
-			return false
-		}
-	}
-	return true
-}
-
-func valueUTF8(v attribute.Value) bool {
-	switch v.Type() {
-	case attribute.STRING:
-		return utf8.ValidString(v.AsString())
-	case attribute.STRINGSLICE:
-		for _, s := range v.AsStringSlice() {
-			if !utf8.ValidString(s) {
-				return false
-			}
-		}
-	case attribute.SLICE:
-		for _, e := range v.AsSlice() {
-			if !valueUTF8(e) {
-				return false
-			}
-		}
-	case attribute.MAP:
-		return attrsUTF8(v.AsMap())
-	}
-	return true
-}
-
-// appendSpanWire appends s as field 2 (spans) of a ScopeSpans, as encodeSpan builds it.
+// appendSpanWire appends s as field 2 (spans) of a ScopeSpans.
 func appendSpanWire(b []byte, s *bridge.Span) []byte {
 	b, m := beginMsg(b, 2)
 	b = appendBytesField(b, 1, s.TraceID[:])
@@ -248,6 +99,11 @@ func endMsg(b []byte, mark int) []byte {
 }
 
 func appendString(b []byte, num protowire.Number, s string) []byte {
+	return appendRawString(b, num, validUTF8(s))
+}
+
+// appendRawString is appendString for a string known to be valid UTF-8.
+func appendRawString(b []byte, num protowire.Number, s string) []byte {
 	if s == "" {
 		return b
 	}
@@ -294,7 +150,8 @@ func appendKeyValue(b []byte, num protowire.Number, key string, v attribute.Valu
 	return endMsg(b, m)
 }
 
-// appendAnyValue appends v as AnyValue field num, as arena.anyValue maps it.
+// appendAnyValue appends v as AnyValue field num, in the form docs/PROTOCOL.md gives
+// for its type.
 func appendAnyValue(b []byte, num protowire.Number, v attribute.Value) []byte {
 	b, m := beginMsg(b, num)
 	switch v.Type() {
@@ -350,7 +207,7 @@ func appendDoubleValue(b []byte, x float64) []byte {
 
 func appendStringValue(b []byte, x string) []byte {
 	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	return protowire.AppendString(b, x)
+	return protowire.AppendString(b, validUTF8(x))
 }
 
 // appendArrayValue appends AnyValue.array_value (field 5) holding one AnyValue per

@@ -1,4 +1,4 @@
-package otlpexport
+package stwotlp
 
 import (
 	"math"
@@ -17,12 +17,17 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// DecodeEventsWire decodes a serialized ExportLogsServiceRequest: the result is that of
-// proto.Unmarshal followed by DecodeEvents, and err is proto.Unmarshal's error for a
-// malformed request. It reads the common shape of STW traffic (stw.* records with
-// scalar attributes) straight from the wire without building the generic message
-// tree, and takes the generic path for anything else, so only its cost differs.
-func DecodeEventsWire(data []byte) (DecodedLogs, error) {
+// DecodeEvents decodes the STW lifecycle records of a serialized
+// ExportLogsServiceRequest; err is proto.Unmarshal's error for a malformed request. A
+// bad record is rejected alone; the good records beside it are kept. Records with an
+// event_name outside the stw.* namespace (or none) are returned in Other, untouched.
+// Events of one ResourceLogs share one *resource.Resource, events of one ScopeLogs one
+// *instrumentation.Scope.
+//
+// It reads the common shape of STW traffic (stw.* records with scalar attributes)
+// straight from the wire, and anything else through proto.Unmarshal and
+// DecodeEventsRequest; both read each record with the same decodeRecord.
+func DecodeEvents(data []byte) (DecodedLogs, error) {
 	d := decoderPool.Get().(*fastDecoder)
 	out, ok := d.decode(data)
 	d.reset()
@@ -34,7 +39,7 @@ func DecodeEventsWire(data []byte) (DecodedLogs, error) {
 	if err := proto.Unmarshal(data, req); err != nil {
 		return DecodedLogs{}, err
 	}
-	return DecodeEvents(req), nil
+	return DecodeEventsRequest(req), nil
 }
 
 var decoderPool = sync.Pool{New: func() any { return newFastDecoder() }}

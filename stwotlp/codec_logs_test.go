@@ -1,4 +1,4 @@
-package otlpexport
+package stwotlp
 
 import (
 	"errors"
@@ -44,7 +44,7 @@ func TestEventsRoundTripEveryKind(t *testing.T) {
 			t.Fatalf("sampleEvents lacks %s", k)
 		}
 	}
-	got := DecodeEvents(wireRoundTrip(t, EncodeEvents(events)))
+	got := DecodeEventsRequest(wireRoundTrip(t, treeEncodeEvents(events)))
 	if len(got.Rejected) > 0 || got.Other != nil {
 		t.Fatalf("rejected %v, other %v", got.Rejected, got.Other)
 	}
@@ -64,7 +64,7 @@ func TestEventsRoundTripZeroFields(t *testing.T) {
 	for i, b := range bodies {
 		events = append(events, bridge.Event{TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Sequence: uint64(i), Body: b})
 	}
-	got := DecodeEvents(wireRoundTrip(t, EncodeEvents(events)))
+	got := DecodeEventsRequest(wireRoundTrip(t, treeEncodeEvents(events)))
 	if len(got.Rejected) > 0 {
 		t.Fatalf("rejected: %v", got.Rejected)
 	}
@@ -78,13 +78,13 @@ func TestInvocationEventsWithoutSpan(t *testing.T) {
 	for i, b := range []bridge.Body{&bridge.Onset{ScriptName: "w"}, &bridge.Log{Level: "log", Message: "hi"}, &bridge.Outcome{Outcome: "ok"}, &bridge.Heartbeat{}} {
 		events = append(events, bridge.Event{TraceID: testTraceID, StreamID: testStreamID, Sequence: uint64(i), Body: b})
 	}
-	req := EncodeEvents(events)
+	req := treeEncodeEvents(events)
 	for _, rec := range req.ResourceLogs[0].ScopeLogs[0].LogRecords {
 		if rec.SpanId != nil {
 			t.Errorf("%s has span_id %x, want none", rec.EventName, rec.SpanId)
 		}
 	}
-	got := DecodeEvents(wireRoundTrip(t, req))
+	got := DecodeEventsRequest(wireRoundTrip(t, req))
 	if len(got.Rejected) > 0 {
 		t.Fatalf("rejected: %v", got.Rejected)
 	}
@@ -93,7 +93,7 @@ func TestInvocationEventsWithoutSpan(t *testing.T) {
 
 func TestEncodeEnvelope(t *testing.T) {
 	events := sampleEvents()
-	req := EncodeEvents(events)
+	req := treeEncodeEvents(events)
 	recs := req.ResourceLogs[0].ScopeLogs[0].LogRecords
 	for i, rec := range recs {
 		e := events[i]
@@ -153,14 +153,14 @@ func TestStreamIDOnEveryRecord(t *testing.T) {
 		{TraceID: testTraceID, SpanID: testSpanID, StreamID: bridge.StreamID(testTraceID), Body: &bridge.SpanOpen{Name: "a"}},
 		{TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Body: &bridge.SpanOpen{Name: "b"}},
 	}
-	req := EncodeEvents(events)
+	req := treeEncodeEvents(events)
 	recs := req.ResourceLogs[0].ScopeLogs[0].LogRecords
 	for i, rec := range recs {
 		if v := recordAttr(rec, AttrStreamID); v.GetStringValue() != events[i].StreamID.String() {
 			t.Errorf("record %d: stw.stream_id %v, want %s", i, v, events[i].StreamID)
 		}
 	}
-	got := DecodeEvents(req)
+	got := DecodeEventsRequest(req)
 	if len(got.Rejected) > 0 {
 		t.Fatal(got.Rejected)
 	}
@@ -175,7 +175,7 @@ func TestStreamIDOnEveryRecord(t *testing.T) {
 		}
 	}
 	rec.Attributes = kept
-	got = DecodeEvents(req)
+	got = DecodeEventsRequest(req)
 	if len(got.Rejected) > 0 || got.Events[0].StreamID != bridge.StreamID(testTraceID) {
 		t.Fatalf("a record without stw.stream_id: stream %v, rejected %v; want the trace id", got.Events[0].StreamID, got.Rejected)
 	}
@@ -196,7 +196,7 @@ func TestGrouping(t *testing.T) {
 		events = append(events, bridge.Event{TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Sequence: uint64(i),
 			Resource: g.res, Scope: g.scope, Body: &bridge.UpdateName{Name: fmt.Sprint(i)}})
 	}
-	req := wireRoundTrip(t, EncodeEvents(events))
+	req := wireRoundTrip(t, treeEncodeEvents(events))
 	// Three resources: A (A2 merges into it), B, none; A has scopes 1, 2 and none.
 	if n := len(req.ResourceLogs); n != 3 {
 		t.Fatalf("%d ResourceLogs, want 3", n)
@@ -210,7 +210,7 @@ func TestGrouping(t *testing.T) {
 	if req.ResourceLogs[2].Resource != nil {
 		t.Errorf("nil resource encoded as %v", req.ResourceLogs[2].Resource)
 	}
-	got := DecodeEvents(req)
+	got := DecodeEventsRequest(req)
 	if len(got.Rejected) > 0 {
 		t.Fatal(got.Rejected)
 	}
@@ -239,7 +239,7 @@ func TestGrouping(t *testing.T) {
 
 // goodRecord returns a valid stw.update_name record.
 func goodRecord(seq int64) *logspb.LogRecord {
-	return EncodeEvents([]bridge.Event{{TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Sequence: uint64(seq),
+	return treeEncodeEvents([]bridge.Event{{TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Sequence: uint64(seq),
 		Body: &bridge.UpdateName{Name: "ok"}}}).ResourceLogs[0].ScopeLogs[0].LogRecords[0]
 }
 
@@ -260,7 +260,7 @@ func withoutAttr(rec *logspb.LogRecord, key string) *logspb.LogRecord {
 }
 
 func encodeOne(b bridge.Body) *logspb.LogRecord {
-	return EncodeEvents([]bridge.Event{{TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Sequence: 5, Body: b}}).ResourceLogs[0].ScopeLogs[0].LogRecords[0]
+	return treeEncodeEvents([]bridge.Event{{TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Sequence: 5, Body: b}}).ResourceLogs[0].ScopeLogs[0].LogRecords[0]
 }
 
 func TestDecodeRejectsBadRecordsAlone(t *testing.T) {
@@ -328,7 +328,7 @@ func TestDecodeRejectsBadRecordsAlone(t *testing.T) {
 			req := &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{
 				{ScopeLogs: []*logspb.ScopeLogs{{}, {LogRecords: []*logspb.LogRecord{goodRecord(0), tc.rec, goodRecord(2)}}}},
 			}}
-			got := DecodeEvents(wireRoundTrip(t, req))
+			got := DecodeEventsRequest(wireRoundTrip(t, req))
 			if len(got.Rejected) != 1 {
 				t.Fatalf("rejected %v, want one error", got.Rejected)
 			}
@@ -356,7 +356,7 @@ func TestDecodeIgnoresUnknownFields(t *testing.T) {
 	links := arrayValue([]*commonpb.AnyValue{kvlistValue([]*commonpb.KeyValue{
 		kv("trace_id", stringValue(testTraceID.String())), kv("span_id", stringValue(testSpanID.String())), kv("weight", intValue(3))})})
 	open := withAttr(encodeOne(&bridge.SpanOpen{Name: "x"}), AttrLinks, links)
-	got := DecodeEvents(&collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{rec, open}}}}}})
+	got := DecodeEventsRequest(&collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{rec, open}}}}}})
 	if len(got.Rejected) > 0 || len(got.Events) != 2 {
 		t.Fatalf("events %v, rejected %v", got.Events, got.Rejected)
 	}
@@ -370,14 +370,14 @@ func TestDecodeOtherPassThrough(t *testing.T) {
 	foreign := &logspb.LogRecord{EventName: "browser.page_view"}
 	almost := &logspb.LogRecord{EventName: "stwx.span_open"}
 	res := resource.NewSchemaless(attribute.String("service.name", "mixed"))
-	req := EncodeEvents([]bridge.Event{{TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Resource: res, Scope: testScope, Body: &bridge.UpdateName{Name: "n"}}})
+	req := treeEncodeEvents([]bridge.Event{{TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Resource: res, Scope: testScope, Body: &bridge.UpdateName{Name: "n"}}})
 	sl := req.ResourceLogs[0].ScopeLogs[0]
 	sl.LogRecords = append([]*logspb.LogRecord{plain}, append(sl.LogRecords, foreign)...)
 	other := &logspb.ScopeLogs{Scope: &commonpb.InstrumentationScope{Name: "other"}, SchemaUrl: "https://s", LogRecords: []*logspb.LogRecord{almost}}
 	req.ResourceLogs[0].ScopeLogs = append(req.ResourceLogs[0].ScopeLogs, other)
 	req.ResourceLogs = append(req.ResourceLogs, &logspb.ResourceLogs{}) // empty: nothing to pass on
 
-	got := DecodeEvents(wireRoundTrip(t, req))
+	got := DecodeEventsRequest(wireRoundTrip(t, req))
 	if len(got.Rejected) > 0 || len(got.Events) != 1 {
 		t.Fatalf("events %v, rejected %v", got.Events, got.Rejected)
 	}
@@ -398,17 +398,17 @@ func TestDecodeOtherPassThrough(t *testing.T) {
 	if s := orl.ScopeLogs[1]; s.Scope.GetName() != "other" || s.SchemaUrl != "https://s" || len(s.LogRecords) != 1 || !proto.Equal(s.LogRecords[0], almost) {
 		t.Errorf("second scope of other: %v", s)
 	}
-	if n := len(DecodeEvents(EncodeEvents(nil)).Events); n != 0 {
+	if n := len(DecodeEventsRequest(treeEncodeEvents(nil)).Events); n != 0 {
 		t.Errorf("empty request decoded %d events", n)
 	}
-	if d := DecodeEvents(nil); d.Other != nil || d.Events != nil || d.Rejected != nil {
+	if d := DecodeEventsRequest(nil); d.Other != nil || d.Events != nil || d.Rejected != nil {
 		t.Errorf("nil request: %+v", d)
 	}
 }
 
 func TestDecodeNullEntries(t *testing.T) {
 	req := &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{nil, {ScopeLogs: []*logspb.ScopeLogs{nil, {LogRecords: []*logspb.LogRecord{nil, goodRecord(0)}}}}}}
-	got := DecodeEvents(req)
+	got := DecodeEventsRequest(req)
 	if len(got.Events) != 1 || len(got.Rejected) != 1 || !strings.Contains(got.Rejected[0].Error(), "resource_logs[1].scope_logs[1].log_records[0] (): the record is null") {
 		t.Errorf("events %v, rejected %v", got.Events, got.Rejected)
 	}
@@ -416,7 +416,7 @@ func TestDecodeNullEntries(t *testing.T) {
 
 func TestEncodeSkipsBodilessEventsAndCopiesIDs(t *testing.T) {
 	events := []bridge.Event{{TraceID: testTraceID}, {TraceID: testTraceID, SpanID: testSpanID, StreamID: testStreamID, Body: &bridge.Heartbeat{}}}
-	req := EncodeEvents(events)
+	req := treeEncodeEvents(events)
 	recs := req.ResourceLogs[0].ScopeLogs[0].LogRecords
 	if len(recs) != 1 {
 		t.Fatalf("%d records, want 1", len(recs))
@@ -506,8 +506,8 @@ func TestEventsModeSize(t *testing.T) {
 			events = append(events, events[1])
 			events[2].Sequence, events[2].Body = 2, &bridge.Outcome{Outcome: "ok"}
 		}
-		logs := EncodeEvents(events).ResourceLogs[0].ScopeLogs[0]
-		spans := EncodeSpans([]bridge.Span{span}).ResourceSpans[0].ScopeSpans[0]
+		logs := treeEncodeEvents(events).ResourceLogs[0].ScopeLogs[0]
+		spans := treeEncodeSpans([]bridge.Span{span}).ResourceSpans[0].ScopeSpans[0]
 		logs.Scope, spans.Scope = nil, nil
 		eventBytes, spanBytes := proto.Size(logs), proto.Size(spans)
 		ratio := float64(eventBytes) / float64(spanBytes)
@@ -538,17 +538,18 @@ func benchBatch() []bridge.Event {
 func BenchmarkEncodeEvents(b *testing.B) {
 	batch := benchBatch()
 	b.ReportAllocs()
+	var buf []byte
 	for b.Loop() {
-		EncodeEvents(batch)
+		buf = AppendEvents(buf[:0], batch)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/event")
 }
 
 func BenchmarkDecodeEvents(b *testing.B) {
-	req := EncodeEvents(benchBatch())
+	req := EventsRequest(benchBatch())
 	b.ReportAllocs()
 	for b.Loop() {
-		DecodeEvents(req)
+		DecodeEventsRequest(req)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*512), "ns/event")
 }

@@ -1,0 +1,53 @@
+package otlpexport
+
+import (
+	"errors"
+
+	"github.com/stwbridge/stwbridge/bridge"
+	"github.com/stwbridge/stwbridge/stwotlp"
+)
+
+// queueEvents encodes events straight to wire format, one request per sender shard
+// (by stream) and per WithMaxRequestBytes, and queues them.
+func (e *Exporter) queueEvents(events []bridge.Event) error {
+	var shard []uint16
+	if len(e.shards) > 1 {
+		shard = make([]uint16, len(events))
+		for i := range events {
+			shard[i] = uint16(e.shardOf(events[i].StreamID))
+		}
+	}
+	var errs []error
+	for k := range e.shards {
+		var keep func(i int) bool
+		if shard != nil {
+			keep = func(i int) bool { return int(shard[i]) == k }
+		}
+		buf, parts := stwotlp.SplitEvents(events, e.maxRequestBytes, keep)
+		errs = append(errs, e.queueParts(k, signalLogs, buf, parts))
+	}
+	return errors.Join(errs...)
+}
+
+// queueSpans encodes complete spans straight to wire format, as requests of at most
+// WithMaxRequestBytes, and queues them on shard k.
+func (e *Exporter) queueSpans(spans []bridge.Span, k int) error {
+	buf, parts := stwotlp.SplitSpans(spans, e.maxRequestBytes)
+	return e.queueParts(k, signalTraces, buf, parts)
+}
+
+// queueParts queues the encoded requests parts of buf on shard k.
+func (e *Exporter) queueParts(k int, sig signal, buf []byte, parts []stwotlp.Part) error {
+	c, what := &e.logs.counters, "log records"
+	if sig == signalTraces {
+		c, what = &e.traces.counters, "spans"
+	}
+	dropped := 0
+	for _, p := range parts {
+		wire := buf[p.Start:p.End:p.End]
+		if !e.push(k, &request{signal: sig, wire: wire, items: p.Items, bytes: len(wire)}, c) {
+			dropped += p.Items
+		}
+	}
+	return e.dropError(dropped, what)
+}
