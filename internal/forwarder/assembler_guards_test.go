@@ -9,7 +9,7 @@ import (
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/config"
-	"github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -99,7 +99,7 @@ func TestMemoryLimiterRecoversFromLateSpans(t *testing.T) {
 	export := func(events ...bridge.Event) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, err := client.Export(ctx, otlpexport.EncodeEvents(events))
+		_, err := client.Export(ctx, stwotlp.EventsRequest(events))
 		return err
 	}
 	chunk := strings.Repeat("m", 1<<20)
