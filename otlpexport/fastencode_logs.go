@@ -1,6 +1,7 @@
 package otlpexport
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"sync"
@@ -649,9 +650,9 @@ func linksUTF8(links []bridge.Link) bool {
 var errInvalidUTF8 = errors.New("otlpexport: a string is not valid UTF-8")
 
 // queueEventsWire encodes events straight to wire format, one request per sender shard
-// (by stream) and per WithMaxRequestBytes, and queues them. It returns errInvalidUTF8,
+// (by stream) and per WithMaxRequestBytes, and hands them to the senders. It returns errInvalidUTF8,
 // having queued nothing, when a string of the events is not valid UTF-8.
-func (e *Exporter) queueEventsWire(events []bridge.Event) error {
+func (e *Exporter) queueEventsWire(ctx context.Context, events []bridge.Event) error {
 	if !eventsUTF8(events) {
 		return errInvalidUTF8
 	}
@@ -682,7 +683,7 @@ func (e *Exporter) queueEventsWire(events []bridge.Event) error {
 		dropped := 0
 		for _, p := range parts {
 			wire := buf[p.start:p.end:p.end]
-			if !e.push(k, &request{signal: signalLogs, wire: wire, items: p.items, bytes: len(wire)}, &e.logs.counters) {
+			if !e.push(ctx, k, &request{signal: signalLogs, wire: wire, items: p.items, bytes: len(wire)}, &e.logs.counters) {
 				dropped += p.items
 			}
 		}

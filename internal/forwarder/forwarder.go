@@ -428,10 +428,10 @@ func exporterOptions(cfg config.Config, log *slog.Logger) ([]otlpexport.Option, 
 	r.MaxInterval = max(r.MaxInterval, r.InitialInterval)
 	opts = append(opts, otlpexport.WithRetry(r))
 	if n := e.SendingQueue.QueueSize; n > 0 {
-		opts = append(opts, otlpexport.WithQueueSize(n))
+		opts = append(opts, otlpexport.WithMaxInFlight(n))
 	}
 	if n := e.SendingQueue.QueueBytes; n > 0 {
-		opts = append(opts, otlpexport.WithQueueBytes(n))
+		opts = append(opts, otlpexport.WithMaxInFlightBytes(n))
 	}
 	if n := e.SendingQueue.NumConsumers; n > 0 {
 		opts = append(opts, otlpexport.WithSenders(n))

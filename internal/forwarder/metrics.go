@@ -112,8 +112,8 @@ func (f *Forwarder) registerExporterMetrics() {
 	perSignal("stwbridge_exporter_sent_total", "Spans and log records the downstream accepted.", func(s otlpexport.SignalStats) uint64 { return s.Sent })
 	perSignal("stwbridge_exporter_rejected_total", "Spans and log records the downstream rejected (partial success).", func(s otlpexport.SignalStats) uint64 { return s.Rejected })
 	perSignal("stwbridge_exporter_failed_total", "Spans and log records given up after errors or retries.", func(s otlpexport.SignalStats) uint64 { return s.Failed })
-	perSignal("stwbridge_exporter_dropped_total", "Spans and log records dropped before sending (queue full or after shutdown).", func(s otlpexport.SignalStats) uint64 { return s.Dropped })
+	perSignal("stwbridge_exporter_dropped_total", "Spans and log records dropped before sending (no room in flight before the deadline, or after shutdown).", func(s otlpexport.SignalStats) uint64 { return s.Dropped })
 	f.reg.CounterFunc("stwbridge_exporter_retries_total", "Export attempts that failed and were tried again.", func() float64 { return float64(es().Retries) })
-	f.reg.GaugeFunc("stwbridge_exporter_queue_requests", "Export requests queued or being sent now.", func() float64 { return float64(es().QueueRequests) })
-	f.reg.GaugeFunc("stwbridge_exporter_queue_bytes", "Protobuf bytes of the export requests queued now.", func() float64 { return float64(es().QueueBytes) })
+	f.reg.GaugeFunc("stwbridge_exporter_in_flight_requests", "Export requests in flight now (being sent, retried, or next in line).", func() float64 { return float64(es().InFlight) })
+	f.reg.GaugeFunc("stwbridge_exporter_in_flight_bytes", "Protobuf bytes of the export requests in flight now.", func() float64 { return float64(es().InFlightBytes) })
 }
