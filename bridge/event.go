@@ -1,10 +1,3 @@
-// Package bridge holds the STW event model, the streaming tail pipeline that carries
-// events from producers to tails, and the assembler that turns events back into
-// complete spans.
-//
-// The model follows workerd's Streaming Tail Workers: one envelope (Event) around a
-// closed union of bodies. A stream is the local counterpart of an STW invocation: one
-// local root span and its local descendants, numbered by Sequence from 0 without gaps.
 package bridge
 
 import (

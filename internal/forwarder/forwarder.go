@@ -77,10 +77,12 @@ type Forwarder struct {
 	forwardedSpans metrics.Counter // spans handed downstream by the assembler
 	forwardErrors  metrics.Counter // ConsumeSpans calls downstream that failed
 
-	sweepStop chan struct{}
-	sweepDone chan struct{}
-	shutOnce  sync.Once
-	shutErr   error
+	stopSweep func() // set by Run: stops the periodic sweep (bridge.Every)
+	// Owned by sweep: the overflow count last logged, and when.
+	lastOverflow    uint64
+	lastOverflowLog time.Time
+	shutOnce        sync.Once
+	shutErr         error
 }
 
 // New builds the forwarder from cfg and binds its listeners; stdout receives the span
@@ -89,8 +91,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f := &Forwarder{cfg: cfg, log: log, reg: metrics.NewRegistry(),
-		sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
+	f := &Forwarder{cfg: cfg, log: log, reg: metrics.NewRegistry(), stopSweep: func() {}}
 	var err error
 	if f.guards, err = newGuards(cfg, log); err != nil {
 		return nil, err
@@ -201,7 +202,7 @@ func (f *Forwarder) Metrics() *metrics.Registry { return f.reg }
 // Run serves until ctx ends, then shuts down within the configured shutdown timeout.
 // It returns nil after a clean shutdown.
 func (f *Forwarder) Run(ctx context.Context) error {
-	go f.sweepLoop()
+	f.stopSweep = bridge.Every(f.cfg.SweepEvery(), f.sweep)
 	// What the persistent queue holds goes through before any new request.
 	if err := f.startGuards(ctx); err != nil {
 		f.log.Error("stwbridge cannot start", "err", err)
@@ -294,12 +295,7 @@ func (f *Forwarder) shutdown(ctx context.Context) error {
 	}()
 	wg.Wait()
 	// 2. Stop sweeping, then drain the pipeline into the assembler and tails.
-	select {
-	case <-f.sweepStop:
-	default:
-		close(f.sweepStop)
-	}
-	<-f.sweepDone
+	f.stopSweep()
 	note("pipeline", f.pipe.Shutdown(ctx))
 	// 3. What is still open is kept in the persistent queue for the next start, or
 	// else reported as unfinished rather than lost.
@@ -340,30 +336,18 @@ func (f *Forwarder) consumeSpans(ctx context.Context, spans []bridge.Span) error
 	return nil
 }
 
-// sweepLoop exports as unfinished the spans whose producer went silent or that stayed
+// sweep exports as unfinished the spans whose producer went silent or that stayed
 // open too long, and reports refusals past max_open_spans, rate-limited.
-func (f *Forwarder) sweepLoop() {
-	defer close(f.sweepDone)
-	t := time.NewTicker(f.cfg.SweepEvery())
-	defer t.Stop()
-	var lastOverflow uint64
-	var lastLog time.Time
-	for {
-		select {
-		case <-f.sweepStop:
-			return
-		case <-t.C:
-		}
-		if err := f.asm.Sweep(context.Background()); err != nil {
-			f.log.Warn("sweeping open spans failed", "err", err)
-		}
-		if st := f.asm.Stats(); st.Overflow > lastOverflow && time.Since(lastLog) >= overflowLogEvery {
-			f.log.Warn("open span limit reached: spans refused",
-				"refused", st.Overflow-lastOverflow, "refused_total", st.Overflow,
-				"open_spans", st.OpenSpans, "max_open_spans", f.cfg.Assembler.MaxOpenSpans,
-				"hint", "raise assembler.max_open_spans or lower assembler.orphan_after")
-			lastOverflow, lastLog = st.Overflow, time.Now()
-		}
+func (f *Forwarder) sweep() {
+	if err := f.asm.Sweep(context.Background()); err != nil {
+		f.log.Warn("sweeping open spans failed", "err", err)
+	}
+	if st := f.asm.Stats(); st.Overflow > f.lastOverflow && time.Since(f.lastOverflowLog) >= overflowLogEvery {
+		f.log.Warn("open span limit reached: spans refused",
+			"refused", st.Overflow-f.lastOverflow, "refused_total", st.Overflow,
+			"open_spans", st.OpenSpans, "max_open_spans", f.cfg.Assembler.MaxOpenSpans,
+			"hint", "raise assembler.max_open_spans or lower assembler.orphan_after")
+		f.lastOverflow, f.lastOverflowLog = st.Overflow, time.Now()
 	}
 }
 
