@@ -99,9 +99,12 @@ type PipelineStats struct {
 	// Dropped counts events a tail never received: its queue had no room (see the drop
 	// policy of Pipeline), Publish came after Shutdown, or Shutdown's deadline passed
 	// before they were delivered.
-	Dropped     uint64
-	Delivered   uint64 // events handed to a tail's Consume, diagnostics included
-	Failed      uint64 // events in batches whose Consume returned an error
+	Dropped   uint64
+	Delivered uint64 // events handed to a tail's Consume, diagnostics included
+	Failed    uint64 // events in batches whose Consume returned an error
+	// Refused counts events of PublishBatch calls refused as a whole (a queue could
+	// not take them all): not taken, so neither dropped nor reported in the stream.
+	Refused     uint64
 	QueueDepth  int    // events held now: queued or being delivered
 	Diagnostics uint64 // StreamDiagnostic events the pipeline added to report drops
 	// UntrackedDrops counts the drops of streams beyond the per-tail limit of streams
@@ -114,6 +117,7 @@ func (s *PipelineStats) add(o PipelineStats) {
 	s.Dropped += o.Dropped
 	s.Delivered += o.Delivered
 	s.Failed += o.Failed
+	s.Refused += o.Refused
 	s.QueueDepth += o.QueueDepth
 	s.Diagnostics += o.Diagnostics
 	s.UntrackedDrops += o.UntrackedDrops
@@ -181,6 +185,44 @@ func (p *Pipeline) Publish(e Event) bool {
 		if !q.publishLocked(&e, &size, opening) {
 			ok = false
 		}
+	}
+	return ok
+}
+
+// PublishBatch enqueues all of events for every tail, or none of them: when a tail's
+// queue cannot take them all (or the pipeline is shut down) it reports false and
+// counts them as Refused, for the caller to refuse its sender's request as a whole
+// (who retries: nothing is lost and no StreamDiagnostic is made). Like Publish it
+// never waits on a tail; it takes every tail's lock at once. The events must not be
+// modified afterwards.
+func (p *Pipeline) PublishBatch(events []Event) bool {
+	if len(events) == 0 {
+		return true
+	}
+	sizes := make([]int, len(events))
+	for i := range events {
+		sizes[i] = events[i].Size()
+	}
+	for _, q := range p.tails {
+		q.mu.Lock()
+	}
+	ok := true
+	for _, q := range p.tails {
+		if !q.fitsLocked(events, sizes) {
+			ok = false
+			break
+		}
+	}
+	for _, q := range p.tails {
+		if ok {
+			for i := range events {
+				k := events[i].Kind()
+				q.admitLocked(&events[i], &sizes[i], k == KindSpanOpen || k == KindOnset)
+			}
+		} else {
+			q.counters.Refused += uint64(len(events))
+		}
+		q.mu.Unlock()
 	}
 	return ok
 }

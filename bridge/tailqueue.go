@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,12 +111,18 @@ var diagnosticSize = (&Event{Body: &StreamDiagnostic{}}).Size()
 // and unlocks q.mu, which the caller took. *size is e.Size(), or -1 until someone
 // needs it: a drop for lack of room by count does not.
 func (q *tailQueue) publishLocked(e *Event, size *int, opening bool) bool {
+	ok := q.admitLocked(e, size, opening)
+	q.mu.Unlock()
+	return ok
+}
+
+// admitLocked is publishLocked without the unlock.
+func (q *tailQueue) admitLocked(e *Event, size *int, opening bool) bool {
 	if q.journal.pending() {
 		q.drainJournalLocked() // drops of e's stream may wait there
 	}
 	if q.closed {
 		q.dropped++
-		q.mu.Unlock()
 		return false
 	}
 	limitEvents, limitBytes := q.maxEvents, q.maxBytes
@@ -144,7 +151,6 @@ func (q *tailQueue) publishLocked(e *Event, size *int, opening bool) bool {
 			// worker report the drop now rather than at the next delivery.
 			q.wakeLocked()
 		}
-		q.mu.Unlock()
 		return false
 	}
 	if hasRun {
@@ -156,8 +162,34 @@ func (q *tailQueue) publishLocked(e *Event, size *int, opening bool) bool {
 	if q.state == workerIdle || (q.state == workerTiming && (len(q.buf) >= q.batchSize || q.fillSet != fillRoom)) {
 		q.wakeLocked()
 	}
-	q.mu.Unlock()
 	return true
+}
+
+// fitsLocked reports whether all of events (of estimated sizes) fit at once, with
+// the diagnostics of the drop runs pending on their streams; opening events hold the
+// whole batch to the reserve's limit (see the drop policy).
+func (q *tailQueue) fitsLocked(events []Event, sizes []int) bool {
+	if q.journal.pending() {
+		q.drainJournalLocked()
+	}
+	if q.closed {
+		return false
+	}
+	limitEvents, limitBytes := q.maxEvents, q.maxBytes
+	needEvents, needBytes := len(events), 0
+	var runs []StreamID // streams of the batch with a pending drop run: few
+	for i := range events {
+		needBytes += sizes[i]
+		if k := events[i].Kind(); k == KindSpanOpen || k == KindOnset {
+			limitEvents, limitBytes = q.softEvents, q.softBytes
+		}
+		if id := events[i].StreamID; q.runs.len() > 0 && q.runs.has(id) && !slices.Contains(runs, id) {
+			runs = append(runs, id)
+			needEvents++
+			needBytes += diagnosticSize
+		}
+	}
+	return q.heldLocked()+needEvents <= limitEvents && q.bytes+needBytes <= limitBytes
 }
 
 // appendLocked queues a copy of *e, of estimated size size.

@@ -355,6 +355,9 @@ func (f *Forwarder) sweep() {
 type consumer struct{ f *Forwarder }
 
 func (c consumer) Publish(e bridge.Event) bool { return c.f.guards.publish(c.f.pipe.Publish, e) }
+func (c consumer) PublishBatch(events []bridge.Event) bool {
+	return c.f.guards.publishBatch(c.f.pipe.PublishBatch, events)
+}
 func (c consumer) ExportLogs(ctx context.Context, req *collogspb.ExportLogsServiceRequest) error {
 	return c.f.down.ExportLogs(ctx, req)
 }

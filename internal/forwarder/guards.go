@@ -157,6 +157,17 @@ func (g *guards) publish(pub func(bridge.Event) bool, e bridge.Event) bool {
 	return pub(e)
 }
 
+// publishBatch is publish for the events of one request, all or none (PublishBatch).
+func (g *guards) publishBatch(pub func([]bridge.Event) bool, events []bridge.Event) bool {
+	for i := range events {
+		events[i] = g.limits.Apply(events[i])
+		if g.queue != nil {
+			g.queue.Observe(events[i])
+		}
+	}
+	return pub(events)
+}
+
 // release tells the limits and the persistent queue that spans left the assembler.
 func (g *guards) release(spans []bridge.Span) {
 	g.limits.Release(spans)
@@ -169,6 +180,9 @@ func (g *guards) release(spans []bridge.Span) {
 type publisher struct{ f *Forwarder }
 
 func (p publisher) Publish(e bridge.Event) bool { return p.f.guards.publish(p.f.pipe.Publish, e) }
+func (p publisher) PublishBatch(events []bridge.Event) bool {
+	return p.f.guards.publishBatch(p.f.pipe.PublishBatch, events)
+}
 
 // startGuards starts the memory limiter, replays the persistent queue through the
 // receivers (before any listener serves) and starts its checkpoints.

@@ -31,6 +31,7 @@ func (f *Forwarder) registerMetrics() {
 	c("stwbridge_receiver_malformed_requests_total", "Requests refused as undecodable (InvalidArgument / HTTP 400 or 415).", func() uint64 { return rs().Malformed })
 	c("stwbridge_receiver_oversize_requests_total", "Requests refused as over the size limit (HTTP 413, gRPC ResourceExhausted).", func() uint64 { return rs().Oversize })
 	c("stwbridge_receiver_refused_total", "Requests refused as retryable (queue full or downstream refused): Unavailable / HTTP 503.", func() uint64 { return rs().RetryableFails })
+	c("stwbridge_receiver_refused_events_total", "Lifecycle events of requests refused whole (queue full): the sender retries them.", func() uint64 { return rs().Refused })
 	c("stwbridge_receiver_dropped_events_total", "Lifecycle events the pipeline refused (queue full); their requests were refused as retryable.", func() uint64 { return rs().Dropped })
 
 	// workerd ingest.
@@ -39,6 +40,7 @@ func (f *Forwarder) registerMetrics() {
 	c("stwbridge_stwingest_events_total", "workerd tail events decoded and published.", func() uint64 { return is().Events })
 	c("stwbridge_stwingest_rejected_total", "workerd tail events that did not decode.", func() uint64 { return is().Rejected })
 	c("stwbridge_stwingest_unknown_total", "workerd tail events of an unknown type, skipped.", func() uint64 { return is().Unknown })
+	c("stwbridge_stwingest_refused_total", "workerd tail events of requests refused whole (queue full, HTTP 503): the sender retries them.", func() uint64 { return is().Refused })
 	c("stwbridge_stwingest_dropped_total", "workerd tail events the pipeline refused (queue full).", func() uint64 { return is().Dropped })
 
 	// Pipeline.
@@ -46,6 +48,7 @@ func (f *Forwarder) registerMetrics() {
 	c("stwbridge_pipeline_published_total", "Events accepted by the pipeline, counted once per tail.", func() uint64 { return ps().Published })
 	c("stwbridge_pipeline_dropped_total", "Events dropped because a tail's queue was full.", func() uint64 { return ps().Dropped })
 	c("stwbridge_pipeline_delivered_total", "Events handed to tails.", func() uint64 { return ps().Delivered })
+	c("stwbridge_pipeline_refused_total", "Events of requests refused whole because a tail's queue could not take them all, counted once per tail.", func() uint64 { return ps().Refused })
 	c("stwbridge_pipeline_failed_total", "Events in batches a tail failed to consume.", func() uint64 { return ps().Failed })
 	g("stwbridge_pipeline_queue_depth", "Events waiting in the pipeline's queues now.", func() int { return ps().QueueDepth })
 
