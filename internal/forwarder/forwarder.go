@@ -128,6 +128,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 		bridge.WithMaxQueueBytes(cfg.Pipeline.Queue.MaxBytes),
 		bridge.WithBatchSize(cfg.Pipeline.Batch.Size),
 		bridge.WithFlushInterval(pipelineFlushInterval(cfg)),
+		bridge.WithConsumeTimeout(consumeTimeout(cfg)),
 		bridge.WithLogger(log),
 	)
 	f.ingest = stwingest.NewHandler(publisher{f}, stwingest.WithMaxBodyBytes(cfg.Receivers.OTLP.HTTP.MaxRequestBodySize), stwingest.WithLogger(log))
@@ -179,6 +180,20 @@ func pipelineFlushInterval(cfg config.Config) time.Duration {
 		return forwardEventsFlushInterval
 	}
 	return d
+}
+
+// consumeTimeout bounds a tail's Consume: long enough for the exporter's push-back
+// (room among its requests in flight frees once one of them is done: its retries and
+// a last attempt), so that a slow downstream slows the pipeline without failing it.
+func consumeTimeout(cfg config.Config) time.Duration {
+	e := cfg.Exporter
+	retries := e.RetryOnFailure.MaxElapsedTime.D()
+	if !e.RetryOnFailure.Enabled {
+		retries = 0
+	} else if retries <= 0 {
+		retries = otlpexport.DefaultRetry.MaxElapsedTime
+	}
+	return max(bridge.DefaultConsumeTimeout, retries+2*e.Timeout.D())
 }
 
 // abort releases what New built when it fails half-way.
