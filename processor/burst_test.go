@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -269,5 +270,46 @@ func BenchmarkBurst(b *testing.B) {
 				b.ReportMetric(float64(spans)/time.Since(start).Seconds(), "spans/s")
 			})
 		}
+	}
+}
+
+// TestFlushMeansDelivered: ForceFlush waits for the receiver's acknowledgement; when
+// its deadline passes first, the error counts the events not delivered. Once the
+// receiver answers, Shutdown delivers them and returns nil.
+func TestFlushMeansDelivered(t *testing.T) {
+	sink, err := otlpsink.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sink.Stop)
+	release := make(chan struct{})
+	sink.OnLogs = func(*collogspb.ExportLogsServiceRequest) error { <-release; return nil }
+	exp, err := otlpexport.New(context.Background(), otlpexport.WithEndpoint(sink.Addr()), otlpexport.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(exp, WithLogger(slog.New(slog.DiscardHandler)))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
+	for range 10 {
+		_, s := tp.Tracer("flush").Start(context.Background(), "s")
+		s.End()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err = p.ForceFlush(ctx)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "20 events not delivered") {
+		t.Errorf("ForceFlush with the receiver holding every request: %v, want the deadline and 20 events not delivered", err)
+	}
+	if st := p.Stats(); st.Pending != 20 || st.Lost != 0 {
+		t.Errorf("stats %+v, want 20 pending and none lost", st)
+	}
+	close(release)
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := tp.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown once the receiver answers: %v", err)
+	}
+	if got := len(sink.LogRecords()); got != 20 {
+		t.Errorf("%d records arrived, want 20", got)
 	}
 }
