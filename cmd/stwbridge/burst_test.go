@@ -119,6 +119,10 @@ func TestBurstThroughBridge(t *testing.T) {
 		t.Errorf("pipeline: %v published (2 tails × %v received), %v delivered + %v dropped + %v queued",
 			published, received, delivered, dropped, m["stwbridge_pipeline_queue_depth"])
 	}
+	// The downstream is slower than the burst: stwbridge must have pushed back.
+	if m["stwbridge_receiver_refused_events_total"] == 0 {
+		t.Errorf("no request was refused: the test did not push back (is the sink slower than the burst?)")
+	}
 	if m["stwbridge_pipeline_refused_total"] != 2*m["stwbridge_receiver_refused_events_total"] {
 		t.Errorf("pipeline refused %v events (2 tails), the receiver %v", m["stwbridge_pipeline_refused_total"], m["stwbridge_receiver_refused_events_total"])
 	}
