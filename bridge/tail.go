@@ -101,3 +101,17 @@ type SpanConsumerFunc func(ctx context.Context, spans []Span) error
 func (f SpanConsumerFunc) ConsumeSpans(ctx context.Context, spans []Span) error {
 	return f(ctx, spans)
 }
+
+// Delivery is what a tail that delivers elsewhere (an exporter) holds and lost, in
+// its own items (events, or spans): Pending are accepted and not yet acknowledged
+// downstream, Lost were given up (refused, failed, or dropped for lack of room).
+type Delivery struct {
+	Pending uint64
+	Lost    uint64
+}
+
+// DeliveryReporter is implemented by tails that deliver elsewhere, so that the owner
+// of a pipeline can account for the whole path, not only its queue.
+type DeliveryReporter interface {
+	Delivery() Delivery
+}

@@ -1,6 +1,7 @@
 package otlpexport
 
 import (
+	"context"
 	"errors"
 
 	"github.com/stwbridge/stwbridge/bridge"
@@ -8,8 +9,9 @@ import (
 )
 
 // queueEvents encodes events straight to wire format, one request per sender shard
-// (by stream) and per WithMaxRequestBytes, and queues them.
-func (e *Exporter) queueEvents(events []bridge.Event) error {
+// (by stream) and per WithMaxRequestBytes, and hands them to the senders, waiting (within ctx) for room among the requests
+// in flight.
+func (e *Exporter) queueEvents(ctx context.Context, events []bridge.Event) error {
 	var shard []uint16
 	if len(e.shards) > 1 {
 		shard = make([]uint16, len(events))
@@ -24,20 +26,20 @@ func (e *Exporter) queueEvents(events []bridge.Event) error {
 			keep = func(i int) bool { return int(shard[i]) == k }
 		}
 		buf, parts := stwotlp.SplitEvents(events, e.maxRequestBytes, keep)
-		errs = append(errs, e.queueParts(k, signalLogs, buf, parts))
+		errs = append(errs, e.queueParts(ctx, k, signalLogs, buf, parts))
 	}
 	return errors.Join(errs...)
 }
 
 // queueSpans encodes complete spans straight to wire format, as requests of at most
 // WithMaxRequestBytes, and queues them on shard k.
-func (e *Exporter) queueSpans(spans []bridge.Span, k int) error {
+func (e *Exporter) queueSpans(ctx context.Context, spans []bridge.Span, k int) error {
 	buf, parts := stwotlp.SplitSpans(spans, e.maxRequestBytes)
-	return e.queueParts(k, signalTraces, buf, parts)
+	return e.queueParts(ctx, k, signalTraces, buf, parts)
 }
 
 // queueParts queues the encoded requests parts of buf on shard k.
-func (e *Exporter) queueParts(k int, sig signal, buf []byte, parts []stwotlp.Part) error {
+func (e *Exporter) queueParts(ctx context.Context, k int, sig signal, buf []byte, parts []stwotlp.Part) error {
 	c, what := &e.logs.counters, "log records"
 	if sig == signalTraces {
 		c, what = &e.traces.counters, "spans"
@@ -45,7 +47,7 @@ func (e *Exporter) queueParts(k int, sig signal, buf []byte, parts []stwotlp.Par
 	dropped := 0
 	for _, p := range parts {
 		wire := buf[p.Start:p.End:p.End]
-		if !e.push(k, &request{signal: sig, wire: wire, items: p.Items, bytes: len(wire)}, c) {
+		if !e.push(ctx, k, &request{signal: sig, wire: wire, items: p.Items, bytes: len(wire)}, c) {
 			dropped += p.Items
 		}
 	}

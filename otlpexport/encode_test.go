@@ -38,7 +38,7 @@ func TestEventsWireSplitAndMerged(t *testing.T) {
 		})
 		return nil
 	}
-	e := exNew(t, sink.Addr(), otlpexport.WithSenders(2), otlpexport.WithMaxRequestBytes(limit))
+	e := exNew(t, sink.Addr(), otlpexport.WithSenders(2), otlpexport.WithMaxRequestBytes(limit), otlpexport.WithMaxInFlight(64))
 	var sent []bridge.Event
 	consume := func(events []bridge.Event) {
 		t.Helper()
@@ -62,7 +62,8 @@ func TestEventsWireSplitAndMerged(t *testing.T) {
 		}
 		return seq
 	}
-	// Behind the held request, on its sender: small calls, which leave merged.
+	// Behind the held request, on its sender: small calls (room for all of them in
+	// flight), which leave merged.
 	const small = 16
 	for range small {
 		consume(spanEvents(streamID(1), trace.TraceID(streamID(1)), 1, nextSeq(streamID(1))))

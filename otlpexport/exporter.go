@@ -19,9 +19,10 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// ErrQueueFull is returned (wrapped) by Consume, ConsumeSpans, ExportLogs and
-// ExportTraces when the queue had no room: the data was dropped and counted.
-var ErrQueueFull = errors.New("otlpexport: queue full, data dropped (raise WithQueueSize or WithQueueBytes, or check that the receiver keeps up)")
+// ErrNoRoom is returned (wrapped) by Consume, ConsumeSpans, ExportLogs and
+// ExportTraces when the requests in flight had no room before the call's context
+// ended: the data was dropped and counted.
+var ErrNoRoom = errors.New("otlpexport: no room among the requests in flight before the deadline, data dropped (the receiver is slower than the input: check that it keeps up, or give the call a longer deadline)")
 
 // ErrShutdown is returned (wrapped) when data comes after Shutdown; it was dropped.
 var ErrShutdown = errors.New("otlpexport: exporter is shut down, data dropped")
@@ -31,7 +32,7 @@ type SignalStats struct {
 	Sent     uint64 // accepted by the receiver
 	Rejected uint64 // refused by the receiver in a partial success (not retried)
 	Failed   uint64 // given up: non-retryable error, retries exhausted, or Shutdown's deadline
-	Dropped  uint64 // never sent: the queue was full, or they came after Shutdown
+	Dropped  uint64 // never sent: no room in flight before the caller's deadline, or after Shutdown
 	Requests uint64 // requests the receiver accepted, fully or partly
 }
 
@@ -40,19 +41,21 @@ type Stats struct {
 	Logs    SignalStats // log records: lifecycle events and pass-through logs
 	Traces  SignalStats // spans: assembled and pass-through
 	Retries uint64      // failed attempts that were tried again
-	// QueueRequests and QueueBytes are the requests queued or being sent now, and
-	// their protobuf size.
-	QueueRequests int
-	QueueBytes    int
+	// InFlight, InFlightItems and InFlightBytes are the requests handed to the
+	// senders and not finished now, their items and their protobuf size.
+	InFlight      int
+	InFlightItems int
+	InFlightBytes int
 }
 
 // Exporter is a bridge.Tail that sends events (and, by mode, assembled spans) over
-// OTLP/gRPC from its own bounded queue, with retry.
+// OTLP/gRPC, with retry, from a few sender goroutines.
 //
-// Consume, ConsumeSpans, ExportLogs and ExportTraces encode at once and queue the
-// requests; they never wait for the network. A few sender goroutines send from the
-// queue; the events of one stream always go through the same sender, so they leave
-// in sequence order.
+// It keeps no queue: Consume, ConsumeSpans, ExportLogs and ExportTraces encode at
+// once, wait (within their ctx) until the requests in flight have room, and hand the
+// requests to a sender. A slow receiver thus slows the caller, whose own queue (the
+// pipeline's) absorbs a burst. The events of one stream always go through the same
+// sender, so they leave in sequence order.
 type Exporter struct {
 	mode            Mode
 	maxRequestBytes int
@@ -62,35 +65,29 @@ type Exporter struct {
 	retry           retrier
 	retries         atomic.Uint64
 
-	budget  budget
-	shards  []*shard
-	senders []*sender
-	rr      atomic.Uint64 // round robin for requests of no stream
+	flight *inFlight
+	shards []*sender // one per sender goroutine; shardOf picks a stream's
+	handMu sync.RWMutex
+	rr     atomic.Uint64 // round robin for requests of no stream
+
+	// asm assembles spans in ModeSpans and ModeBoth; it hands them to ConsumeSpans.
+	asm *bridge.AssemblerTail
 
 	// ctx is cancelled when Shutdown's deadline passes: senders then stop retrying and
-	// drop what is left.
+	// give up what is left.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed atomic.Bool
 	once   sync.Once
-
-	// The assembler of ModeSpans and ModeBoth, guarded by asmMu; the spans it emits
-	// collect in spanBuf (guarded by spanMu) and leave as one request per call.
-	asmMu     sync.Mutex
-	asm       *bridge.Assembler
-	asmClosed bool
-	spanMu    sync.Mutex
-	spanBuf   []bridge.Span
-	sweepStop chan struct{}
-	sweepDone chan struct{}
 }
 
 var (
-	_ bridge.Tail         = (*Exporter)(nil)
-	_ bridge.Flusher      = (*Exporter)(nil)
-	_ bridge.Shutdowner   = (*Exporter)(nil)
-	_ bridge.SpanConsumer = (*Exporter)(nil)
+	_ bridge.Tail             = (*Exporter)(nil)
+	_ bridge.Flusher          = (*Exporter)(nil)
+	_ bridge.Shutdowner       = (*Exporter)(nil)
+	_ bridge.SpanConsumer     = (*Exporter)(nil)
+	_ bridge.DeliveryReporter = (*Exporter)(nil)
 )
 
 // New returns an exporter. Options win over the environment: what no option sets is
@@ -112,7 +109,7 @@ func New(ctx context.Context, opts ...Option) (*Exporter, error) {
 		mode:            cfg.mode,
 		maxRequestBytes: cfg.maxRequestBytes,
 		log:             newRateLog(cfg.logger),
-		budget:          budget{maxCount: cfg.queueSize, maxBytes: cfg.queueBytes},
+		flight:          newInFlight(cfg.maxInFlight, cfg.maxInFlightBytes),
 	}
 	e.retry = retrier{cfg: cfg.retry, onRetry: func(error, time.Duration) { e.retries.Add(1) }}
 
@@ -120,7 +117,8 @@ func New(ctx context.Context, opts ...Option) (*Exporter, error) {
 	// Each sender has connections of its own: requests sent at once over one HTTP/2
 	// connection share its flow-control window, which slows them all down.
 	for range cfg.senders {
-		snd := &sender{shard: newShard()}
+		// Room for every request in flight, so that handing one over never waits.
+		snd := &sender{in: make(chan *request, cfg.maxInFlight)}
 		logsConn, err := dial(logsCfg, cfg.dialOptions)
 		if err != nil {
 			e.closeConns()
@@ -136,28 +134,21 @@ func New(ctx context.Context, opts ...Option) (*Exporter, error) {
 			e.conns = append(e.conns, tracesConn)
 		}
 		snd.logs, snd.traces = newClient(e.logs, logsConn), newClient(e.traces, tracesConn)
-		e.senders = append(e.senders, snd)
-		e.shards = append(e.shards, snd.shard)
+		e.shards = append(e.shards, snd)
 	}
 
 	if cfg.mode.spans() {
-		e.asm = bridge.NewAssembler(bridge.SpanConsumerFunc(e.collectSpans), cfg.assemblerOptions...)
-		e.sweepStop, e.sweepDone = make(chan struct{}), make(chan struct{})
-		go e.sweep(cfg.sweepInterval)
+		e.asm = bridge.NewAssemblerTail(e, cfg.sweepInterval, func(err error) {
+			e.log.log(slog.LevelWarn, "sweep", "otlpexport: sweeping the assembler failed", slog.Any("error", err))
+		}, cfg.assemblerOptions...)
 	}
 
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	for _, snd := range e.senders {
+	for _, snd := range e.shards {
 		e.wg.Add(1)
 		go e.runSender(snd)
 	}
 	return e, nil
-}
-
-// sender is one sending goroutine's queue and connections.
-type sender struct {
-	shard        *shard
-	logs, traces *client
 }
 
 func (e *Exporter) closeConns() {
@@ -171,20 +162,31 @@ func (e *Exporter) Mode() Mode { return e.mode }
 
 // Stats returns the counters so far.
 func (e *Exporter) Stats() Stats {
-	n, b := e.budget.depth()
 	return Stats{
 		Logs:          e.logs.counters.stats(),
 		Traces:        e.traces.counters.stats(),
 		Retries:       e.retries.Load(),
-		QueueRequests: n,
-		QueueBytes:    b,
+		InFlight:      int(e.flight.requests.Load()),
+		InFlightItems: int(e.flight.items.Load()),
+		InFlightBytes: int(e.flight.nbytes.Load()),
 	}
 }
 
-// Consume queues events for export without blocking; what does not fit is dropped and
-// counted. In ModeEvents and ModeBoth the events leave as OTLP log records; in
-// ModeSpans and ModeBoth they also go through the assembler, and the spans they
-// complete leave as OTLP spans. The events slice is not kept.
+// Delivery reports the items (log records and spans) in flight and those given up:
+// rejected, failed or dropped.
+func (e *Exporter) Delivery() bridge.Delivery {
+	l, t := e.logs.counters.stats(), e.traces.counters.stats()
+	return bridge.Delivery{
+		Pending: uint64(max(e.flight.items.Load(), 0)),
+		Lost:    l.Rejected + l.Failed + l.Dropped + t.Rejected + t.Failed + t.Dropped,
+	}
+}
+
+// Consume encodes events and hands them to the senders, waiting within ctx for room
+// among the requests in flight; what finds none is dropped and counted. In
+// ModeEvents and ModeBoth the events leave as OTLP log records; in ModeSpans and
+// ModeBoth they also go through the assembler, and the spans they complete leave as
+// OTLP spans. The events slice is not kept.
 func (e *Exporter) Consume(ctx context.Context, events []bridge.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -197,17 +199,12 @@ func (e *Exporter) Consume(ctx context.Context, events []bridge.Event) error {
 	}
 	var errs []error
 	if e.mode.events() {
-		errs = append(errs, e.queueEvents(events))
+		errs = append(errs, e.queueEvents(ctx, events))
 	}
 	if e.mode.spans() {
-		e.asmMu.Lock()
-		if !e.asmClosed {
-			if err := e.asm.Consume(ctx, events); err != nil {
-				errs = append(errs, fmt.Errorf("otlpexport: assembling spans: %w", err))
-			}
+		if err := e.asm.Consume(ctx, events); err != nil {
+			errs = append(errs, fmt.Errorf("otlpexport: assembling spans: %w", err))
 		}
-		e.asmMu.Unlock()
-		errs = append(errs, e.flushSpans())
 	}
 	return errors.Join(errs...)
 }
@@ -220,7 +217,8 @@ func (e *Exporter) shardOf(id bridge.StreamID) int {
 // nextShard picks a sender for data bound to no stream.
 func (e *Exporter) nextShard() int { return int(e.rr.Add(1) % uint64(len(e.shards))) }
 
-// ConsumeSpans queues complete spans for export as OTLP traces, whatever the mode.
+// ConsumeSpans hands complete spans to a sender as OTLP traces, whatever the mode,
+// waiting within ctx for room among the requests in flight.
 func (e *Exporter) ConsumeSpans(ctx context.Context, spans []bridge.Span) error {
 	if len(spans) == 0 {
 		return nil
@@ -229,29 +227,31 @@ func (e *Exporter) ConsumeSpans(ctx context.Context, spans []bridge.Span) error 
 		e.traces.counters.dropped.Add(uint64(len(spans)))
 		return fmt.Errorf("%w (%d spans)", ErrShutdown, len(spans))
 	}
-	return e.queueSpans(spans, e.nextShard())
+	return e.queueSpans(ctx, spans, e.nextShard())
 }
 
-// ExportLogs queues a raw OTLP logs request (pass-through of non-STW logs). The
-// exporter keeps req until it is sent: do not change it after the call.
+// ExportLogs hands a raw OTLP logs request (pass-through of non-STW logs) to a
+// sender, waiting within ctx for room. The exporter keeps req until it is sent: do
+// not change it after the call.
 func (e *Exporter) ExportLogs(ctx context.Context, req *collogspb.ExportLogsServiceRequest) error {
 	if e.closed.Load() {
 		n := countLogRecords(req)
 		e.logs.counters.dropped.Add(uint64(n))
 		return fmt.Errorf("%w (%d log records)", ErrShutdown, n)
 	}
-	return e.queueLogs(req, e.nextShard())
+	return e.queueLogs(ctx, req, e.nextShard())
 }
 
-// ExportTraces queues a raw OTLP traces request (pass-through of plain spans). The
-// exporter keeps req until it is sent: do not change it after the call.
+// ExportTraces hands a raw OTLP traces request (pass-through of plain spans) to a
+// sender, waiting within ctx for room. The exporter keeps req until it is sent: do
+// not change it after the call.
 func (e *Exporter) ExportTraces(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error {
 	if e.closed.Load() {
 		n := countSpans(req)
 		e.traces.counters.dropped.Add(uint64(n))
 		return fmt.Errorf("%w (%d spans)", ErrShutdown, n)
 	}
-	return e.queueTraces(req, e.nextShard())
+	return e.queueTraces(ctx, req, e.nextShard())
 }
 
 // signalKind holds what queueRequest needs to know about one signal's requests.
@@ -259,7 +259,7 @@ type signalKind[R proto.Message] struct {
 	what     string                                 // its items, in errors: "log records", "spans"
 	split    func(req R, limit int) []R             // splitLogs, splitTraces
 	count    func(req R) int                        // countLogRecords, countSpans
-	request  func(req R, items, bytes int) *request // wraps req for the queue
+	request  func(req R, items, bytes int) *request // wraps req for a sender
 	counters func(e *Exporter) *signalCounters
 }
 
@@ -284,24 +284,24 @@ var (
 	}
 )
 
-func (e *Exporter) queueLogs(req *collogspb.ExportLogsServiceRequest, k int) error {
-	return queueRequest(e, &logsKind, req, k)
+func (e *Exporter) queueLogs(ctx context.Context, req *collogspb.ExportLogsServiceRequest, k int) error {
+	return queueRequest(ctx, e, &logsKind, req, k)
 }
 
-func (e *Exporter) queueTraces(req *coltracepb.ExportTraceServiceRequest, k int) error {
-	return queueRequest(e, &tracesKind, req, k)
+func (e *Exporter) queueTraces(ctx context.Context, req *coltracepb.ExportTraceServiceRequest, k int) error {
+	return queueRequest(ctx, e, &tracesKind, req, k)
 }
 
-// queueRequest queues req on shard k, split into parts of at most maxRequestBytes
-// when it is larger; an empty request is not queued.
-func queueRequest[R proto.Message](e *Exporter, kind *signalKind[R], req R, k int) error {
+// queueRequest hands req to sender k, split into parts of at most maxRequestBytes
+// when it is larger; an empty request is not sent.
+func queueRequest[R proto.Message](ctx context.Context, e *Exporter, kind *signalKind[R], req R, k int) error {
 	c := kind.counters(e)
 	size := proto.Size(req)
 	if size > e.maxRequestBytes {
 		var dropped int
 		for _, part := range kind.split(req, e.maxRequestBytes) {
 			n := kind.count(part)
-			if !e.push(k, kind.request(part, n, proto.Size(part)), c) {
+			if !e.push(ctx, k, kind.request(part, n, proto.Size(part)), c) {
 				dropped += n
 			}
 		}
@@ -311,23 +311,28 @@ func queueRequest[R proto.Message](e *Exporter, kind *signalKind[R], req R, k in
 	if n == 0 {
 		return nil
 	}
-	if !e.push(k, kind.request(req, n, size), c) {
+	if !e.push(ctx, k, kind.request(req, n, size), c) {
 		return e.dropError(n, kind.what)
 	}
 	return nil
 }
 
-// push queues r on shard k; false (and r counted as dropped) when there is no room.
-func (e *Exporter) push(k int, r *request, c *signalCounters) bool {
-	if !e.budget.take(r.bytes) {
+// push waits within ctx for room among the requests in flight, then hands r to
+// sender k; false (and r counted as dropped) when ctx ended first or the exporter is
+// shut down.
+func (e *Exporter) push(ctx context.Context, k int, r *request, c *signalCounters) bool {
+	if err := e.flight.acquire(ctx, r); err != nil {
 		c.dropped.Add(uint64(r.items))
 		return false
 	}
-	if !e.shards[k].push(r) {
-		e.budget.give(r.bytes)
+	e.handMu.RLock()
+	defer e.handMu.RUnlock()
+	if e.closed.Load() {
+		e.flight.release(r)
 		c.dropped.Add(uint64(r.items))
 		return false
 	}
+	e.shards[k].in <- r // never waits: the channel holds every request in flight
 	return true
 }
 
@@ -338,66 +343,22 @@ func (e *Exporter) dropError(n int, what string) error {
 	if e.closed.Load() {
 		return fmt.Errorf("%w (%d %s)", ErrShutdown, n, what)
 	}
-	return fmt.Errorf("%w (%d %s)", ErrQueueFull, n, what)
+	return fmt.Errorf("%w (%d %s)", ErrNoRoom, n, what)
 }
 
-// collectSpans is the assembler's SpanConsumer: it keeps the spans until the call
-// that produced them ends, so that they leave as one request.
-func (e *Exporter) collectSpans(_ context.Context, spans []bridge.Span) error {
-	e.spanMu.Lock()
-	e.spanBuf = append(e.spanBuf, spans...)
-	e.spanMu.Unlock()
-	return nil
-}
-
-// flushSpans queues the spans the assembler emitted.
-func (e *Exporter) flushSpans() error {
-	e.spanMu.Lock()
-	spans := e.spanBuf
-	e.spanBuf = nil
-	e.spanMu.Unlock()
-	if len(spans) == 0 {
-		return nil
-	}
-	return e.queueSpans(spans, e.nextShard())
-}
-
-// sweep runs the assembler's Sweep periodically, until Shutdown.
-func (e *Exporter) sweep(every time.Duration) {
-	defer close(e.sweepDone)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.sweepStop:
-			return
-		case <-t.C:
-			e.asmMu.Lock()
-			if !e.asmClosed {
-				if err := e.asm.Sweep(context.Background()); err != nil {
-					e.log.log(slog.LevelWarn, "sweep", "otlpexport: sweeping the assembler failed", slog.Any("error", err))
-				}
-			}
-			e.asmMu.Unlock()
-			_ = e.flushSpans()
-		}
-	}
-}
-
-// runSender sends the requests of one shard until it is closed and drained.
+// runSender sends the requests handed to snd until its input is closed and drained.
 func (e *Exporter) runSender(snd *sender) {
 	defer e.wg.Done()
 	var batch []*request
 	for {
-		batch = snd.shard.popBatch(e.maxRequestBytes, batch)
+		batch = snd.nextBatch(e.maxRequestBytes, batch)
 		if len(batch) == 0 {
 			return
 		}
 		e.send(snd, batch)
 		for _, r := range batch {
-			e.budget.give(r.bytes)
+			e.flight.release(r)
 		}
-		snd.shard.finish(len(batch))
 		clear(batch)
 	}
 }
@@ -478,30 +439,20 @@ func refusalHint(err error) string {
 	return prefix + "; check the receiver's configuration and logs"
 }
 
-// ForceFlush waits until every request queued before the call has been sent (or given
-// up), or ctx ends.
+// ForceFlush waits until every request handed over before the call has been
+// acknowledged by the receiver (or given up), or ctx ends; then the error says how
+// many requests and items are still in flight.
 func (e *Exporter) ForceFlush(ctx context.Context) error {
-	if e.mode.spans() {
-		if err := e.flushSpans(); err != nil && !errors.Is(err, ErrShutdown) {
-			e.log.log(slog.LevelWarn, "flush", "otlpexport: ForceFlush could not queue spans", slog.Any("error", err))
-		}
-	}
-	marks := make([]uint64, len(e.shards))
-	for i, s := range e.shards {
-		marks[i] = s.mark()
-	}
-	for i, s := range e.shards {
-		if err := s.waitDone(ctx, marks[i]); err != nil {
-			n, _ := e.budget.depth()
-			return fmt.Errorf("otlpexport: ForceFlush: %d requests still queued or in flight: %w", n, err)
-		}
+	if err := e.flight.drain(ctx); err != nil {
+		return fmt.Errorf("otlpexport: ForceFlush: %w", err)
 	}
 	return nil
 }
 
 // Shutdown emits the spans still open as unfinished (ModeSpans, ModeBoth), sends what
-// is queued, and closes the connections. When ctx ends first, the requests left are
-// given up and counted as failed, and ctx's error is returned. Later calls do nothing.
+// is in flight, and closes the connections. When ctx ends first, the requests left
+// are given up and counted as failed, and an error says how many. Later calls do
+// nothing.
 func (e *Exporter) Shutdown(ctx context.Context) error {
 	var err error
 	e.once.Do(func() { err = e.shutdown(ctx) })
@@ -510,21 +461,16 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 
 func (e *Exporter) shutdown(ctx context.Context) error {
 	if e.asm != nil {
-		close(e.sweepStop)
-		<-e.sweepDone
-		e.asmMu.Lock()
-		e.asmClosed = true
-		asmErr := e.asm.Shutdown(ctx)
-		e.asmMu.Unlock()
-		if asmErr != nil {
-			e.log.log(slog.LevelWarn, "shutdown", "otlpexport: shutting down the assembler", slog.Any("error", asmErr))
+		if err := e.asm.Shutdown(ctx); err != nil {
+			e.log.log(slog.LevelWarn, "shutdown", "otlpexport: shutting down the assembler", slog.Any("error", err))
 		}
-		_ = e.flushSpans()
 	}
+	e.handMu.Lock()
 	e.closed.Store(true)
-	for _, s := range e.shards {
-		s.close()
+	for _, snd := range e.shards {
+		close(snd.in)
 	}
+	e.handMu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		e.wg.Wait()
@@ -534,8 +480,8 @@ func (e *Exporter) shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		n, _ := e.budget.depth()
-		err = fmt.Errorf("otlpexport: Shutdown: %d requests not sent before the deadline, given up: %w", n, ctx.Err())
+		n, items := e.flight.requests.Load(), e.flight.items.Load()
+		err = fmt.Errorf("otlpexport: Shutdown: %d requests (%d items) not sent before the deadline, given up: %w", n, items, ctx.Err())
 		e.cancel()
 		<-done
 	}

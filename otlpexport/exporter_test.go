@@ -47,8 +47,8 @@ func TestExportLogsAndTraces(t *testing.T) {
 	if st.Logs.Sent != 5 || st.Traces.Sent != 3 || st.Logs.Requests != 1 || st.Traces.Requests != 1 {
 		t.Errorf("stats: %+v", st)
 	}
-	if st.QueueRequests != 0 || st.QueueBytes != 0 {
-		t.Errorf("queue not empty after ForceFlush: %+v", st)
+	if st.InFlight != 0 || st.InFlightItems != 0 || st.InFlightBytes != 0 {
+		t.Errorf("requests still in flight after ForceFlush: %+v", st)
 	}
 }
 
@@ -422,68 +422,63 @@ func blockingSink(t *testing.T) (*otlpsink.Sink, func()) {
 	return sink, rel
 }
 
-func TestQueueFullDropsCounted(t *testing.T) {
+// TestPushBack: with the requests in flight at their bound, a call waits for room
+// within its context; one whose deadline passes first is dropped and counted, one
+// that waits long enough goes through once the receiver answers.
+func TestPushBack(t *testing.T) {
 	sink, release := blockingSink(t)
-	e := exNew(t, sink.Addr(), otlpexport.WithQueueSize(2), otlpexport.WithSenders(1))
-	var full int
-	for range 10 {
-		if err := e.ExportLogs(context.Background(), rawLogs("q", 3, 0)); errors.Is(err, otlpexport.ErrQueueFull) {
-			full++
-		} else if err != nil {
+	e := exNew(t, sink.Addr(), otlpexport.WithMaxInFlight(2), otlpexport.WithSenders(1))
+	for range 2 {
+		if err := e.ExportLogs(context.Background(), rawLogs("q", 3, 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if full != 8 {
-		t.Errorf("%d requests refused, want 8 (queue of 2)", full)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := e.ExportLogs(ctx, rawLogs("late", 3, 0)); !errors.Is(err, otlpexport.ErrNoRoom) {
+		t.Fatalf("ExportLogs with the bound reached: %v, want ErrNoRoom after the deadline", err)
 	}
-	st := e.Stats()
-	if st.Logs.Dropped != 24 || st.QueueRequests != 2 {
-		t.Errorf("stats %+v, want 24 dropped and 2 queued", st)
+	if st := e.Stats(); st.Logs.Dropped != 3 || st.InFlight != 2 || st.InFlightItems != 6 {
+		t.Errorf("stats %+v, want 3 dropped and 2 requests (6 records) in flight", st)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- e.ExportLogs(context.Background(), rawLogs("w", 3, 0)) }()
+	select {
+	case err := <-waited:
+		t.Fatalf("ExportLogs returned (%v) while nothing in flight finished", err)
+	case <-time.After(100 * time.Millisecond):
 	}
 	release()
+	if err := <-waited; err != nil {
+		t.Fatalf("ExportLogs that waited for room: %v", err)
+	}
 	flush(t, e)
-	if st := e.Stats(); st.Logs.Sent != 6 {
-		t.Errorf("sent %d, want 6", st.Logs.Sent)
+	if st := e.Stats(); st.Logs.Sent != 9 || st.Logs.Dropped != 3 {
+		t.Errorf("stats %+v, want 9 sent and 3 dropped", st)
+	}
+	if d := e.Delivery(); d.Pending != 0 || d.Lost != 3 {
+		t.Errorf("delivery %+v, want nothing pending and 3 lost", d)
 	}
 }
 
-func TestQueueBytesBound(t *testing.T) {
+func TestInFlightBytesBound(t *testing.T) {
 	sink, release := blockingSink(t)
-	e := exNew(t, sink.Addr(), otlpexport.WithQueueBytes(10_000), otlpexport.WithSenders(1))
-	var full int
-	for range 10 {
-		if err := e.ExportLogs(context.Background(), rawLogs("q", 1, 3000)); errors.Is(err, otlpexport.ErrQueueFull) {
-			full++
+	e := exNew(t, sink.Addr(), otlpexport.WithMaxInFlightBytes(10_000), otlpexport.WithSenders(1))
+	var refused int
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		if err := e.ExportLogs(ctx, rawLogs("q", 1, 3000)); errors.Is(err, otlpexport.ErrNoRoom) {
+			refused++
 		}
+		cancel()
 	}
-	if full != 7 {
-		t.Errorf("%d requests of 3 KB refused by a 10 KB queue, want 7", full)
+	if refused != 2 {
+		t.Errorf("%d requests of 3 KB refused with 10 KB in flight, want 2", refused)
 	}
 	release()
 	flush(t, e)
-}
-
-// TestConsumeNeverBlocks: with a receiver that never answers, Consume still returns
-// at once, and drops are counted.
-func TestConsumeNeverBlocks(t *testing.T) {
-	sink, _ := blockingSink(t)
-	e := exNew(t, sink.Addr(), otlpexport.WithQueueSize(4))
-	events := spanEvents(streamID(1), trace.TraceID{1}, 20, 0)
-	start := time.Now()
-	var slowest time.Duration
-	var full int
-	for range 500 {
-		t0 := time.Now()
-		if err := e.Consume(context.Background(), events); errors.Is(err, otlpexport.ErrQueueFull) {
-			full++
-		}
-		slowest = max(slowest, time.Since(t0))
-	}
-	if total := time.Since(start); total > 10*time.Second || slowest > time.Second {
-		t.Fatalf("500 Consume calls took %v, the slowest %v: Consume waits for the receiver", total, slowest)
-	}
-	if full < 490 || e.Stats().Logs.Dropped < uint64(490*len(events)) {
-		t.Errorf("%d calls refused, %d records dropped", full, e.Stats().Logs.Dropped)
+	if st := e.Stats(); st.Logs.Sent != 3 {
+		t.Errorf("sent %d, want 3", st.Logs.Sent)
 	}
 }
 
@@ -535,8 +530,8 @@ func TestShutdownDeadline(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("Shutdown returned after %v, past its 300ms deadline", d)
 	}
-	if st := e.Stats(); st.Logs.Failed != 6 || st.QueueRequests != 0 {
-		t.Errorf("stats after Shutdown: %+v, want the 6 records failed and an empty queue", st)
+	if st := e.Stats(); st.Logs.Failed != 6 || st.InFlight != 0 {
+		t.Errorf("stats after Shutdown: %+v, want the 6 records failed and none in flight", st)
 	}
 	if err := e.ExportLogs(context.Background(), rawLogs("late", 1, 0)); !errors.Is(err, otlpexport.ErrShutdown) {
 		t.Errorf("ExportLogs after Shutdown: %v", err)
@@ -573,12 +568,12 @@ func TestInvalidOptions(t *testing.T) {
 		"WithRetry": otlpexport.WithRetry(otlpexport.RetryConfig{
 			Enabled: true, InitialInterval: time.Second, MaxInterval: time.Millisecond,
 		}),
-		"WithQueueSize":       otlpexport.WithQueueSize(0),
-		"WithQueueBytes":      otlpexport.WithQueueBytes(-1),
-		"WithMaxRequestBytes": otlpexport.WithMaxRequestBytes(10),
-		"WithSenders":         otlpexport.WithSenders(0),
-		"WithSweepInterval":   otlpexport.WithSweepInterval(0),
-		"WithEndpoint":        otlpexport.WithEndpoint("ftp://x:1"),
+		"WithMaxInFlight":      otlpexport.WithMaxInFlight(0),
+		"WithMaxInFlightBytes": otlpexport.WithMaxInFlightBytes(-1),
+		"WithMaxRequestBytes":  otlpexport.WithMaxRequestBytes(10),
+		"WithSenders":          otlpexport.WithSenders(0),
+		"WithSweepInterval":    otlpexport.WithSweepInterval(0),
+		"WithEndpoint":         otlpexport.WithEndpoint("ftp://x:1"),
 	} {
 		_, err := otlpexport.New(context.Background(), otlpexport.WithInsecure(), opt)
 		if err == nil || !strings.Contains(err.Error(), name) {
@@ -651,7 +646,7 @@ func TestBacklogMerged(t *testing.T) {
 		})
 		return nil
 	}
-	e := exNew(t, sink.Addr(), otlpexport.WithSenders(1), otlpexport.WithMaxRequestBytes(4096))
+	e := exNew(t, sink.Addr(), otlpexport.WithSenders(1), otlpexport.WithMaxRequestBytes(4096), otlpexport.WithMaxInFlight(16))
 	_ = e.ExportLogs(context.Background(), rawLogs("first", 1, 0))
 	select {
 	case <-entered: // the first request is at the receiver, which holds it

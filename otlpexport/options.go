@@ -53,10 +53,12 @@ const (
 	// DefaultTimeout bounds one export request (one attempt), as the OTLP spec's
 	// OTEL_EXPORTER_OTLP_TIMEOUT default of 10 s.
 	DefaultTimeout = 10 * time.Second
-	// DefaultQueueSize is how many requests the queue holds, counting those being sent.
-	DefaultQueueSize = 512
-	// DefaultQueueBytes bounds the queue by the protobuf size of its requests, in bytes.
-	DefaultQueueBytes = 32 << 20
+	// DefaultMaxInFlight is how many requests may be in flight at once: handed to the
+	// senders and not finished (being sent, retried, or next in line). A call that
+	// finds no room waits; the caller's own queue absorbs a burst.
+	DefaultMaxInFlight = 8
+	// DefaultMaxInFlightBytes bounds the requests in flight by protobuf size, in bytes.
+	DefaultMaxInFlightBytes = 32 << 20
 	// DefaultMaxRequestBytes is the largest request sent, by protobuf size in bytes;
 	// larger batches are split. It stays below the 4 MiB that gRPC servers, the
 	// Collector's OTLP receiver among them, accept by default.
@@ -117,8 +119,8 @@ type config struct {
 
 	mode             Mode
 	retry            RetryConfig
-	queueSize        int
-	queueBytes       int
+	maxInFlight      int
+	maxInFlightBytes int
 	maxRequestBytes  int
 	senders          int
 	sweepInterval    time.Duration
@@ -134,11 +136,11 @@ func newConfig(opts []Option) *config {
 		mode: ModeEvents,
 		retry: RetryConfig{Enabled: true, InitialInterval: DefaultRetryInitialInterval,
 			MaxInterval: DefaultRetryMaxInterval, MaxElapsedTime: DefaultRetryMaxElapsedTime},
-		queueSize:       DefaultQueueSize,
-		queueBytes:      DefaultQueueBytes,
-		maxRequestBytes: DefaultMaxRequestBytes,
-		senders:         DefaultSenders,
-		sweepInterval:   DefaultSweepInterval,
+		maxInFlight:      DefaultMaxInFlight,
+		maxInFlightBytes: DefaultMaxInFlightBytes,
+		maxRequestBytes:  DefaultMaxRequestBytes,
+		senders:          DefaultSenders,
+		sweepInterval:    DefaultSweepInterval,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -236,27 +238,28 @@ func WithRetry(r RetryConfig) Option {
 	}
 }
 
-// WithQueueSize bounds the queue by request count (default DefaultQueueSize).
-// Requests that do not fit are dropped and counted.
-func WithQueueSize(requests int) Option {
+// WithMaxInFlight bounds the requests in flight, retries included (default
+// DefaultMaxInFlight). Consume, ConsumeSpans, ExportLogs and ExportTraces wait for
+// room within their context; what finds none before it ends is dropped and counted.
+func WithMaxInFlight(requests int) Option {
 	return func(c *config) {
 		if requests <= 0 {
-			c.invalid("WithQueueSize(%d): the queue must hold at least one request", requests)
+			c.invalid("WithMaxInFlight(%d): allow at least one request in flight", requests)
 			return
 		}
-		c.queueSize = requests
+		c.maxInFlight = requests
 	}
 }
 
-// WithQueueBytes bounds the queue by the protobuf size of its requests (default
-// DefaultQueueBytes).
-func WithQueueBytes(n int) Option {
+// WithMaxInFlightBytes bounds the requests in flight by protobuf size (default
+// DefaultMaxInFlightBytes). A request larger than the bound is sent alone.
+func WithMaxInFlightBytes(n int) Option {
 	return func(c *config) {
 		if n <= 0 {
-			c.invalid("WithQueueBytes(%d): the bound must be positive", n)
+			c.invalid("WithMaxInFlightBytes(%d): the bound must be positive", n)
 			return
 		}
-		c.queueBytes = n
+		c.maxInFlightBytes = n
 	}
 }
 

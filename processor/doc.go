@@ -73,15 +73,23 @@
 // arrives without its open. The per-stream lock held while publishing covers a copy
 // into the queue only.
 //
+// That queue is the one place where events wait and can be dropped: the sink may take
+// its time (otlpexport waits for room among a few requests in flight rather than
+// queueing again), which slows the pipeline's worker while the queue absorbs a burst.
+// Stats.Dropped counts the queue's drops, Stats.Lost what the sink gave up after it:
+// together, the whole path.
+//
 // # Shutdown and ForceFlush
 //
 // Shutdown publishes every span still open as SpanEndData with Unfinished set, status
 // Error (UnfinishedDescription) and end time now, then shuts the pipeline down, which
 // delivers what is queued and shuts the sink down. ForceFlush publishes pending
 // renames (when the scan is on) and delivers everything published so far, then
-// flushes the sink. Both
-// honour their context's deadline; Shutdown may be called twice (the second call
-// returns nil), and after it ForceFlush returns nil and new spans are ignored.
+// flushes the sink; with otlpexport both return once the receiver acknowledged it all.
+// Both honour their context's deadline, and then, or when events were lost meanwhile,
+// return an error that says how many events were not delivered (queued, in flight, or
+// given up). Shutdown may be called twice (the second call returns nil), and after it
+// ForceFlush returns nil and new spans are ignored.
 //
 // # Configuration
 //
@@ -97,7 +105,8 @@
 //     the byte bound in proportion, unless WithMaxQueueBytes is given.
 //   - OTEL_BSP_SCHEDULE_DELAY: the flush interval, in milliseconds.
 //   - OTEL_BSP_MAX_EXPORT_BATCH_SIZE: the batch size, in events (at most the queue size).
-//   - OTEL_BSP_EXPORT_TIMEOUT: the bound of one delivery to the sink, in milliseconds.
+//   - OTEL_BSP_EXPORT_TIMEOUT: the bound of one delivery to the sink, in milliseconds
+//     (default 2 min, not the BatchSpanProcessor's 30 s: see DefaultExportTimeout).
 //
 // Invalid values are logged and ignored.
 package processor

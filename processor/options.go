@@ -25,8 +25,11 @@ const (
 	// DefaultFlushInterval is how long an event waits at most for its batch to fill
 	// (100 ms): short, so that a span is visible while it is open.
 	DefaultFlushInterval = bridge.DefaultFlushInterval
-	// DefaultExportTimeout bounds one delivery to the sink (30 s).
-	DefaultExportTimeout = bridge.DefaultConsumeTimeout
+	// DefaultExportTimeout bounds one delivery to the sink (2 min): longer than the
+	// BatchSpanProcessor's 30 s because a delivery to otlpexport waits for room among
+	// its requests in flight, one of which may retry for up to a minute plus a 10 s
+	// attempt; a slow receiver thus slows the delivery without failing it.
+	DefaultExportTimeout = 2 * time.Minute
 	// DefaultScanInterval is how often the open spans are scanned for renames made
 	// through spans that Wrap did not wrap (200 ms).
 	DefaultScanInterval = 200 * time.Millisecond

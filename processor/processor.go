@@ -3,6 +3,8 @@ package processor
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -35,6 +37,7 @@ const UnfinishedDescription = "span not ended before the processor shut down"
 // package documentation). Create one with New.
 type Processor struct {
 	pipe   *bridge.Pipeline
+	sink   bridge.Tail
 	opts   Options
 	limits limits
 	reg    *registry
@@ -83,6 +86,7 @@ func New(sink bridge.Tail, opts ...Option) *Processor {
 		o.Logger.Warn("stwbridge processor: New called with a nil sink: events are discarded; pass an exporter or a bridge.Tail")
 		sink = bridge.TailFunc(func(context.Context, []bridge.Event) error { return nil })
 	}
+	p.sink = sink
 	p.pipe = bridge.NewPipeline([]bridge.Tail{sink}, o.pipelineOptions()...)
 
 	scan, hb := o.ScanInterval, o.HeartbeatInterval
@@ -270,15 +274,17 @@ func (p *Processor) endLocked(st *spanState, name string, end time.Time, outcome
 // Shutdown reports every span still open as unfinished (SpanEndData with Unfinished
 // set, status Error and end time now; roots first, so that a stream with other spans
 // open ends with an Outcome "canceled" after them, while a stream whose root alone
-// was open ends with its root's end), then shuts the pipeline down, which delivers what is queued and shuts the sink down.
-// It honours ctx's deadline. Spans that start or end after Shutdown are not
-// published. Later calls return nil.
+// was open ends with its root's end), then shuts the pipeline down, which delivers
+// what is queued and shuts the sink down. It returns once the sink delivered it all,
+// or ctx's deadline passed; an error then says how many events were not delivered.
+// Spans that start or end after Shutdown are not published. Later calls return nil.
 func (p *Processor) Shutdown(ctx context.Context) error {
 	first := false
 	p.shutdownOnce.Do(func() { first = true })
 	if !first {
 		return nil
 	}
+	lost := p.lost()
 	p.shut.Store(true)
 	close(p.stop)
 	// Wait for OnStart calls that missed the flag to register their span, report what
@@ -296,10 +302,37 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 			waitErr = ctx.Err()
 		}
 	}
-	if err := p.pipe.Shutdown(ctx); err != nil {
-		return err
+	return p.undelivered("Shutdown", lost, errors.Join(p.pipe.Shutdown(ctx), waitErr))
+}
+
+// lost counts the events lost on the whole path so far: dropped by the pipeline, and
+// lost by the sink (bridge.DeliveryReporter), or else in batches it failed to consume.
+func (p *Processor) lost() uint64 {
+	ps := p.pipe.Stats()
+	if d, ok := p.sink.(bridge.DeliveryReporter); ok {
+		return ps.Dropped + d.Delivery().Lost
 	}
-	return waitErr
+	return ps.Dropped + ps.Failed
+}
+
+// undelivered returns err (of ForceFlush or Shutdown), or nil when everything was
+// delivered, with the count of events not delivered: queued, in flight, or lost since
+// lostBefore.
+func (p *Processor) undelivered(op string, lostBefore uint64, err error) error {
+	n := p.lost() - lostBefore
+	if err != nil {
+		n += uint64(p.pipe.Stats().QueueDepth)
+		if d, ok := p.sink.(bridge.DeliveryReporter); ok {
+			n += d.Delivery().Pending
+		}
+	}
+	if n == 0 && err == nil {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("the sink gave them up (see its log)")
+	}
+	return fmt.Errorf("stwbridge processor: %s: %d events not delivered: %w", op, n, err)
 }
 
 // reportUnfinished publishes every open span as unfinished at now: the roots of
@@ -335,16 +368,18 @@ func b2i(b bool) int {
 
 // ForceFlush publishes renames made through unwrapped spans (when the scan is on),
 // then delivers every event published so far to the sink and flushes it (when it
-// implements bridge.Flusher). It returns ctx.Err() if the deadline passes first, and
-// nil after Shutdown.
+// implements bridge.Flusher: an exporter's flush waits until the receiver
+// acknowledged them). When the deadline passes first, or events were lost meanwhile,
+// the error says how many events were not delivered. After Shutdown it returns nil.
 func (p *Processor) ForceFlush(ctx context.Context) error {
 	if p.shut.Load() {
 		return nil
 	}
+	lost := p.lost()
 	if p.scanEvery > 0 {
 		p.scan(0, time.Now(), true, nil)
 	}
-	return p.pipe.ForceFlush(ctx)
+	return p.undelivered("ForceFlush", lost, p.pipe.ForceFlush(ctx))
 }
 
 // Stats are the processor's counters.
@@ -354,6 +389,14 @@ type Stats struct {
 	// Dropped counts events the pipeline refused because its queue was full (or it was
 	// shut down). The pipeline reports them to the sink in StreamDiagnostic events.
 	Dropped uint64
+	// Lost counts events the sink accepted and gave up (refused by the receiver,
+	// failed, or no room before ExportTimeout), as the sink reports them
+	// (bridge.DeliveryReporter, which otlpexport implements), or else the events in
+	// batches it failed to consume. Dropped + Lost is what the whole path lost.
+	Lost uint64
+	// Pending counts events the sink accepted and the receiver has not acknowledged
+	// yet (0 for a sink that does not report it).
+	Pending uint64
 	// Suppressed counts events not published because their span's SpanOpen was
 	// dropped: an end never arrives without its open.
 	Suppressed uint64
@@ -369,14 +412,22 @@ type Stats struct {
 
 // Stats returns the counters so far.
 func (p *Processor) Stats() Stats {
+	ps := p.pipe.Stats()
+	lost, pending := ps.Failed, uint64(0)
+	if d, ok := p.sink.(bridge.DeliveryReporter); ok {
+		dl := d.Delivery()
+		lost, pending = dl.Lost, dl.Pending
+	}
 	return Stats{
 		OpenSpans:           p.reg.len(),
+		Lost:                lost,
+		Pending:             pending,
 		Dropped:             p.dropped.Load(),
 		Suppressed:          p.suppressed.Load(),
 		Heartbeats:          p.heartbeats.Load(),
 		AttributesDropped:   p.attrsDropped.Load(),
 		AttributesTruncated: p.attrsTruncated.Load(),
-		Pipeline:            p.pipe.Stats(),
+		Pipeline:            ps,
 	}
 }
 

@@ -164,7 +164,7 @@ exporter:
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	sender, err := otlpexport.New(ctx, otlpexport.WithEndpoint(b.grpc), otlpexport.WithInsecure(),
-		otlpexport.WithMode(otlpexport.ModeEvents), otlpexport.WithQueueSize(100000), otlpexport.WithQueueBytes(1<<30),
+		otlpexport.WithMode(otlpexport.ModeEvents), otlpexport.WithMaxInFlight(100000), otlpexport.WithMaxInFlightBytes(1<<30),
 		otlpexport.WithRetry(otlpexport.RetryConfig{Enabled: true, InitialInterval: 100 * time.Millisecond,
 			MaxInterval: time.Second, MaxElapsedTime: 5 * time.Minute}))
 	if err != nil {

@@ -75,10 +75,12 @@ type Forwarder struct {
 	forwardedSpans metrics.Counter // spans handed downstream by the assembler
 	forwardErrors  metrics.Counter // ConsumeSpans calls downstream that failed
 
-	sweepStop chan struct{}
-	sweepDone chan struct{}
-	shutOnce  sync.Once
-	shutErr   error
+	stopSweep func() // set by Run: stops the periodic sweep (bridge.Every)
+	// Owned by sweep: the overflow count last logged, and when.
+	lastOverflow    uint64
+	lastOverflowLog time.Time
+	shutOnce        sync.Once
+	shutErr         error
 }
 
 // New builds the forwarder from cfg and binds its listeners; stdout receives the span
@@ -87,8 +89,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f := &Forwarder{cfg: cfg, log: log, reg: metrics.NewRegistry(),
-		sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
+	f := &Forwarder{cfg: cfg, log: log, reg: metrics.NewRegistry(), stopSweep: func() {}}
 	var err error
 	if f.guards, err = newGuards(cfg, log, func() { f.asm.ReleaseMemory() }); err != nil {
 		return nil, err
@@ -125,6 +126,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 		bridge.WithMaxQueueBytes(cfg.Pipeline.Queue.MaxBytes),
 		bridge.WithBatchSize(cfg.Pipeline.Batch.Size),
 		bridge.WithFlushInterval(pipelineFlushInterval(cfg)),
+		bridge.WithConsumeTimeout(consumeTimeout(cfg)),
 		bridge.WithLogger(log),
 	)
 	f.ingest = stwingest.NewHandler(consumer{f}, stwingest.WithMaxBodyBytes(cfg.Receivers.OTLP.HTTP.MaxRequestBodySize), stwingest.WithLogger(log))
@@ -176,6 +178,20 @@ func pipelineFlushInterval(cfg config.Config) time.Duration {
 	return d
 }
 
+// consumeTimeout bounds a tail's Consume: long enough for the exporter's push-back
+// (room among its requests in flight frees once one of them is done: its retries and
+// a last attempt), so that a slow downstream slows the pipeline without failing it.
+func consumeTimeout(cfg config.Config) time.Duration {
+	e := cfg.Exporter
+	retries := e.RetryOnFailure.MaxElapsedTime.D()
+	if !e.RetryOnFailure.Enabled {
+		retries = 0
+	} else if retries <= 0 {
+		retries = otlpexport.DefaultRetryMaxElapsedTime
+	}
+	return max(bridge.DefaultConsumeTimeout, retries+2*e.Timeout.D())
+}
+
 // abort releases what New built when it fails half-way.
 func (f *Forwarder) abort() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -197,7 +213,7 @@ func (f *Forwarder) Metrics() *metrics.Registry { return f.reg }
 // Run serves until ctx ends, then shuts down within the configured shutdown timeout.
 // It returns nil after a clean shutdown.
 func (f *Forwarder) Run(ctx context.Context) error {
-	go f.sweepLoop()
+	f.stopSweep = bridge.Every(f.cfg.SweepEvery(), f.sweep)
 	// What the persistent queue holds goes through before any new request.
 	if err := f.startGuards(ctx); err != nil {
 		f.log.Error("stwbridge cannot start", "err", err)
@@ -290,12 +306,7 @@ func (f *Forwarder) shutdown(ctx context.Context) error {
 	}()
 	wg.Wait()
 	// 2. Stop sweeping, then drain the pipeline into the assembler and tails.
-	select {
-	case <-f.sweepStop:
-	default:
-		close(f.sweepStop)
-	}
-	<-f.sweepDone
+	f.stopSweep()
 	note("pipeline", f.pipe.Shutdown(ctx))
 	// 3. What is still open is kept in the persistent queue for the next start, or
 	// else reported as unfinished rather than lost.
@@ -335,30 +346,18 @@ func (f *Forwarder) consumeSpans(ctx context.Context, spans []bridge.Span) error
 	return nil
 }
 
-// sweepLoop exports as unfinished the spans whose producer went silent or that stayed
+// sweep exports as unfinished the spans whose producer went silent or that stayed
 // open too long, and reports refusals past max_open_spans, rate-limited.
-func (f *Forwarder) sweepLoop() {
-	defer close(f.sweepDone)
-	t := time.NewTicker(f.cfg.SweepEvery())
-	defer t.Stop()
-	var lastOverflow uint64
-	var lastLog time.Time
-	for {
-		select {
-		case <-f.sweepStop:
-			return
-		case <-t.C:
-		}
-		if err := f.asm.Sweep(context.Background()); err != nil {
-			f.log.Warn("sweeping open spans failed", "err", err)
-		}
-		if st := f.asm.Stats(); st.Overflow > lastOverflow && time.Since(lastLog) >= overflowLogEvery {
-			f.log.Warn("open span limit reached: spans refused",
-				"refused", st.Overflow-lastOverflow, "refused_total", st.Overflow,
-				"open_spans", st.OpenSpans, "max_open_spans", f.cfg.Assembler.MaxOpenSpans,
-				"hint", "raise assembler.max_open_spans or lower assembler.orphan_after")
-			lastOverflow, lastLog = st.Overflow, time.Now()
-		}
+func (f *Forwarder) sweep() {
+	if err := f.asm.Sweep(context.Background()); err != nil {
+		f.log.Warn("sweeping open spans failed", "err", err)
+	}
+	if st := f.asm.Stats(); st.Overflow > f.lastOverflow && time.Since(f.lastOverflowLog) >= overflowLogEvery {
+		f.log.Warn("open span limit reached: spans refused",
+			"refused", st.Overflow-f.lastOverflow, "refused_total", st.Overflow,
+			"open_spans", st.OpenSpans, "max_open_spans", f.cfg.Assembler.MaxOpenSpans,
+			"hint", "raise assembler.max_open_spans or lower assembler.orphan_after")
+		f.lastOverflow, f.lastOverflowLog = st.Overflow, time.Now()
 	}
 }
 
@@ -367,6 +366,9 @@ func (f *Forwarder) sweepLoop() {
 type consumer struct{ f *Forwarder }
 
 func (c consumer) Publish(e bridge.Event) bool { return c.f.guards.publish(c.f.pipe.Publish, e) }
+func (c consumer) PublishBatch(events []bridge.Event) bool {
+	return c.f.guards.publishBatch(c.f.pipe.PublishBatch, events)
+}
 func (c consumer) ExportLogs(ctx context.Context, req *collogspb.ExportLogsServiceRequest) error {
 	return c.f.down.ExportLogs(ctx, req)
 }
@@ -434,10 +436,10 @@ func exporterOptions(cfg config.Config, log *slog.Logger) ([]otlpexport.Option, 
 	r.MaxInterval = max(r.MaxInterval, r.InitialInterval)
 	opts = append(opts, otlpexport.WithRetry(r))
 	if n := e.SendingQueue.QueueSize; n > 0 {
-		opts = append(opts, otlpexport.WithQueueSize(n))
+		opts = append(opts, otlpexport.WithMaxInFlight(n))
 	}
 	if n := e.SendingQueue.QueueBytes; n > 0 {
-		opts = append(opts, otlpexport.WithQueueBytes(n))
+		opts = append(opts, otlpexport.WithMaxInFlightBytes(n))
 	}
 	if n := e.SendingQueue.NumConsumers; n > 0 {
 		opts = append(opts, otlpexport.WithSenders(n))

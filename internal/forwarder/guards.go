@@ -145,6 +145,14 @@ func (g *guards) publish(pub func(bridge.Event) bool, e bridge.Event) bool {
 	return pub(g.limits.Apply(e))
 }
 
+// publishBatch is publish for the events of one request, all or none (PublishBatch).
+func (g *guards) publishBatch(pub func([]bridge.Event) bool, events []bridge.Event) bool {
+	for i := range events {
+		events[i] = g.limits.Apply(events[i])
+	}
+	return pub(events)
+}
+
 // startGuards starts the memory limiter, replays the persistent queue through the
 // receivers (before any listener serves) and starts its checkpoints.
 func (f *Forwarder) startGuards(ctx context.Context) error {

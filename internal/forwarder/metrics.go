@@ -26,6 +26,7 @@ func (f *Forwarder) registerMetrics() {
 	c("stwbridge_receiver_malformed_requests_total", "Requests refused as undecodable (InvalidArgument / HTTP 400 or 415).", func() uint64 { return rs().Malformed })
 	c("stwbridge_receiver_oversize_requests_total", "Requests refused as over the size limit (HTTP 413, gRPC ResourceExhausted).", func() uint64 { return rs().Oversize })
 	c("stwbridge_receiver_refused_total", "Requests refused as retryable (queue full or downstream refused): Unavailable / HTTP 503.", func() uint64 { return rs().RetryableFails })
+	c("stwbridge_receiver_refused_events_total", "Lifecycle events of requests refused whole (queue full): the sender retries them.", func() uint64 { return rs().Refused })
 	c("stwbridge_receiver_dropped_events_total", "Lifecycle events the pipeline refused (queue full); their requests were refused as retryable.", func() uint64 { return rs().Dropped })
 
 	// workerd ingest.
@@ -34,6 +35,7 @@ func (f *Forwarder) registerMetrics() {
 	c("stwbridge_stwingest_events_total", "workerd tail events decoded and published.", func() uint64 { return is().Events })
 	c("stwbridge_stwingest_rejected_total", "workerd tail events that did not decode.", func() uint64 { return is().Rejected })
 	c("stwbridge_stwingest_unknown_total", "workerd tail events of an unknown type, skipped.", func() uint64 { return is().Unknown })
+	c("stwbridge_stwingest_refused_total", "workerd tail events of requests refused whole (queue full, HTTP 503): the sender retries them.", func() uint64 { return is().Refused })
 	c("stwbridge_stwingest_dropped_total", "workerd tail events the pipeline refused (queue full).", func() uint64 { return is().Dropped })
 
 	// Pipeline.
@@ -41,6 +43,7 @@ func (f *Forwarder) registerMetrics() {
 	c("stwbridge_pipeline_published_total", "Events accepted by the pipeline, counted once per tail.", func() uint64 { return ps().Published })
 	c("stwbridge_pipeline_dropped_total", "Events dropped because a tail's queue was full.", func() uint64 { return ps().Dropped })
 	c("stwbridge_pipeline_delivered_total", "Events handed to tails.", func() uint64 { return ps().Delivered })
+	c("stwbridge_pipeline_refused_total", "Events of requests refused whole because a tail's queue could not take them all, counted once per tail.", func() uint64 { return ps().Refused })
 	c("stwbridge_pipeline_failed_total", "Events in batches a tail failed to consume.", func() uint64 { return ps().Failed })
 	g("stwbridge_pipeline_queue_depth", "Events waiting in the pipeline's queues now.", func() int { return ps().QueueDepth })
 
@@ -86,8 +89,8 @@ func (f *Forwarder) registerExporterMetrics() {
 	perSignal("stwbridge_exporter_sent_total", "Spans and log records the downstream accepted.", func(s otlpexport.SignalStats) uint64 { return s.Sent })
 	perSignal("stwbridge_exporter_rejected_total", "Spans and log records the downstream rejected (partial success).", func(s otlpexport.SignalStats) uint64 { return s.Rejected })
 	perSignal("stwbridge_exporter_failed_total", "Spans and log records given up after errors or retries.", func(s otlpexport.SignalStats) uint64 { return s.Failed })
-	perSignal("stwbridge_exporter_dropped_total", "Spans and log records dropped before sending (queue full or after shutdown).", func(s otlpexport.SignalStats) uint64 { return s.Dropped })
+	perSignal("stwbridge_exporter_dropped_total", "Spans and log records dropped before sending (no room in flight before the deadline, or after shutdown).", func(s otlpexport.SignalStats) uint64 { return s.Dropped })
 	f.reg.CounterFunc("stwbridge_exporter_retries_total", "Export attempts that failed and were tried again.", func() float64 { return float64(es().Retries) })
-	f.reg.GaugeFunc("stwbridge_exporter_queue_requests", "Export requests queued or being sent now.", func() float64 { return float64(es().QueueRequests) })
-	f.reg.GaugeFunc("stwbridge_exporter_queue_bytes", "Protobuf bytes of the export requests queued now.", func() float64 { return float64(es().QueueBytes) })
+	f.reg.GaugeFunc("stwbridge_exporter_in_flight_requests", "Export requests in flight now (being sent, retried, or next in line).", func() float64 { return float64(es().InFlight) })
+	f.reg.GaugeFunc("stwbridge_exporter_in_flight_bytes", "Protobuf bytes of the export requests in flight now.", func() float64 { return float64(es().InFlightBytes) })
 }

@@ -47,6 +47,13 @@ type Consumer interface {
 	ExportTraces(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error
 }
 
+// BatchPublisher is a Consumer that takes the events of a request all at once or
+// none of them (*bridge.Pipeline's PublishBatch): a refused request is then retried
+// by its sender whole, and nothing of it is dropped.
+type BatchPublisher interface {
+	PublishBatch(events []bridge.Event) bool
+}
+
 // Options configure a Receiver. Zero fields take the defaults.
 type Options struct {
 	// MaxRecvMsgSize bounds one OTLP/gRPC request, in bytes. Default
@@ -77,6 +84,7 @@ type Stats struct {
 	Requests       uint64 // export requests received, both protocols
 	Events         uint64 // stw.* lifecycle events decoded and published
 	Dropped        uint64 // events the pipeline refused (queue full); the request was refused as retryable
+	Refused        uint64 // events of requests refused whole (queue full, BatchPublisher): the sender retries them
 	Logs           uint64 // other log records passed through
 	Spans          uint64 // plain spans passed through
 	Rejected       uint64 // records or spans rejected as bad (partial success)
@@ -94,6 +102,7 @@ type Receiver struct {
 
 	requests, events, dropped, logs, spans, rejected metrics.Counter
 	malformed, oversize, passFailed, retryable       metrics.Counter
+	refused                                          metrics.Counter
 }
 
 // New returns a receiver that hands what it decodes to c.
@@ -121,6 +130,7 @@ func (r *Receiver) Stats() Stats {
 		Logs: r.logs.Load(), Spans: r.spans.Load(), Rejected: r.rejected.Load(),
 		Malformed: r.malformed.Load(), Oversize: r.oversize.Load(),
 		PassFailed: r.passFailed.Load(), RetryableFails: r.retryable.Load(),
+		Refused: r.refused.Load(),
 	}
 }
 
@@ -152,6 +162,15 @@ func (r *Receiver) exportLogs(ctx context.Context, req *collogspb.ExportLogsServ
 
 // exportDecoded handles the decoded records of one logs request.
 func (r *Receiver) exportDecoded(ctx context.Context, d stwotlp.DecodedLogs) (*collogspb.ExportLogsServiceResponse, error) {
+	if bp, ok := r.consumer.(BatchPublisher); ok {
+		if !bp.PublishBatch(d.Events) {
+			// Nothing was taken: the sender's retry duplicates nothing.
+			r.refused.Add(uint64(len(d.Events)))
+			return nil, r.unavailable("stwbridge queue full: %d lifecycle events refused; retry later", len(d.Events))
+		}
+		r.events.Add(uint64(len(d.Events)))
+		return r.passLogs(ctx, d)
+	}
 	// Stop at the first refusal: the sender retries the whole request, so what
 	// follows would only be published twice.
 	dropped := 0
@@ -168,6 +187,11 @@ func (r *Receiver) exportDecoded(ctx context.Context, d stwotlp.DecodedLogs) (*c
 		r.dropped.Add(uint64(dropped))
 		return nil, r.unavailable("stwbridge queue full: %d of %d lifecycle events dropped; retry later", dropped, len(d.Events))
 	}
+	return r.passLogs(ctx, d)
+}
+
+// passLogs passes the non-STW records of a request on and answers it.
+func (r *Receiver) passLogs(ctx context.Context, d stwotlp.DecodedLogs) (*collogspb.ExportLogsServiceResponse, error) {
 	if d.Other != nil {
 		n := countLogRecords(d.Other)
 		if err := r.consumer.ExportLogs(ctx, d.Other); err != nil {

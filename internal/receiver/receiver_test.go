@@ -309,6 +309,47 @@ func TestGRPCQueueFullIsRetryable(t *testing.T) {
 	}
 }
 
+// batchRecorder takes a request's events all or none (BatchPublisher).
+type batchRecorder struct {
+	recorder
+	batches int
+}
+
+func (c *batchRecorder) PublishBatch(events []bridge.Event) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.full {
+		return false
+	}
+	c.batches++
+	c.events = append(c.events, events...)
+	return true
+}
+
+// TestGRPCBatchRefusedWhole: with a BatchPublisher, a request whose events do not fit
+// is refused whole as retryable and its events counted as refused, not dropped; one
+// that fits is published in one batch.
+func TestGRPCBatchRefusedWhole(t *testing.T) {
+	c := &batchRecorder{recorder: recorder{full: true}}
+	r, conn := startGRPC(t, c)
+	_, err := collogspb.NewLogsServiceClient(conn).Export(ctxT(t), mixedLogs())
+	if st := status.Convert(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "3 lifecycle events refused") {
+		t.Fatalf("err = %v, want Unavailable: 3 lifecycle events refused", err)
+	}
+	if st := r.Stats(); st.Refused != 3 || st.Dropped != 0 || st.Events != 0 || len(c.logs) != 0 {
+		t.Errorf("stats %+v (%d plain log requests passed), want 3 refused, nothing dropped or passed", st, len(c.logs))
+	}
+	c.mu.Lock()
+	c.full = false
+	c.mu.Unlock()
+	if _, err := collogspb.NewLogsServiceClient(conn).Export(ctxT(t), mixedLogs()); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); st.Events != 3 || c.batches != 1 || len(c.logs) != 1 {
+		t.Errorf("stats %+v, %d batches, %d plain log requests; want 3 events in 1 batch and the plain logs passed", st, c.batches, len(c.logs))
+	}
+}
+
 func TestGRPCPassThroughFailureIsRetryable(t *testing.T) {
 	c := &recorder{passErr: errors.New("downstream queue full")}
 	_, conn := startGRPC(t, c)

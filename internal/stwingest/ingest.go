@@ -66,12 +66,18 @@ type Publisher interface {
 	Publish(e bridge.Event) bool
 }
 
+// BatchPublisher is a Publisher that takes a request's events all at once or none of
+// them (*bridge.Pipeline's PublishBatch): a refused request is retried whole.
+type BatchPublisher interface {
+	PublishBatch(events []bridge.Event) bool
+}
+
 // Handler is the http.Handler of POST /v1/stw.
 type Handler struct {
 	pub  Publisher
 	opts Options
 
-	requests, events, rejected, unknown, dropped atomic.Uint64
+	requests, events, rejected, unknown, dropped, refused atomic.Uint64
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -104,6 +110,7 @@ type Response struct {
 	Rejected int      `json:"rejected"`          // events that did not decode
 	Unknown  int      `json:"unknown"`           // events of an unknown type, skipped
 	Dropped  int      `json:"dropped"`           // events the pipeline refused (queue full)
+	Refused  int      `json:"refused,omitempty"` // events refused whole, to retry (queue full)
 	Errors   []string `json:"errors,omitempty"`  // the first few error messages
 	Message  string   `json:"message,omitempty"` // why the request failed as a whole
 }
@@ -144,13 +151,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	orderBySequence(events)
-	for _, e := range events {
-		if h.pub.Publish(e) {
-			resp.Accepted++
+	if bp, ok := h.pub.(BatchPublisher); ok {
+		if bp.PublishBatch(events) {
+			resp.Accepted = len(events)
 		} else {
-			resp.Dropped++
+			resp.Refused = len(events)
+		}
+	} else {
+		for _, e := range events {
+			if h.pub.Publish(e) {
+				resp.Accepted++
+			} else {
+				resp.Dropped++
+			}
 		}
 	}
+	h.refused.Add(uint64(resp.Refused))
 	h.events.Add(uint64(resp.Accepted))
 	h.rejected.Add(uint64(resp.Rejected))
 	h.unknown.Add(uint64(resp.Unknown))
@@ -165,10 +181,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(events) == 0 && resp.Rejected > 0:
 		code = http.StatusBadRequest
 		resp.Message = fmt.Sprintf("no valid tail event in the request (%d rejected): send a JSON array or NDJSON of workerd tail events, as a tailStream handler receives them", resp.Rejected)
-	case resp.Accepted == 0 && resp.Dropped > 0:
+	case resp.Accepted == 0 && resp.Dropped+resp.Refused > 0:
 		// Nothing was taken, so a retry creates no duplicates.
 		code = http.StatusServiceUnavailable
-		resp.Message = fmt.Sprintf("the pipeline refused all %d events (queue full or shutting down): retry later", resp.Dropped)
+		resp.Message = fmt.Sprintf("the pipeline refused all %d events (queue full or shutting down): retry later", resp.Dropped+resp.Refused)
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, code, resp)
@@ -291,6 +307,7 @@ type Stats struct {
 	Rejected uint64 // events that did not decode
 	Unknown  uint64 // events of an unknown type, skipped (forward compatibility)
 	Dropped  uint64 // events the publisher refused (queue full)
+	Refused  uint64 // events of requests refused whole (BatchPublisher), answered 503
 }
 
 // Stats returns the counters so far.
@@ -301,5 +318,6 @@ func (h *Handler) Stats() Stats {
 		Rejected: h.rejected.Load(),
 		Unknown:  h.unknown.Load(),
 		Dropped:  h.dropped.Load(),
+		Refused:  h.refused.Load(),
 	}
 }
