@@ -214,7 +214,7 @@ func Default() Config {
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
 		Persistence:     Persistence{MaxBytes: DefaultPersistenceMaxBytes, CheckpointInterval: Duration(DefaultCheckpointInterval)},
 		MemoryLimiter:   MemoryLimiter{CheckInterval: Duration(DefaultMemoryCheckInterval), RetryAfter: Duration(DefaultMemoryRetryAfter)},
-		Limits:          Limits{MaxAttributeValueLength: DefaultMaxAttributeValueLength, MaxOpenSpansPerStream: DefaultMaxOpenSpansPerStream},
+		Limits:          Limits{MaxAttributeValueLength: DefaultMaxAttributeValueLength, MaxOpenSpansPerStream: DefaultMaxOpenSpansPerStream, MaxAttributesBytes: DefaultMaxAttributesBytes},
 	}
 }
 

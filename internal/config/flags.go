@@ -272,7 +272,7 @@ Config file keys (YAML; see docs/readme/forwarder.md for an example):
   stdout: group_wait
   persistence: data_dir, max_bytes, checkpoint_interval
   memory_limiter: limit_mib, limit_percentage, check_interval, retry_after
-  limits: max_attribute_value_length, max_open_spans_per_stream
+  limits: max_attribute_value_length, max_open_spans_per_stream, max_attributes_bytes
   forward_events, log (format, level), shutdown_timeout
 (docs/OPERATIONS.md: sizing, every limit and its default, metrics, alerts)
 `)

@@ -36,6 +36,7 @@ func newGuards(cfg config.Config, log *slog.Logger) (*guards, error) {
 	g := &guards{limits: limits.New(limits.Options{
 		MaxAttributeValueLength: cfg.Limits.MaxAttributeValueLength,
 		MaxOpenSpansPerStream:   cfg.Limits.MaxOpenSpansPerStream,
+		MaxAttributesBytes:      cfg.Limits.MaxAttributesBytes,
 	})}
 	var err error
 	rc := cfg.Receivers
@@ -253,7 +254,8 @@ func (f *Forwarder) registerGuardMetrics() {
 	g := f.guards
 
 	ls := g.limits.Stats
-	c("stwbridge_limits_truncated_values_total", "Attribute values cut to limits.max_attribute_value_length.", func() float64 { return float64(ls().TruncatedValues) })
+	c("stwbridge_limits_truncated_values_total", "String and byte values (at any depth) cut to limits.max_attribute_value_length.", func() float64 { return float64(ls().TruncatedValues) })
+	c("stwbridge_limits_dropped_attributes_total", "Attributes dropped because their list was over limits.max_attributes_bytes.", func() float64 { return float64(ls().DroppedAttributes) })
 	c("stwbridge_limits_refused_spans_total", "Spans refused because their stream had limits.max_open_spans_per_stream open.", func() float64 { return float64(ls().RefusedSpans) })
 	c("stwbridge_limits_refused_events_total", "Events of refused spans, replaced by a dropped-events diagnostic.", func() float64 { return float64(ls().RefusedEvents) })
 	as := f.asm.Stats
