@@ -78,9 +78,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("X-Accel-Buffering", "no") // tell proxies not to buffer the stream
 	rc := http.NewResponseController(w)
-	// The stream outlives the server's read timeout, meant for request bodies: a read
-	// deadline would end it.
-	_ = rc.SetReadDeadline(time.Time{})
 	w.WriteHeader(http.StatusOK)
 	// Send the headers now: the client's request returns at once, not at the first event.
 	if err := rc.Flush(); err != nil {
