@@ -168,8 +168,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 		f.abort()
 		return nil, fmt.Errorf("--http-listen %s: %w", cfg.Receivers.OTLP.HTTP.Endpoint, err)
 	}
-	f.grpcLis = limitConns(f.grpcLis, cfg.Receivers.OTLP.GRPC.MaxConnections)
-	f.httpLis = f.guards.httpListener(limitConns(f.httpLis, cfg.Receivers.OTLP.HTTP.MaxConnections))
+	f.grpcLis = limitConns(f.grpcLis, cfg.Receivers.OTLP.GRPC.MaxConnections, 0)
+	f.httpLis = f.guards.httpListener(limitConns(f.httpLis, cfg.Receivers.OTLP.HTTP.MaxConnections, httpSendBuffer))
 	return f, nil
 }
 
