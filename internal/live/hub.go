@@ -11,7 +11,9 @@
 //
 // The hub also remembers the spans that are open now (bounded), so that every line
 // carries its span's current name, parent, start and service, and so that a watcher
-// that connects sees the spans already in flight (span_open lines marked "replay").
+// that connects sees the spans already in flight (span_open lines marked "replay"),
+// read from that table a chunk at a time as the watcher's writes go through. At most
+// Options.MaxWatchers watchers are served at once; more are refused with 503.
 // Given the assembler's output (ConsumeSpans), it also tells watchers about spans the
 // assembler declared unfinished because their producer went away.
 package live
@@ -46,9 +48,10 @@ const (
 	// DefaultWriteTimeout is how long one write to a watcher may take before the
 	// watcher is cut off.
 	DefaultWriteTimeout = 10 * time.Second
-	// RetryAfter is the delay a watcher refused at MaxWatchers is told to wait.
-	RetryAfter = 5 * time.Second
 )
+
+// retryAfter is the delay a watcher refused at MaxWatchers is told to wait.
+const retryAfter = 5 * time.Second
 
 // Options configure a Hub. Zero fields take the defaults.
 type Options struct {

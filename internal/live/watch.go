@@ -60,7 +60,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	pos, rp := h.register()
 	if pos == nil {
-		w.Header().Set("Retry-After", strconv.Itoa(int(RetryAfter/time.Second)))
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
 		http.Error(w, fmt.Sprintf("too many live watchers (%d): retry later", h.opts.MaxWatchers), http.StatusServiceUnavailable)
 		return
 	}
