@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
+	"github.com/stwbridge/stwbridge/internal/live"
 )
 
 // Defaults of the forwarder that are not the defaults of bridge or otlpexport.
@@ -25,6 +26,29 @@ const (
 	DefaultMaxRecvMsgSizeMiB = 4
 	// DefaultMaxRequestBodySize bounds one HTTP request body, in bytes (20 MiB, as the Collector).
 	DefaultMaxRequestBodySize = 20 << 20
+	// DefaultReadTimeout bounds reading one HTTP request, body included (30 s).
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultIdleTimeout closes an HTTP keep-alive connection idle this long (1 min,
+	// as the Collector's confighttp).
+	DefaultIdleTimeout = time.Minute
+	// DefaultMaxConnections bounds the connections each listener serves at once;
+	// more wait in the listen backlog until one closes.
+	DefaultMaxConnections = 1000
+	// DefaultMaxLiveWatchers bounds the GET /v1/live watchers connected at once.
+	DefaultMaxLiveWatchers = live.DefaultMaxWatchers
+	// DefaultMaxConcurrentStreams bounds the concurrent gRPC calls on one connection.
+	DefaultMaxConcurrentStreams = 100
+	// DefaultMaxConnectionIdle closes a gRPC connection without calls for this long
+	// (with a GOAWAY: clients reconnect when they next export).
+	DefaultMaxConnectionIdle = 2 * time.Minute
+	// DefaultKeepaliveTime is how long a gRPC connection may be silent before the
+	// server pings it; DefaultKeepaliveTimeout how long it then waits for the answer
+	// before it closes the connection.
+	DefaultKeepaliveTime    = time.Minute
+	DefaultKeepaliveTimeout = 20 * time.Second
+	// DefaultKeepaliveMinTime is the shortest interval between client pings the
+	// server accepts; a client that pings more often is disconnected.
+	DefaultKeepaliveMinTime = 10 * time.Second
 	// DefaultExportTimeout bounds one export request downstream.
 	DefaultExportTimeout = 10 * time.Second
 	// DefaultShutdownTimeout is how long a graceful shutdown may take before the process
@@ -87,6 +111,33 @@ type GRPCReceiver struct {
 	Endpoint          string    `yaml:"endpoint"`
 	MaxRecvMsgSizeMiB int       `yaml:"max_recv_msg_size_mib"`
 	TLS               ServerTLS `yaml:"tls"`
+	// MaxConnections bounds the connections served at once; more wait.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConcurrentStreams bounds the concurrent calls on one connection.
+	MaxConcurrentStreams int       `yaml:"max_concurrent_streams"`
+	Keepalive            Keepalive `yaml:"keepalive"`
+}
+
+// Keepalive holds the gRPC server's keepalive settings, as the Collector's configgrpc.
+type Keepalive struct {
+	ServerParameters  KeepaliveServerParameters  `yaml:"server_parameters"`
+	EnforcementPolicy KeepaliveEnforcementPolicy `yaml:"enforcement_policy"`
+}
+
+// KeepaliveServerParameters: a connection without calls for MaxConnectionIdle is
+// closed; a silent one is pinged after Time and closed when no answer comes within
+// Timeout.
+type KeepaliveServerParameters struct {
+	MaxConnectionIdle Duration `yaml:"max_connection_idle"`
+	Time              Duration `yaml:"time"`
+	Timeout           Duration `yaml:"timeout"`
+}
+
+// KeepaliveEnforcementPolicy: a client that pings more often than MinTime (or without
+// calls in flight, unless PermitWithoutStream) is disconnected.
+type KeepaliveEnforcementPolicy struct {
+	MinTime             Duration `yaml:"min_time"`
+	PermitWithoutStream bool     `yaml:"permit_without_stream"`
 }
 
 // HTTPReceiver is the HTTP listener: OTLP/HTTP, /v1/stw, /v1/live and /metrics.
@@ -94,6 +145,14 @@ type HTTPReceiver struct {
 	Endpoint           string    `yaml:"endpoint"`
 	MaxRequestBodySize int64     `yaml:"max_request_body_size"`
 	TLS                ServerTLS `yaml:"tls"`
+	// ReadTimeout bounds reading one request, body included (not /v1/live streams).
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// IdleTimeout closes a keep-alive connection idle this long.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConnections bounds the connections served at once; more wait.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxLiveWatchers bounds the GET /v1/live watchers; more get 503.
+	MaxLiveWatchers int `yaml:"max_live_watchers"`
 }
 
 // Exporter configures the downstream OTLP/gRPC connection.
@@ -193,8 +252,16 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Receivers: Receivers{OTLP: OTLPReceivers{
-			GRPC: GRPCReceiver{Endpoint: DefaultListen, MaxRecvMsgSizeMiB: DefaultMaxRecvMsgSizeMiB},
-			HTTP: HTTPReceiver{Endpoint: DefaultHTTPListen, MaxRequestBodySize: DefaultMaxRequestBodySize},
+			GRPC: GRPCReceiver{Endpoint: DefaultListen, MaxRecvMsgSizeMiB: DefaultMaxRecvMsgSizeMiB,
+				MaxConnections: DefaultMaxConnections, MaxConcurrentStreams: DefaultMaxConcurrentStreams,
+				Keepalive: Keepalive{
+					ServerParameters: KeepaliveServerParameters{MaxConnectionIdle: Duration(DefaultMaxConnectionIdle),
+						Time: Duration(DefaultKeepaliveTime), Timeout: Duration(DefaultKeepaliveTimeout)},
+					EnforcementPolicy: KeepaliveEnforcementPolicy{MinTime: Duration(DefaultKeepaliveMinTime), PermitWithoutStream: true},
+				}},
+			HTTP: HTTPReceiver{Endpoint: DefaultHTTPListen, MaxRequestBodySize: DefaultMaxRequestBodySize,
+				ReadTimeout: Duration(DefaultReadTimeout), IdleTimeout: Duration(DefaultIdleTimeout),
+				MaxConnections: DefaultMaxConnections, MaxLiveWatchers: DefaultMaxLiveWatchers},
 		}},
 		Exporter: Exporter{
 			Compression:    "none",
@@ -222,7 +289,7 @@ func Default() Config {
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
 		Persistence:     Persistence{MaxBytes: DefaultPersistenceMaxBytes, CheckpointInterval: Duration(DefaultCheckpointInterval)},
 		MemoryLimiter:   MemoryLimiter{CheckInterval: Duration(DefaultMemoryCheckInterval), RetryAfter: Duration(DefaultMemoryRetryAfter)},
-		Limits:          Limits{MaxAttributeValueLength: DefaultMaxAttributeValueLength, MaxOpenSpansPerStream: DefaultMaxOpenSpansPerStream},
+		Limits:          Limits{MaxAttributeValueLength: DefaultMaxAttributeValueLength, MaxOpenSpansPerStream: DefaultMaxOpenSpansPerStream, MaxAttributesBytes: DefaultMaxAttributesBytes},
 	}
 }
 
@@ -279,6 +346,7 @@ func (c *Config) Validate() error {
 	if c.Receivers.OTLP.HTTP.MaxRequestBodySize <= 0 {
 		bad("receivers.otlp.http.max_request_body_size", "must be a positive number of bytes, got %d", c.Receivers.OTLP.HTTP.MaxRequestBodySize)
 	}
+	c.validateConnections(bad)
 	if c.Exporter.Endpoint != "" {
 		f, err := ParseForward(c.Exporter.Endpoint)
 		if err != nil {
@@ -375,3 +443,30 @@ type Duration time.Duration
 
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// validateConnections checks the listeners' timeouts and connection limits.
+func (c *Config) validateConnections(bad func(key, format string, a ...any)) {
+	g, h := c.Receivers.OTLP.GRPC, c.Receivers.OTLP.HTTP
+	for key, d := range map[string]Duration{
+		"receivers.otlp.http.read_timeout":                                    h.ReadTimeout,
+		"receivers.otlp.http.idle_timeout":                                    h.IdleTimeout,
+		"receivers.otlp.grpc.keepalive.server_parameters.max_connection_idle": g.Keepalive.ServerParameters.MaxConnectionIdle,
+		"receivers.otlp.grpc.keepalive.server_parameters.time":                g.Keepalive.ServerParameters.Time,
+		"receivers.otlp.grpc.keepalive.server_parameters.timeout":             g.Keepalive.ServerParameters.Timeout,
+		"receivers.otlp.grpc.keepalive.enforcement_policy.min_time":           g.Keepalive.EnforcementPolicy.MinTime,
+	} {
+		if d <= 0 {
+			bad(key, "must be a positive duration such as 500ms, 10s or 5m, got %s", d.D())
+		}
+	}
+	for key, n := range map[string]int{
+		"receivers.otlp.grpc.max_connections":        g.MaxConnections,
+		"receivers.otlp.grpc.max_concurrent_streams": g.MaxConcurrentStreams,
+		"receivers.otlp.http.max_connections":        h.MaxConnections,
+		"receivers.otlp.http.max_live_watchers":      h.MaxLiveWatchers,
+	} {
+		if n <= 0 {
+			bad(key, "must be a positive number, got %d", n)
+		}
+	}
+}

@@ -131,9 +131,23 @@ receivers:
     grpc:
       endpoint: 127.0.0.1:6317
       max_recv_msg_size_mib: 8
+      max_connections: 11
+      max_concurrent_streams: 12
+      keepalive:
+        server_parameters:
+          max_connection_idle: 13s
+          time: 14s
+          timeout: 15s
+        enforcement_policy:
+          min_time: 16s
+          permit_without_stream: false
     http:
       endpoint: 127.0.0.1:6318
       max_request_body_size: 1000000
+      read_timeout: 17s
+      idle_timeout: 18s
+      max_connections: 19
+      max_live_watchers: 20
 exporter:
   endpoint: https://collector.example:4317
   tls:
@@ -185,8 +199,13 @@ shutdown_timeout: 4s
 	c := load(t, []string{"--config", file}, nil)
 	want := Config{
 		Receivers: Receivers{OTLP: OTLPReceivers{
-			GRPC: GRPCReceiver{Endpoint: "127.0.0.1:6317", MaxRecvMsgSizeMiB: 8},
-			HTTP: HTTPReceiver{Endpoint: "127.0.0.1:6318", MaxRequestBodySize: 1000000},
+			GRPC: GRPCReceiver{Endpoint: "127.0.0.1:6317", MaxRecvMsgSizeMiB: 8, MaxConnections: 11, MaxConcurrentStreams: 12,
+				Keepalive: Keepalive{
+					ServerParameters:  KeepaliveServerParameters{Duration(13 * time.Second), Duration(14 * time.Second), Duration(15 * time.Second)},
+					EnforcementPolicy: KeepaliveEnforcementPolicy{MinTime: Duration(16 * time.Second)},
+				}},
+			HTTP: HTTPReceiver{Endpoint: "127.0.0.1:6318", MaxRequestBodySize: 1000000, ReadTimeout: Duration(17 * time.Second),
+				IdleTimeout: Duration(18 * time.Second), MaxConnections: 19, MaxLiveWatchers: 20},
 		}},
 		Exporter: Exporter{
 			Endpoint: "https://collector.example:4317",
@@ -268,6 +287,10 @@ func TestErrorsNameTheCulprit(t *testing.T) {
 		{"num consumers", nil, nil, "exporter:\n  sending_queue:\n    num_consumers: 100\n", []string{"exporter.sending_queue.num_consumers", "1 to 64"}},
 		{"request bytes", nil, nil, "exporter:\n  max_request_bytes: 10\n", []string{"exporter.max_request_bytes", "1024"}},
 		{"bad yaml", nil, nil, "a: [\n", []string{"config file"}},
+		{"zero idle timeout", nil, nil, "receivers:\n  otlp:\n    http:\n      idle_timeout: 0s\n", []string{"receivers.otlp.http.idle_timeout", "positive"}},
+		{"zero keepalive", nil, nil, "receivers:\n  otlp:\n    grpc:\n      keepalive:\n        server_parameters:\n          max_connection_idle: 0s\n",
+			[]string{"receivers.otlp.grpc.keepalive.server_parameters.max_connection_idle", "positive"}},
+		{"zero connections", nil, nil, "receivers:\n  otlp:\n    grpc:\n      max_connections: 0\n", []string{"receivers.otlp.grpc.max_connections", "positive"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -258,8 +258,12 @@ beats the config file, which beats the default):
       this text
 
 Config file keys (YAML; see docs/readme/forwarder.md for an example):
-  receivers.otlp.grpc: endpoint, max_recv_msg_size_mib, tls (cert_file, key_file, client_ca_file)
-  receivers.otlp.http: endpoint, max_request_body_size, tls (cert_file, key_file, client_ca_file)
+  receivers.otlp.grpc: endpoint, max_recv_msg_size_mib, tls (cert_file, key_file, client_ca_file),
+                       max_connections, max_concurrent_streams, keepalive (server_parameters
+                       (max_connection_idle, time, timeout), enforcement_policy (min_time,
+                       permit_without_stream))
+  receivers.otlp.http: endpoint, max_request_body_size, tls (cert_file, key_file, client_ca_file),
+                       read_timeout, idle_timeout, max_connections, max_live_watchers
   receivers.auth: bearer_token_file, bearer_token_env
   exporter: endpoint, tls (ca_file, cert_file, key_file, server_name,
             insecure_skip_verify), headers, compression (gzip|none), timeout,
@@ -273,7 +277,7 @@ Config file keys (YAML; see docs/readme/forwarder.md for an example):
   stdout: group_wait
   persistence: data_dir, max_bytes, checkpoint_interval
   memory_limiter: limit_mib, limit_percentage, check_interval, retry_after
-  limits: max_attribute_value_length, max_open_spans_per_stream
+  limits: max_attribute_value_length, max_open_spans_per_stream, max_attributes_bytes
   forward_events, log (format, level), shutdown_timeout
 (docs/OPERATIONS.md: sizing, every limit and its default, metrics, alerts)
 `)

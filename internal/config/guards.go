@@ -24,6 +24,8 @@ const (
 	DefaultMaxAttributeValueLength = limits.DefaultMaxAttributeValueLength
 	// DefaultMaxOpenSpansPerStream bounds the spans one producer stream holds open.
 	DefaultMaxOpenSpansPerStream = bridge.DefaultMaxOpenSpansPerStream
+	// DefaultMaxAttributesBytes bounds the total size of one attribute list, in bytes.
+	DefaultMaxAttributesBytes = limits.DefaultMaxAttributesBytes
 )
 
 // Persistence configures the persistent queue: with a data directory, every request is
@@ -66,10 +68,15 @@ type Auth struct {
 
 // Limits bound what one event may carry; what is cut or refused is counted.
 type Limits struct {
-	// MaxAttributeValueLength cuts longer string values, in bytes; -1: no limit.
+	// MaxAttributeValueLength cuts longer string and byte values at any depth (in
+	// arrays and maps), in bytes; -1: no limit.
 	MaxAttributeValueLength int `yaml:"max_attribute_value_length"`
 	// MaxOpenSpansPerStream bounds the spans one producer stream holds open; -1: no limit.
 	MaxOpenSpansPerStream int `yaml:"max_open_spans_per_stream"`
+	// MaxAttributesBytes bounds the total size of one attribute list (a span's, a span
+	// event's, a link's, in one event), in bytes; the attributes past it are dropped;
+	// -1: no limit.
+	MaxAttributesBytes int `yaml:"max_attributes_bytes"`
 }
 
 // validateGuards checks the durability and security settings.
@@ -107,5 +114,8 @@ func (c *Config) validateGuards(bad func(key, format string, a ...any)) {
 	}
 	if n := c.Limits.MaxOpenSpansPerStream; n == 0 || n < -1 {
 		bad("limits.max_open_spans_per_stream", "must be a positive number, or -1 for no limit, got %d", n)
+	}
+	if n := c.Limits.MaxAttributesBytes; n == 0 || n < -1 {
+		bad("limits.max_attributes_bytes", "must be a positive number of bytes, or -1 for no limit, got %d", n)
 	}
 }

@@ -32,6 +32,7 @@ memory_limiter:
 limits:
   max_attribute_value_length: -1
   max_open_spans_per_stream: 50
+  max_attributes_bytes: 4096
 `)
 	c := load(t, []string{"--config", file}, nil)
 	if c.Receivers.Auth != (Auth{BearerTokenEnv: "MY_TOKEN"}) ||
@@ -40,7 +41,7 @@ limits:
 		c.Assembler.MaxAttributesPerSpan != 7 || c.Assembler.MaxEventsPerSpan != 9 ||
 		c.Persistence != (Persistence{"/data", 2 << 20, Duration(3 * time.Second)}) ||
 		c.MemoryLimiter != (MemoryLimiter{LimitPercentage: 80, CheckInterval: Duration(100 * time.Millisecond), RetryAfter: Duration(4 * time.Second)}) ||
-		c.Limits != (Limits{MaxAttributeValueLength: -1, MaxOpenSpansPerStream: 50}) {
+		c.Limits != (Limits{MaxAttributeValueLength: -1, MaxOpenSpansPerStream: 50, MaxAttributesBytes: 4096}) {
 		t.Fatalf("keys not applied: %+v", c)
 	}
 	d := Default()
@@ -62,6 +63,7 @@ func TestGuardErrors(t *testing.T) {
 		"receivers.auth":                    "receivers: {auth: {bearer_token_file: /f, bearer_token_env: E}}",
 		"limits.max_attribute_value_length": "limits: {max_attribute_value_length: 0}",
 		"limits.max_open_spans_per_stream":  "limits: {max_open_spans_per_stream: -2}",
+		"limits.max_attributes_bytes":       "limits: {max_attributes_bytes: 0}",
 		"assembler.max_events_per_span":     "assembler: {max_events_per_span: 0}",
 	} {
 		_, err := Load([]string{"--config", writeFile(t, yaml)}, env(nil), &bytes.Buffer{})

@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 	}
 
 	f.asm = bridge.NewAssembler(bridge.SpanConsumerFunc(f.consumeSpans), assemblerOptions(cfg)...)
-	f.hub = live.NewHub()
+	f.hub = live.NewHub(live.WithMaxWatchers(cfg.Receivers.OTLP.HTTP.MaxLiveWatchers))
 	// The pipeline shuts its tails down when it stops; the assembler and the exporter
 	// are wrapped so that Shutdown stays ours to call in the right order (assembler
 	// first, its unfinished spans then flushed by the exporter).
@@ -134,7 +134,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 		receiver.WithMaxRecvMsgSize(cfg.Receivers.OTLP.GRPC.MaxRecvMsgSizeMiB<<20),
 		receiver.WithMaxRequestBodySize(cfg.Receivers.OTLP.HTTP.MaxRequestBodySize))
 
-	f.grpcSrv = grpc.NewServer(append(f.recv.ServerOptions(), f.guards.grpcServerOptions()...)...)
+	grpcOpts := append(f.recv.ServerOptions(), f.guards.grpcServerOptions()...)
+	f.grpcSrv = grpc.NewServer(append(grpcOpts, grpcConnOptions(cfg.Receivers.OTLP.GRPC)...)...)
 	f.recv.RegisterGRPC(f.grpcSrv)
 	f.health = health.NewServer()
 	healthpb.RegisterHealthServer(f.grpcSrv, f.health)
@@ -151,7 +152,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 	mux.Handle("/v1/live", f.guards.wrapAuth(f.hub))
 	mux.Handle("/metrics", f.reg)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	f.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	f.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ReadTimeout: cfg.Receivers.OTLP.HTTP.ReadTimeout.D(), IdleTimeout: cfg.Receivers.OTLP.HTTP.IdleTimeout.D()}
 	f.registerMetrics()
 	f.registerGuardMetrics()
 
@@ -164,7 +166,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 		f.abort()
 		return nil, fmt.Errorf("--http-listen %s: %w", cfg.Receivers.OTLP.HTTP.Endpoint, err)
 	}
-	f.httpLis = f.guards.httpListener(f.httpLis)
+	f.grpcLis = limitConns(f.grpcLis, cfg.Receivers.OTLP.GRPC.MaxConnections, 0)
+	f.httpLis = f.guards.httpListener(limitConns(f.httpLis, cfg.Receivers.OTLP.HTTP.MaxConnections, httpSendBuffer))
 	return f, nil
 }
 

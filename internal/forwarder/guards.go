@@ -34,7 +34,9 @@ type guards struct {
 // newGuards builds the guards cfg asks for; reclaim is what the memory limiter calls
 // above its limit. Nothing is started yet.
 func newGuards(cfg config.Config, log *slog.Logger, reclaim func()) (*guards, error) {
-	g := &guards{limits: limits.New(limits.WithMaxAttributeValueLength(cfg.Limits.MaxAttributeValueLength))}
+	g := &guards{limits: limits.New(
+		limits.WithMaxAttributeValueLength(cfg.Limits.MaxAttributeValueLength),
+		limits.WithMaxAttributesBytes(cfg.Limits.MaxAttributesBytes))}
 	var err error
 	rc := cfg.Receivers
 	if g.grpcTLS, err = serverTLS(rc.OTLP.GRPC.TLS); err != nil {
@@ -236,7 +238,8 @@ func (f *Forwarder) registerGuardMetrics() {
 	g := f.guards
 
 	ls := g.limits.Stats
-	c("stwbridge_limits_truncated_values_total", "Attribute values cut to limits.max_attribute_value_length.", func() float64 { return float64(ls().TruncatedValues) })
+	c("stwbridge_limits_truncated_values_total", "String and byte values (at any depth) cut to limits.max_attribute_value_length.", func() float64 { return float64(ls().TruncatedValues) })
+	c("stwbridge_limits_dropped_attributes_total", "Attributes dropped because their list was over limits.max_attributes_bytes.", func() float64 { return float64(ls().DroppedAttributes) })
 	as := f.asm.Stats
 	c("stwbridge_limits_refused_spans_total", "Spans refused because their stream had limits.max_open_spans_per_stream open.", func() float64 { return float64(as().StreamOverflow) })
 	gauge("stwbridge_assembler_late_spans", "Spans reported unfinished, remembered for a late end.", func() float64 { return float64(as().LateSpans) })

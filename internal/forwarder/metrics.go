@@ -72,6 +72,7 @@ func (f *Forwarder) registerMetrics() {
 	c("stwbridge_live_sent_total", "Events written to live watchers.", func() uint64 { return hs().Sent })
 	c("stwbridge_live_skipped_total", "Events slow live watchers skipped.", func() uint64 { return hs().Skipped })
 	c("stwbridge_live_cutoff_total", "Live watchers disconnected because a write stalled.", func() uint64 { return hs().CutOff })
+	c("stwbridge_live_refused_total", "Live watchers refused (503) because receivers.otlp.http.max_live_watchers were connected.", func() uint64 { return hs().Refused })
 }
 
 // registerExporterMetrics exposes the exporter's counters, per signal.

@@ -148,3 +148,8 @@ func nanFloat() float64 { return math.NaN() }
 func infFloat() float64 { return math.Inf(1) }
 
 func parseQuery(raw string) (url.Values, error) { return url.ParseQuery(raw) }
+
+// The options that are fixed in production, small for tests.
+func withBuffer(events int) Option            { return func(o *Options) { o.buffer = events } }
+func withKeepAlive(d time.Duration) Option    { return func(o *Options) { o.keepAlive = d } }
+func withWriteTimeout(d time.Duration) Option { return func(o *Options) { o.writeTimeout = d } }

@@ -11,7 +11,9 @@
 //
 // The hub also remembers the spans that are open now (bounded), so that every line
 // carries its span's current name, parent, start and service, and so that a watcher
-// that connects sees the spans already in flight (span_open lines marked "replay").
+// that connects sees the spans already in flight (span_open lines marked "replay"),
+// read from that table a chunk at a time as the watcher's writes go through. At most
+// Options.MaxWatchers watchers are served at once; more are refused with 503.
 // Given the assembler's output (ConsumeSpans), it also tells watchers about spans the
 // assembler declared unfinished because their producer went away.
 package live
@@ -31,6 +33,12 @@ import (
 
 // Defaults of the hub's options.
 const (
+	// DefaultMaxOpenSpans is how many open spans the hub remembers, in spans; beyond
+	// it the oldest is forgotten (counted in Stats.Evicted).
+	DefaultMaxOpenSpans = 65536
+	// DefaultMaxWatchers is how many watchers may be connected at once; more are
+	// refused with 503 and Retry-After (counted in Stats.Refused).
+	DefaultMaxWatchers = 64
 	// DefaultBuffer is the size of the ring of recent events, in events: how far a
 	// watcher may fall behind before it skips ahead.
 	DefaultBuffer = 4096
@@ -40,65 +48,65 @@ const (
 	// DefaultWriteTimeout is how long one write to a watcher may take before the
 	// watcher is cut off.
 	DefaultWriteTimeout = 10 * time.Second
-	// DefaultMaxOpenSpans is how many open spans the hub remembers, in spans; beyond
-	// it the oldest is forgotten (counted in Stats.Evicted).
-	DefaultMaxOpenSpans = 65536
 )
 
-// Option configures a Hub.
-type Option func(*options)
+// retryAfter is the delay a watcher refused at MaxWatchers is told to wait.
+const retryAfter = 5 * time.Second
 
-type options struct {
+// Options configure a Hub. Zero fields take the defaults.
+type Options struct {
+	// MaxOpenSpans is how many open spans the hub remembers; beyond it the oldest is
+	// forgotten. Default DefaultMaxOpenSpans.
+	MaxOpenSpans int
+	// MaxWatchers is how many watchers may be connected at once. Default
+	// DefaultMaxWatchers.
+	MaxWatchers int
+
+	// The ring size, keep-alive and write timeout are fixed (DefaultBuffer,
+	// DefaultKeepAlive, DefaultWriteTimeout); tests make them small.
 	buffer       int
 	keepAlive    time.Duration
 	writeTimeout time.Duration
-	maxOpen      int
 }
 
-// WithBuffer sets the size of the ring of recent events (default DefaultBuffer).
-// Values below 1 keep the default.
-func WithBuffer(events int) Option {
-	return func(o *options) {
-		if events > 0 {
-			o.buffer = events
-		}
-	}
-}
+// Option configures a Hub.
+type Option func(*Options)
 
-// WithKeepAlive sets the default keep-alive interval (default DefaultKeepAlive).
-// Values of zero or less keep the default.
-func WithKeepAlive(d time.Duration) Option {
-	return func(o *options) {
-		if d > 0 {
-			o.keepAlive = d
-		}
-	}
-}
+// WithMaxOpenSpans sets Options.MaxOpenSpans.
+func WithMaxOpenSpans(spans int) Option { return func(o *Options) { o.MaxOpenSpans = spans } }
 
-// WithWriteTimeout sets how long one write to a watcher may take before it is cut off
-// (default DefaultWriteTimeout). Values of zero or less keep the default.
-func WithWriteTimeout(d time.Duration) Option {
-	return func(o *options) {
-		if d > 0 {
-			o.writeTimeout = d
-		}
-	}
-}
+// WithMaxWatchers sets Options.MaxWatchers.
+func WithMaxWatchers(n int) Option { return func(o *Options) { o.MaxWatchers = n } }
 
-// WithMaxOpenSpans sets how many open spans the hub remembers (default
-// DefaultMaxOpenSpans). Values below 1 keep the default.
-func WithMaxOpenSpans(spans int) Option {
-	return func(o *options) {
-		if spans > 0 {
-			o.maxOpen = spans
+func resolveOptions(opts []Option) Options {
+	var o Options
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
 		}
 	}
+	if o.MaxOpenSpans <= 0 {
+		o.MaxOpenSpans = DefaultMaxOpenSpans
+	}
+	if o.MaxWatchers <= 0 {
+		o.MaxWatchers = DefaultMaxWatchers
+	}
+	if o.buffer <= 0 {
+		o.buffer = DefaultBuffer
+	}
+	if o.keepAlive <= 0 {
+		o.keepAlive = DefaultKeepAlive
+	}
+	if o.writeTimeout <= 0 {
+		o.writeTimeout = DefaultWriteTimeout
+	}
+	return o
 }
 
 // Hub is a bridge.Tail that serves the events it consumes to any number of watchers.
 // A slow watcher skips ahead (counted) and never slows the bridge.
 type Hub struct {
-	opts options
+	opts Options
 
 	mu       sync.Mutex
 	ring     []entry
@@ -106,6 +114,7 @@ type Hub struct {
 	wake     chan struct{} // closed and replaced when events are written
 	watchers map[*position]struct{}
 	open     openTable
+	opened   uint64 // spans added to open so far: the seq of the newest
 	// The service.name of the last resource looked up: the events of a request share
 	// their resource.
 	svcRes *resource.Resource
@@ -118,6 +127,7 @@ type Hub struct {
 	skipped atomic.Uint64
 	cutOff  atomic.Uint64
 	evicted atomic.Uint64
+	refused atomic.Uint64
 }
 
 var (
@@ -144,15 +154,7 @@ type entry struct {
 
 // NewHub returns a hub with no watchers.
 func NewHub(opts ...Option) *Hub {
-	o := options{
-		buffer:       DefaultBuffer,
-		keepAlive:    DefaultKeepAlive,
-		writeTimeout: DefaultWriteTimeout,
-		maxOpen:      DefaultMaxOpenSpans,
-	}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := resolveOptions(opts)
 	return &Hub{
 		opts:     o,
 		ring:     make([]entry, o.buffer),
@@ -274,11 +276,12 @@ func (h *Hub) remember(key spanKey, e *bridge.Event, si spanInfo, onset bool) {
 		st.open, st.info, st.onset = *e, si, onset
 		return
 	}
-	for h.open.len() >= h.opts.maxOpen {
+	for h.open.len() >= h.opts.MaxOpenSpans {
 		h.open.remove(h.open.oldest().key)
 		h.evicted.Add(1)
 	}
-	h.open.add(openSpan{key: key, open: *e, info: si, onset: onset})
+	h.opened++
+	h.open.add(openSpan{key: key, seq: h.opened, open: *e, info: si, onset: onset})
 }
 
 // serviceOf returns service.name of r, "" when r is nil or has none. Called with h.mu
@@ -296,18 +299,46 @@ func (h *Hub) serviceOf(r *resource.Resource) string {
 	return h.svc
 }
 
-// register adds a watcher: it returns its position in the ring and the spans open now,
-// as span_open entries marked replay.
-func (h *Hub) register() (pos *position, replay []entry) {
+// register adds a watcher, unless MaxWatchers are connected already: it returns its
+// position in the ring and the replay that gives it the spans open now, nil when the
+// watcher is refused.
+func (h *Hub) register() (*position, *replay) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	pos = &position{next: h.head}
+	if len(h.watchers) >= h.opts.MaxWatchers {
+		h.refused.Add(1)
+		return nil, nil
+	}
+	pos := &position{next: h.head}
 	h.watchers[pos] = struct{}{}
-	replay = make([]entry, 0, h.open.len())
-	h.open.each(func(st *openSpan) {
-		replay = append(replay, entry{ev: st.open, span: st.info, replay: true})
-	})
-	return pos, replay
+	return pos, &replay{upTo: h.opened}
+}
+
+// replay walks the spans open when a watcher connected, a chunk at a time, so that
+// the hub's lock is held for one chunk only and nothing is copied ahead of what the
+// watcher writes. Spans opened since are not replayed: the ring has them.
+type replay struct {
+	upTo uint64 // the last span opened before the watcher connected
+	slot int    // next slot of the open table to look at
+}
+
+// replayScan bounds the slots of the open table one replayChunk looks at.
+const replayScan = 4 * readBatch
+
+// replayChunk copies into buf, as span_open entries marked replay, the next spans of
+// r that are still open, as many as fit; done is true when none are left. Spans come
+// in no particular order.
+func (h *Hub) replayChunk(r *replay, buf []entry) (got []entry, done bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	got = buf[:0]
+	slots := h.open.slots
+	for end := min(len(slots), r.slot+replayScan); r.slot < end && len(got) < cap(buf); r.slot++ {
+		if st := &slots[r.slot]; st.seq != 0 && st.seq <= r.upTo {
+			got = append(got, entry{ev: st.open, span: st.info, replay: true})
+		}
+	}
+	return got, r.slot >= len(slots)
 }
 
 func (h *Hub) unregister(pos *position) {
@@ -346,6 +377,7 @@ type Stats struct {
 	MaxLag    uint64 // events the slowest watcher has yet to read; beyond the ring size it skips
 	OpenSpans int    // open spans remembered now
 	Evicted   uint64 // open spans forgotten because the table was full
+	Refused   uint64 // watchers refused because MaxWatchers were connected
 }
 
 // Stats returns the counters so far.
@@ -365,6 +397,7 @@ func (h *Hub) Stats() Stats {
 		MaxLag:    lag,
 		OpenSpans: open,
 		Evicted:   h.evicted.Load(),
+		Refused:   h.refused.Load(),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -110,7 +111,7 @@ func TestSSE(t *testing.T) {
 }
 
 func TestNDJSONKeepAlive(t *testing.T) {
-	h := NewHub(WithKeepAlive(20 * time.Millisecond))
+	h := NewHub(withKeepAlive(20 * time.Millisecond))
 	srv := newServer(t, h)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -392,9 +393,15 @@ func TestEviction(t *testing.T) {
 	h.Consume(t.Context(), []bridge.Event{
 		openEv(resCheckout, 1, 1, 0, "a", now), openEv(resCheckout, 1, 2, 0, "b", now), openEv(resCheckout, 1, 3, 0, "c", now),
 	})
-	_, replay := h.register()
-	if st := h.Stats(); st.OpenSpans != 2 || st.Evicted != 1 || len(replay) != 2 || replay[0].span.name != "b" {
-		t.Fatalf("stats %+v, replay %d, want the oldest span forgotten", st, len(replay))
+	_, rp := h.register()
+	replay, done := h.replayChunk(rp, make([]entry, 8))
+	var names []string
+	for _, en := range replay {
+		names = append(names, en.span.name)
+	}
+	slices.Sort(names)
+	if st := h.Stats(); st.OpenSpans != 2 || st.Evicted != 1 || !done || !slices.Equal(names, []string{"b", "c"}) {
+		t.Fatalf("stats %+v, replay %v, want the oldest span forgotten", st, names)
 	}
 }
 
@@ -428,7 +435,7 @@ func bigBatch(n, first int) []bridge.Event {
 }
 
 func TestStalledWatcherSkipsAheadAndNeverSlowsConsume(t *testing.T) {
-	h := NewHub(WithBuffer(64), WithMaxOpenSpans(100), WithWriteTimeout(time.Minute))
+	h := NewHub(withBuffer(64), WithMaxOpenSpans(100), withWriteTimeout(time.Minute))
 	srv := smallBufServer(t, h)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -518,7 +525,7 @@ func TestStalledWatcherSkipsAheadAndNeverSlowsConsume(t *testing.T) {
 }
 
 func TestStalledWatcherCutOff(t *testing.T) {
-	h := NewHub(WithBuffer(1024), WithWriteTimeout(100*time.Millisecond), WithMaxOpenSpans(100))
+	h := NewHub(withBuffer(1024), withWriteTimeout(100*time.Millisecond), WithMaxOpenSpans(100))
 	srv := smallBufServer(t, h)
 	stalledConn(t, srv.Listener.Addr().String(), "")
 	waitFor(t, "the watcher", func() bool { return h.Stats().Watchers == 1 })
@@ -652,12 +659,13 @@ func TestConsumeSpansReportsUnfinished(t *testing.T) {
 }
 
 func TestOptionDefaults(t *testing.T) {
-	h := NewHub(WithBuffer(0), WithKeepAlive(-time.Second), WithWriteTimeout(0), WithMaxOpenSpans(-1))
-	if len(h.ring) != DefaultBuffer || h.opts.keepAlive != DefaultKeepAlive || h.opts.writeTimeout != DefaultWriteTimeout || h.opts.maxOpen != DefaultMaxOpenSpans {
+	h := NewHub(withBuffer(0), withKeepAlive(-time.Second), withWriteTimeout(0), WithMaxOpenSpans(-1), WithMaxWatchers(0), nil)
+	if len(h.ring) != DefaultBuffer || h.opts.keepAlive != DefaultKeepAlive || h.opts.writeTimeout != DefaultWriteTimeout ||
+		h.opts.MaxOpenSpans != DefaultMaxOpenSpans || h.opts.MaxWatchers != DefaultMaxWatchers {
 		t.Fatalf("options out of range did not keep the defaults: %+v, ring %d", h.opts, len(h.ring))
 	}
-	h = NewHub(WithBuffer(8), WithKeepAlive(time.Second), WithWriteTimeout(2*time.Second), WithMaxOpenSpans(3))
-	if len(h.ring) != 8 || h.opts.keepAlive != time.Second || h.opts.writeTimeout != 2*time.Second || h.opts.maxOpen != 3 {
+	h = NewHub(withBuffer(8), withKeepAlive(time.Second), withWriteTimeout(2*time.Second), WithMaxOpenSpans(3), WithMaxWatchers(5))
+	if len(h.ring) != 8 || h.opts.keepAlive != time.Second || h.opts.writeTimeout != 2*time.Second || h.opts.MaxOpenSpans != 3 || h.opts.MaxWatchers != 5 {
 		t.Fatalf("options not applied: %+v, ring %d", h.opts, len(h.ring))
 	}
 }
@@ -670,5 +678,108 @@ func TestSpanEndOutcome(t *testing.T) {
 	got := through(h, Filter{Status: FilterError}, entries, now)
 	if len(got) != 1 || got[0].Outcome != "canceled" || !got[0].IsError() {
 		t.Fatalf("got %+v, want the span_end with its workerd outcome", got)
+	}
+}
+
+// Watchers that connect and never read, while many spans are open, hold a bounded
+// amount of memory each: the replay is read from the open spans a chunk at a time and
+// written within flushSize, and nothing is buffered once a write fails. Events keep
+// flowing to a watcher that reads.
+func TestStalledWatchersBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures the heap with 20 stalled watchers")
+	}
+	const (
+		openSpans = 30000
+		stalled   = 20
+	)
+	h := NewHub(WithMaxWatchers(stalled+1), WithMaxOpenSpans(openSpans), withWriteTimeout(time.Second))
+	srv := smallBufServer(t, h)
+	pad := attribute.String("pad", strings.Repeat("p", 200))
+	now := time.Now()
+	for first := 0; first < openSpans; first += 1000 {
+		batch := make([]bridge.Event, 1000)
+		for i := range batch {
+			k := first + i
+			batch[i] = openEv(resCheckout, 1, 1, 0, fmt.Sprintf("open-%d", k), now, pad)
+			batch[i].SpanID = [8]byte{1, byte(k >> 24), byte(k >> 16), byte(k >> 8), byte(k)}
+		}
+		h.Consume(t.Context(), batch)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	// A watcher that reads, asking only for spans that open from now on.
+	_, lines := watch(t, ctx, srv.URL+"?search=fresh", "")
+	waitFor(t, "the reading watcher", func() bool { return h.Stats().Watchers == 1 })
+
+	var base runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&base)
+
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	for range stalled {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.(*net.TCPConn).SetReadBuffer(4 << 10); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	// On a busy machine the first may be cut off before the last connects.
+	waitFor(t, "the stalled watchers", func() bool { st := h.Stats(); return st.Watchers-1+int(st.CutOff) == stalled })
+
+	// Ingest goes on, and the reading watcher gets it.
+	h.Consume(ctx, []bridge.Event{openEv(resCheckout, 2, 1, 0, "fresh", time.Now())})
+	if e := nextEvent(t, lines); e.Name != "fresh" {
+		t.Fatalf("reading watcher got %+v, want the fresh span", e)
+	}
+	waitFor(t, "the stalled watchers to be cut off", func() bool { return h.Stats().CutOff == stalled })
+	close(stop)
+	<-sampled
+	growth := int64(peak.Load()) - int64(base.HeapAlloc)
+	t.Logf("%d open spans, %d stalled watchers: heap %d MiB, peak growth %d KiB; %+v",
+		openSpans, stalled, base.HeapAlloc>>20, growth>>10, h.Stats())
+	// Each watcher holds readBatch entries and flushSize bytes of output: about 150
+	// KiB. Copying the open spans for each (7 MiB) or buffering its whole replay
+	// (10 MiB) would pass the bound many times over.
+	if limit := int64(32 << 20); growth > limit {
+		t.Fatalf("heap grew by %d MiB with %d stalled watchers, want at most %d MiB", growth>>20, stalled, limit>>20)
+	}
+}
+
+// Watchers past MaxWatchers are refused with 503 and Retry-After, and counted.
+func TestMaxWatchers(t *testing.T) {
+	h := NewHub(WithMaxWatchers(1))
+	srv := smallBufServer(t, h)
+	stalledConn(t, srv.Listener.Addr().String(), "")
+	waitFor(t, "the first watcher", func() bool { return h.Stats().Watchers == 1 })
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "5" || h.Stats().Refused != 1 {
+		t.Fatalf("watcher past the cap: status %d, Retry-After %q, %+v", resp.StatusCode, resp.Header.Get("Retry-After"), h.Stats())
 	}
 }

@@ -5,6 +5,7 @@ import "github.com/stwbridge/stwbridge/bridge"
 // openSpan is a span the hub saw open and not yet end.
 type openSpan struct {
 	key   spanKey
+	seq   uint64       // when it was added, from 1; 0 for a free slot
 	open  bridge.Event // its span_open (or onset)
 	info  spanInfo
 	onset bool // opened by an onset: its outcome ends it
@@ -101,11 +102,4 @@ func (t *openTable) oldest() *openSpan {
 		return nil
 	}
 	return &t.slots[t.head]
-}
-
-// each calls fn for every open span, oldest first.
-func (t *openTable) each(fn func(*openSpan)) {
-	for i := t.head; i >= 0; i = t.slots[i].next {
-		fn(&t.slots[i])
-	}
 }

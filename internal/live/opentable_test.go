@@ -40,3 +40,10 @@ func TestOpenTable(t *testing.T) {
 		t.Fatalf("empty table: %+v", tb)
 	}
 }
+
+// each calls fn for every open span, oldest first.
+func (t *openTable) each(fn func(*openSpan)) {
+	for i := t.head; i >= 0; i = t.slots[i].next {
+		fn(&t.slots[i])
+	}
+}

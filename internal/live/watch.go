@@ -6,10 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,11 +24,14 @@ const (
 	ContentTypeSSE    = "text/event-stream"
 )
 
+// What one watcher holds, which bounds its memory (docs/OPERATIONS.md): readBatch
+// entries copied from the ring or the open spans, flushSize bytes of output (plus the
+// line that crosses it), and with min_open at most maxPendingEntries held-back events.
 const (
-	// readBatch is how many ring entries a watcher copies out at once.
+	// readBatch is how many ring entries (or replayed spans) a watcher copies out at once.
 	readBatch = 256
-	// maxPendingSpans bounds, per watcher, the spans min_open holds back.
-	maxPendingSpans = 16384
+	// maxPendingEntries bounds, per watcher, the events min_open holds back.
+	maxPendingEntries = 4096
 	// maxPendingEvents bounds the events held back for one span.
 	maxPendingEvents = 64
 	// flushSize is how much output a watcher gathers, at most, before writing it.
@@ -53,6 +58,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
+	pos, rp := h.register()
+	if pos == nil {
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
+		http.Error(w, fmt.Sprintf("too many live watchers (%d): retry later", h.opts.MaxWatchers), http.StatusServiceUnavailable)
+		return
+	}
+	defer h.unregister(pos)
 	if f.KeepAlive == 0 {
 		f.KeepAlive = h.opts.keepAlive
 	}
@@ -65,20 +77,18 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("X-Accel-Buffering", "no") // tell proxies not to buffer the stream
-	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	w.WriteHeader(http.StatusOK)
 	// Send the headers now: the client's request returns at once, not at the first event.
 	if err := rc.Flush(); err != nil {
 		slog.Error("live: the HTTP server cannot stream responses", "err", err)
 		return
 	}
 
-	pos, replay := h.register()
-	defer h.unregister(pos)
 	wt := &watcher{
 		hub: h,
 		w:   w,
-		rc:  http.NewResponseController(w),
+		rc:  rc,
 		f:   f,
 		sse: sse,
 		pos: pos,
@@ -87,7 +97,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.MinOpen > 0 {
 		wt.pending = make(map[spanKey]*pendingSpan)
 	}
-	err = wt.run(r.Context(), replay)
+	err = wt.run(r.Context(), rp)
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		h.cutOff.Add(1)
@@ -123,8 +133,9 @@ type watcher struct {
 	n   uint64 // events in out
 	err error  // the first write that failed; the watcher ends on it
 
-	pending map[spanKey]*pendingSpan // min_open: spans held back
-	queue   pendingQueue             // the same, by deadline
+	pending  map[spanKey]*pendingSpan // min_open: spans held back
+	queue    pendingQueue             // the same, by deadline
+	nPending int                      // events held back in pending
 }
 
 // pendingSpan is a span that min_open holds back until it has been open long enough.
@@ -135,17 +146,18 @@ type pendingSpan struct {
 	index    int
 }
 
-func (wt *watcher) run(ctx context.Context, replay []entry) error {
+// run streams to the watcher: the spans open when it connected (rp), then the ring.
+func (wt *watcher) run(ctx context.Context, rp *replay) error {
 	h := wt.hub
+	if err := wt.replay(ctx, rp); err != nil {
+		return err
+	}
 	keepAlive := time.NewTimer(wt.f.KeepAlive)
 	defer keepAlive.Stop()
 	release := time.NewTimer(time.Hour)
 	release.Stop()
 	defer release.Stop()
 
-	for i := range replay {
-		wt.take(&replay[i], time.Now())
-	}
 	for {
 		got, skipped, wake := h.read(wt.pos, wt.buf)
 		if skipped > 0 {
@@ -197,6 +209,31 @@ func (wt *watcher) run(ctx context.Context, replay []entry) error {
 	}
 }
 
+// replay writes the spans open when the watcher connected, a chunk at a time: at most
+// readBatch spans and flushSize bytes of output are held at once.
+func (wt *watcher) replay(ctx context.Context, rp *replay) error {
+	for done := false; !done; {
+		var got []entry
+		got, done = wt.hub.replayChunk(rp, wt.buf)
+		now := time.Now()
+		for i := range got {
+			wt.take(&got[i], now)
+		}
+		clear(got) // let go of the bodies
+		if wt.err != nil {
+			return wt.err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wt.hub.done:
+			return nil
+		default:
+		}
+	}
+	return nil
+}
+
 // take passes one event through the filters, holding it back when min_open says so.
 func (wt *watcher) take(en *entry, now time.Time) {
 	if !wt.f.matchScope(en) {
@@ -219,15 +256,18 @@ func (wt *watcher) take(en *entry, now time.Time) {
 			return
 		}
 		if p, ok := wt.pending[key]; ok { // a duplicate open
+			wt.nPending -= len(p.entries) - 1
+			clear(p.entries)
 			p.entries = append(p.entries[:0], *en)
 			return
 		}
-		if len(wt.pending) >= maxPendingSpans {
+		if wt.nPending >= maxPendingEntries {
 			wt.hub.skipped.Add(1)
 			return
 		}
 		p := &pendingSpan{key: key, deadline: deadline, entries: []entry{*en}}
 		wt.pending[key] = p
+		wt.nPending++
 		heap.Push(&wt.queue, p)
 		return
 	}
@@ -235,10 +275,12 @@ func (wt *watcher) take(en *entry, now time.Time) {
 		if ends(en.ev.Body) { // ended before min_open: none of it is sent
 			heap.Remove(&wt.queue, p.index)
 			delete(wt.pending, key)
+			wt.nPending -= len(p.entries)
 			return
 		}
-		if len(p.entries) < maxPendingEvents {
+		if len(p.entries) < maxPendingEvents && wt.nPending < maxPendingEntries {
 			p.entries = append(p.entries, *en)
+			wt.nPending++
 		} else {
 			wt.hub.skipped.Add(1)
 		}
@@ -263,6 +305,7 @@ func (wt *watcher) releaseDue(now time.Time) {
 	for len(wt.queue) > 0 && !wt.queue[0].deadline.After(now) {
 		p := heap.Pop(&wt.queue).(*pendingSpan)
 		delete(wt.pending, p.key)
+		wt.nPending -= len(p.entries)
 		for i := range p.entries {
 			wt.emit(&p.entries[i])
 		}
@@ -278,21 +321,26 @@ func ends(b bridge.Body) bool {
 	return false
 }
 
+// emit writes one event to the output, flushing it at flushSize. After a failed
+// write nothing more is buffered: the watcher ends at its next check.
 func (wt *watcher) emit(en *entry) {
-	if !wt.f.matchContent(en) {
+	if wt.err != nil || !wt.f.matchContent(en) {
 		return
 	}
 	j := toJSON(&en.ev, &en.span)
 	j.Replay = en.replay
 	wt.writeLine(j.Type, j)
 	wt.n++
-	if wt.out.Len() >= flushSize && wt.err == nil {
-		wt.err = wt.flush() // a failed write ends the watcher at the next check
+	if wt.out.Len() >= flushSize {
+		wt.err = wt.flush()
 	}
 }
 
 // writeLine appends one event to the output, framed as NDJSON or SSE.
 func (wt *watcher) writeLine(typ string, j Event) {
+	if wt.err != nil {
+		return
+	}
 	b, err := json.Marshal(j)
 	if err != nil { // cannot happen: every value is JSON-safe; keep the stream going
 		slog.Error("live: encoding an event failed", "type", typ, "err", err)

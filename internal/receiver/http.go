@@ -41,30 +41,38 @@ func (r *Receiver) Mount(mux *http.ServeMux) {
 
 func (r *Receiver) serveTraces(w http.ResponseWriter, req *http.Request) {
 	msg := &coltracepb.ExportTraceServiceRequest{}
-	isJSON, ok := r.readRequest(w, req, msg, "traces")
+	isJSON, idErrs, ok := r.readRequest(w, req, msg, "traces")
 	if !ok {
 		return
 	}
 	resp, err := r.exportTraces(req.Context(), msg)
+	if ps := resp.GetPartialSuccess(); ps != nil && len(idErrs) > 0 {
+		ps.ErrorMessage = summarize(idErrs) + "; " + ps.ErrorMessage
+	}
 	r.writeResponse(w, isJSON, resp, err)
 }
 
 func (r *Receiver) serveLogs(w http.ResponseWriter, req *http.Request) {
 	msg := &collogspb.ExportLogsServiceRequest{}
-	isJSON, ok := r.readRequest(w, req, msg, "logs")
+	isJSON, idErrs, ok := r.readRequest(w, req, msg, "logs")
 	if !ok {
 		return
 	}
 	resp, err := r.exportLogs(req.Context(), msg)
+	if ps := resp.GetPartialSuccess(); ps != nil && len(idErrs) > 0 {
+		ps.ErrorMessage = summarize(idErrs) + "; " + ps.ErrorMessage
+	}
 	r.writeResponse(w, isJSON, resp, err)
 }
 
 // readRequest reads and decodes the body into msg, or answers the request with an error.
-func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request, msg proto.Message, what string) (isJSON, ok bool) {
+// For OTLP/JSON, idErrs describe the ids that were not hex of their length: their
+// records are rejected by the checks that follow.
+func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request, msg proto.Message, what string) (isJSON bool, idErrs []error, ok bool) {
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeStatus(w, false, http.StatusMethodNotAllowed, 0, "OTLP/HTTP export takes POST")
-		return false, false
+		return false, nil, false
 	}
 	mediaType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	switch mediaType {
@@ -76,7 +84,7 @@ func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request, msg pro
 		r.malformed.Inc()
 		writeStatus(w, isJSON, http.StatusUnsupportedMediaType, 0,
 			fmt.Sprintf("unsupported Content-Type %q: use %s or %s", req.Header.Get("Content-Type"), contentProtobuf, contentJSON))
-		return false, false
+		return false, nil, false
 	}
 	body, err := r.readBody(w, req)
 	if err != nil {
@@ -89,10 +97,10 @@ func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request, msg pro
 			r.malformed.Inc()
 			writeStatus(w, isJSON, http.StatusBadRequest, 0, err.Error())
 		}
-		return false, false
+		return false, nil, false
 	}
 	if isJSON {
-		err = unmarshalJSON(body, msg)
+		idErrs, err = unmarshalJSON(body, msg)
 	} else {
 		err = proto.Unmarshal(body, msg)
 	}
@@ -100,9 +108,9 @@ func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request, msg pro
 		r.requests.Inc()
 		r.malformed.Inc()
 		writeStatus(w, isJSON, http.StatusBadRequest, 0, fmt.Sprintf("malformed OTLP %s request: %v", what, err))
-		return false, false
+		return false, nil, false
 	}
-	return isJSON, true
+	return isJSON, idErrs, true
 }
 
 // readBody reads the (possibly gzip-compressed) body, refusing more than the size
@@ -180,25 +188,33 @@ func writeMessage(w http.ResponseWriter, isJSON bool, httpStatus int, m proto.Me
 }
 
 // unmarshalJSON decodes OTLP/JSON, whose trace and span ids are hex strings where
-// protojson expects base64.
-func unmarshalJSON(data []byte, msg proto.Message) error {
+// protojson expects base64. An id that is not hex of the right length does not fail
+// the request: it is made an id of the wrong length, which the checks of its record
+// reject (partial success, as for protobuf), and described in the returned errors
+// (the first maxIDErrors).
+func unmarshalJSON(data []byte, msg proto.Message) ([]error, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber() // keep 64-bit timestamps exact
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
-		return fmt.Errorf("invalid JSON: %v", err)
+		return nil, fmt.Errorf("invalid JSON: %v", err)
 	}
 	if dec.More() {
-		return errors.New("invalid JSON: more than one value in the body")
+		return nil, errors.New("invalid JSON: more than one value in the body")
 	}
-	if err := hexIDsToBase64(doc, ""); err != nil {
-		return err
-	}
+	bad := hexIDsToBase64(doc, nil)
 	fixed, err := json.Marshal(doc)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(fixed, msg)
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(fixed, msg); err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(bad))
+	for i, b := range bad {
+		errs[i] = b
+	}
+	return errs, nil
 }
 
 // idFields are the OTLP/JSON fields holding ids, with their length in bytes.
@@ -208,11 +224,39 @@ var idFields = map[string]int{
 	"parentSpanId": 8, "parent_span_id": 8,
 }
 
-func hexIDsToBase64(v any, path string) error {
+// maxIDErrors is how many bad ids of one request are described.
+const maxIDErrors = 3
+
+// badID stands for an id that is not hex of its length: one byte, which no id field
+// accepts, so that its record is rejected.
+var badID = base64.StdEncoding.EncodeToString([]byte{0})
+
+// idError is an OTLP/JSON id that is not hex of its length. Its path is built only
+// for the ids described, as the recursion unwinds: elements are appended leaf first.
+type idError struct {
+	rpath []string
+	value string
+	size  int
+}
+
+func (e *idError) Error() string {
+	var b strings.Builder
+	for i := len(e.rpath) - 1; i >= 0; i-- {
+		b.WriteString(e.rpath[i])
+	}
+	v := e.value
+	if len(v) > 40 {
+		v = v[:40] + "..."
+	}
+	return fmt.Sprintf("%s: %q is not %d hex digits", strings.TrimPrefix(b.String(), "."), v, 2*e.size)
+}
+
+// hexIDsToBase64 rewrites the hex ids in v as base64, in place, and returns bad (with
+// the first bad ids found in v appended). Its cost is linear in the size of v.
+func hexIDsToBase64(v any, bad []*idError) []*idError {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, child := range v {
-			p := path + "." + k
 			if size, ok := idFields[k]; ok {
 				if s, ok := child.(string); ok {
 					if s == "" {
@@ -220,22 +264,30 @@ func hexIDsToBase64(v any, path string) error {
 					}
 					b, err := hex.DecodeString(s)
 					if err != nil || len(b) != size {
-						return fmt.Errorf("%s: %q is not %d hex digits", strings.TrimPrefix(p, "."), s, 2*size)
+						v[k] = badID
+						if len(bad) < maxIDErrors {
+							bad = append(bad, &idError{rpath: []string{"." + k}, value: s, size: size})
+						}
+						continue
 					}
 					v[k] = base64.StdEncoding.EncodeToString(b)
 					continue
 				}
 			}
-			if err := hexIDsToBase64(child, p); err != nil {
-				return err
+			n := len(bad)
+			bad = hexIDsToBase64(child, bad)
+			for _, e := range bad[n:] {
+				e.rpath = append(e.rpath, "."+k)
 			}
 		}
 	case []any:
 		for i, child := range v {
-			if err := hexIDsToBase64(child, fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
+			n := len(bad)
+			bad = hexIDsToBase64(child, bad)
+			for _, e := range bad[n:] {
+				e.rpath = append(e.rpath, "["+strconv.Itoa(i)+"]")
 			}
 		}
 	}
-	return nil
+	return bad
 }

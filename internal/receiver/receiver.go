@@ -192,20 +192,24 @@ func (r *Receiver) exportDecoded(ctx context.Context, d stwotlp.DecodedLogs) (*c
 
 // passLogs passes the non-STW records of a request on and answers it.
 func (r *Receiver) passLogs(ctx context.Context, d stwotlp.DecodedLogs) (*collogspb.ExportLogsServiceResponse, error) {
+	var badOther []error
 	if d.Other != nil {
-		n := countLogRecords(d.Other)
-		if err := r.consumer.ExportLogs(ctx, d.Other); err != nil {
-			r.passFailed.Inc()
-			return nil, r.unavailable("stwbridge could not pass %d log records on: %v; retry later", n, err)
+		var n int
+		n, badOther = filterOtherLogs(d.Other)
+		if n > 0 {
+			if err := r.consumer.ExportLogs(ctx, d.Other); err != nil {
+				r.passFailed.Inc()
+				return nil, r.unavailable("stwbridge could not pass %d log records on: %v; retry later", n, err)
+			}
+			r.logs.Add(uint64(n))
 		}
-		r.logs.Add(uint64(n))
 	}
 	resp := &collogspb.ExportLogsServiceResponse{}
-	if n := len(d.Rejected); n > 0 {
-		r.rejected.Add(uint64(n))
+	if rejected := append(d.Rejected, badOther...); len(rejected) > 0 {
+		r.rejected.Add(uint64(len(rejected)))
 		resp.PartialSuccess = &collogspb.ExportLogsPartialSuccess{
-			RejectedLogRecords: int64(n),
-			ErrorMessage:       summarize(d.Rejected),
+			RejectedLogRecords: int64(len(rejected)),
+			ErrorMessage:       summarize(rejected),
 		}
 	}
 	return resp, nil
@@ -308,17 +312,36 @@ func checkSpan(s *tracepb.Span, i int) error {
 	case len(s.ParentSpanId) != 0 && len(s.ParentSpanId) != 8:
 		return fmt.Errorf("span %d (%q): parent_span_id must be empty or 8 bytes (got %d bytes)", i, s.Name, len(s.ParentSpanId))
 	}
+	for j, l := range s.Links {
+		if len(l.TraceId) != 16 || len(l.SpanId) != 8 {
+			return fmt.Errorf("span %d (%q): link %d: trace_id must be 16 bytes and span_id 8 (got %d and %d)", i, s.Name, j, len(l.TraceId), len(l.SpanId))
+		}
+	}
 	return nil
 }
 
-func countLogRecords(req *collogspb.ExportLogsServiceRequest) int {
-	n := 0
+// filterOtherLogs drops from req, in place, the log records whose ids have a length
+// no OTLP receiver accepts, and returns the number of records kept and one error per
+// record dropped.
+func filterOtherLogs(req *collogspb.ExportLogsServiceRequest) (int, []error) {
+	kept := 0
+	var bad []error
 	for _, rl := range req.GetResourceLogs() {
 		for _, sl := range rl.GetScopeLogs() {
-			n += len(sl.GetLogRecords())
+			good := sl.LogRecords[:0]
+			for _, rec := range sl.LogRecords {
+				if t, s := len(rec.TraceId), len(rec.SpanId); (t != 0 && t != 16) || (s != 0 && s != 8) {
+					bad = append(bad, fmt.Errorf("log record %q: trace_id must be empty or 16 bytes and span_id empty or 8 (got %d and %d)", rec.EventName, t, s))
+					continue
+				}
+				good = append(good, rec)
+			}
+			clear(sl.LogRecords[len(good):])
+			sl.LogRecords = good
+			kept += len(good)
 		}
 	}
-	return n
+	return kept, bad
 }
 
 // summarize joins the first few errors into one message.
