@@ -801,6 +801,8 @@ func (a *Assembler) apply(s *streamState, e Event) {
 		a.ret(s, e, b)
 	case *StreamDiagnostic:
 		a.diagnostic(s, e, b)
+	case *DiagnosticChannel:
+		a.diagnosticChannel(s, e, b)
 	default:
 		a.stats.Rejected++
 	}
@@ -848,7 +850,7 @@ func (a *Assembler) newSpan(s *streamState, e Event) *openSpan {
 			TraceID:  e.TraceID,
 			SpanID:   e.SpanID,
 			Start:    e.Time,
-			Resource: e.Resource,
+			Resource: resourceOf(s, e),
 			Scope:    e.Scope,
 			StreamID: e.StreamID,
 		},

@@ -13,6 +13,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stwbridge/stwbridge/bridge"
@@ -205,6 +206,8 @@ func TestInvocationEvents(t *testing.T) {
 	s.add(2, 1, &bridge.SpanOpen{Name: "work", Parent: spanID(1)})
 	s.add(2, 2, &bridge.Exception{Name: "TypeError", Message: "x is undefined", Stack: "at y"})
 	s.add(2, 3, &bridge.Log{Level: "warn", Message: `["hi"]`})
+	s.add(2, 4, &bridge.Log{Level: "log", Message: `["cut`, Truncated: true})
+	s.add(2, 4, &bridge.DiagnosticChannel{Channel: "ch", Message: strings.Repeat("m", bridge.MaxLogMessageBytes+1)})
 	s.add(1, 4, &bridge.Return{StatusCode: 503})
 	s.add(1, 5, &bridge.StreamDiagnostic{DroppedEvents: 1})
 	s.add(1, 6, &bridge.Outcome{Outcome: "exceededCpu", CPUTime: 50 * time.Millisecond, WallTime: 1500 * time.Microsecond})
@@ -212,7 +215,7 @@ func TestInvocationEvents(t *testing.T) {
 	root := col.byName(t, "process jobs")
 	m := attrMap(root)
 	for k, v := range map[string]any{
-		"messaging.destination.name": "jobs", "messaging.batch.message_count": int64(4), "faas.name": "w",
+		"messaging.destination.name": "jobs", "messaging.batch.message_count": int64(4), "faas.name": nil,
 		"cloudflare.script_name": "w", "cloudflare.entrypoint": "Main", "cloudflare.script_version": "v1",
 		"http.response.status_code": int64(503), "stw.dropped_events": int64(1), "cloudflare.outcome": "exceededCpu",
 		"cloudflare.cpu_time_ms": 50.0, "cloudflare.wall_time_ms": 1.5,
@@ -226,10 +229,74 @@ func TestInvocationEvents(t *testing.T) {
 		t.Errorf("root %+v", root)
 	}
 	work := col.byName(t, "work")
-	if !work.Unfinished || work.Status.Code != codes.Error || len(work.Events) != 2 ||
+	if !work.Unfinished || work.Status.Code != codes.Error || len(work.Events) != 4 ||
 		work.Events[0].Name != "exception" || work.Events[1].Name != "log" ||
 		!reflect.DeepEqual(work.Events[1].Attributes, []attribute.KeyValue{attribute.String("log.level", "warn"), attribute.String("log.message", "hi")}) {
 		t.Errorf("work %+v", work)
+	}
+	if got := work.Events[2].Attributes; !reflect.DeepEqual(got, []attribute.KeyValue{
+		attribute.String("log.level", "log"), attribute.String("log.message", `["cut`), attribute.Bool("log.truncated", true)}) {
+		t.Errorf("truncated log event %v", got)
+	}
+	dc := work.Events[3]
+	if dc.Name != "diagnostic_channel" || len(dc.Attributes) != 2 || dc.Attributes[0] != attribute.String("diagnostic_channel.name", "ch") ||
+		dc.Attributes[1].Value.AsString() != strings.Repeat("m", bridge.MaxLogMessageBytes)+"…" {
+		t.Errorf("diagnostic_channel event %v", dc)
+	}
+	// The invocation's Resource, made from the onset, is on all its spans, the
+	// unfinished one too.
+	for _, sp := range []bridge.Span{root, work} {
+		if sp.Resource == nil {
+			t.Fatalf("%s: no resource", sp.Name)
+		}
+		for k, v := range map[string]string{"service.name": "w", "service.version": "v1", "faas.name": "w", "faas.version": "v1",
+			"cloud.provider": "cloudflare", "cloud.platform": "cloudflare.workers"} {
+			if got, _ := sp.Resource.Set().Value(attribute.Key(k)); got.AsString() != v {
+				t.Errorf("%s: resource %s = %q, want %q", sp.Name, k, got.AsString(), v)
+			}
+		}
+	}
+}
+
+func TestInvocationResource(t *testing.T) {
+	cases := []struct {
+		onset bridge.Onset
+		svc   bridge.ServiceName
+		want  map[string]string
+	}{
+		{bridge.Onset{}, bridge.ServiceName{}, map[string]string{"service.name": bridge.UnknownService, "faas.name": "", "service.version": ""}},
+		{bridge.Onset{}, bridge.ServiceName{Prefix: "cf-"}, map[string]string{"service.name": bridge.UnknownService}},
+		{bridge.Onset{ScriptName: "api", ScriptVersion: "abc", DispatchNamespace: "tenants"}, bridge.ServiceName{Prefix: "cf-"},
+			map[string]string{"service.name": "cf-api", "faas.name": "api", "service.version": "abc", "faas.version": "abc", "service.namespace": "tenants"}},
+		{bridge.Onset{ScriptName: "api"}, bridge.ServiceName{Name: "edge"}, map[string]string{"service.name": "edge", "faas.name": "api"}},
+		{bridge.Onset{}, bridge.ServiceName{Name: "edge", Prefix: "x."}, map[string]string{"service.name": "x.edge", "faas.name": ""}},
+	}
+	for _, c := range cases {
+		r := bridge.InvocationResource(&c.onset, c.svc)
+		for k, v := range c.want {
+			if got, _ := r.Set().Value(attribute.Key(k)); got.AsString() != v {
+				t.Errorf("%+v %+v: %s = %q, want %q", c.onset, c.svc, k, got.AsString(), v)
+			}
+		}
+	}
+}
+
+// A Resource the onset event brings (stwingest's, with the forwarder's service name)
+// is the one the invocation's spans carry; events with their own keep theirs.
+func TestInvocationResourceFromOnsetEvent(t *testing.T) {
+	a, col := newAssembler(t, newClock())
+	res := resource.NewSchemaless(attribute.String("service.name", "given"))
+	s := &stream{id: sid}
+	s.add(1, 0, &bridge.Onset{ScriptName: "w"})
+	s.evs[0].Resource = res
+	s.add(2, 1, &bridge.SpanOpen{Name: "child", Parent: spanID(1)})
+	s.add(2, 2, &bridge.SpanEndData{})
+	s.add(1, 3, &bridge.Outcome{Outcome: "ok"})
+	consume(t, a, s.evs...)
+	for _, sp := range col.all() {
+		if sp.Resource != res {
+			t.Errorf("%s: resource %v, want the onset's", sp.Name, sp.Resource)
+		}
 	}
 }
 
