@@ -117,6 +117,9 @@ func (ar *arena) encodeRecord(rec *logspb.LogRecord, e *bridge.Event, ids []byte
 			a = append(a, ar.keyValue(AttrOnsetScriptTags, ar.anyValue(attribute.StringSliceValue(b.ScriptTags))))
 		}
 		a = ar.appendString(a, AttrOnsetDispatchNS, b.DispatchNamespace)
+		if b.Unsampled {
+			a = append(a, ar.keyValue(AttrOnsetUnsampled, ar.bool(true)))
+		}
 		if info := ar.triggerInfoValue(&b.Info); info != nil {
 			a = append(a, ar.keyValue(AttrOnsetInfo, info))
 		}
@@ -131,6 +134,12 @@ func (ar *arena) encodeRecord(rec *logspb.LogRecord, e *bridge.Event, ids []byte
 	case *bridge.Log:
 		rec.SeverityText = b.Level
 		rec.SeverityNumber = logSeverity(b.Level)
+		rec.Body = ar.str(b.Message)
+		if b.Truncated {
+			a = append(a, ar.keyValue(AttrLogTruncated, ar.bool(true)))
+		}
+	case *bridge.DiagnosticChannel:
+		a = ar.appendString(a, AttrDiagnosticChannel, b.Channel)
 		rec.Body = ar.str(b.Message)
 	case *bridge.Exception:
 		rec.SeverityNumber = logspb.SeverityNumber_SEVERITY_NUMBER_ERROR
@@ -445,6 +454,7 @@ type recordFields struct {
 	dispatchNS, info, spanOutcome                                     *commonpb.AnyValue
 	outcome, cpuTime, wallTime                                        *commonpb.AnyValue
 	excType, excMessage, excStack, returnStatus, diagDropped          *commonpb.AnyValue
+	logTruncated, diagChannel, unsampled                              *commonpb.AnyValue
 }
 
 var emptyValue = &commonpb.AnyValue{}
@@ -507,6 +517,8 @@ func (f *recordFields) collect(kvs []*commonpb.KeyValue) {
 			f.scriptTags = v
 		case AttrOnsetDispatchNS:
 			f.dispatchNS = v
+		case AttrOnsetUnsampled:
+			f.unsampled = v
 		case AttrOnsetInfo:
 			f.info = v
 		case AttrSpanOutcome:
@@ -527,6 +539,10 @@ func (f *recordFields) collect(kvs []*commonpb.KeyValue) {
 			f.returnStatus = v
 		case AttrDiagnosticDropped:
 			f.diagDropped = v
+		case AttrLogTruncated:
+			f.logTruncated = v
+		case AttrDiagnosticChannel:
+			f.diagChannel = v
 		}
 	}
 }
@@ -657,6 +673,7 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 			ScriptTags:        r.strings(AttrOnsetScriptTags, f.scriptTags),
 			Info:              r.triggerInfo(AttrOnsetInfo, f.info),
 			DispatchNamespace: r.str(AttrOnsetDispatchNS, f.dispatchNS),
+			Unsampled:         r.boolean(AttrOnsetUnsampled, f.unsampled),
 			Attributes:        r.attributesBody(rec.Body),
 		}
 		if f.parent != nil {
@@ -674,7 +691,9 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 		}
 		e.Body = b
 	case bridge.KindLog:
-		e.Body = &bridge.Log{Level: rec.SeverityText, Message: r.str("body", rec.Body)}
+		e.Body = &bridge.Log{Level: rec.SeverityText, Message: r.str("body", rec.Body), Truncated: r.boolean(AttrLogTruncated, f.logTruncated)}
+	case bridge.KindDiagnosticChannel:
+		e.Body = &bridge.DiagnosticChannel{Channel: r.str(AttrDiagnosticChannel, f.diagChannel), Message: r.str("body", rec.Body)}
 	case bridge.KindException:
 		e.Body = &bridge.Exception{
 			Name:    r.str(AttrExceptionType, f.excType),

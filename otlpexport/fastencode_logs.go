@@ -285,6 +285,10 @@ func appendRecordWire(b []byte, e *bridge.Event) []byte {
 		var bm int
 		b, bm = beginMsg(b, lrBody)
 		b = endMsg(appendStringValue(b, x.Message), bm)
+	case *bridge.DiagnosticChannel:
+		var bm int
+		b, bm = beginMsg(b, lrBody)
+		b = endMsg(appendStringValue(b, x.Message), bm)
 	case *bridge.Exception:
 		b = protowire.AppendTag(b, lrSeverityNumber, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(17)) // SEVERITY_NUMBER_ERROR
@@ -371,6 +375,9 @@ func appendRecordAttrs(b []byte, e *bridge.Event) []byte {
 			b = appendKeyValue(b, lrAttributes, AttrOnsetScriptTags, attribute.StringSliceValue(x.ScriptTags))
 		}
 		b = appendNonEmptyKV(b, AttrOnsetDispatchNS, x.DispatchNamespace)
+		if x.Unsampled {
+			b = appendKeyValue(b, lrAttributes, AttrOnsetUnsampled, attribute.BoolValue(true))
+		}
 		b = appendTriggerInfoKV(b, &x.Info)
 	case *bridge.Outcome:
 		if x.Outcome != "ok" {
@@ -386,6 +393,12 @@ func appendRecordAttrs(b []byte, e *bridge.Event) []byte {
 		b = appendNonZeroKV(b, lrAttributes, AttrReturnStatusCode, int64(x.StatusCode))
 	case *bridge.StreamDiagnostic:
 		b = appendIntKV(b, lrAttributes, AttrDiagnosticDropped, int64(x.DroppedEvents))
+	case *bridge.Log:
+		if x.Truncated {
+			b = appendKeyValue(b, lrAttributes, AttrLogTruncated, attribute.BoolValue(true))
+		}
+	case *bridge.DiagnosticChannel:
+		b = appendNonEmptyKV(b, AttrDiagnosticChannel, x.Channel)
 	}
 	return b
 }
@@ -603,6 +616,8 @@ func eventUTF8(e *bridge.Event) bool {
 		return utf8.ValidString(x.Outcome)
 	case *bridge.Log:
 		return utf8.ValidString(x.Level) && utf8.ValidString(x.Message)
+	case *bridge.DiagnosticChannel:
+		return utf8.ValidString(x.Channel) && utf8.ValidString(x.Message)
 	case *bridge.Exception:
 		return utf8.ValidString(x.Name) && utf8.ValidString(x.Message) && utf8.ValidString(x.Stack)
 	}
