@@ -40,6 +40,8 @@ func (f *Forwarder) registerMetrics() {
 	c("stwbridge_stwingest_rejected_total", "workerd tail events that did not decode.", func() uint64 { return is().Rejected })
 	c("stwbridge_stwingest_unknown_total", "workerd tail events of an unknown type, skipped.", func() uint64 { return is().Unknown })
 	c("stwbridge_stwingest_dropped_total", "workerd tail events the pipeline refused (queue full).", func() uint64 { return is().Dropped })
+	c("stwbridge_stwingest_unsampled_total", "workerd tail events of invocations an upstream did not sample, not exported.", func() uint64 { return is().Unsampled })
+	c("stwbridge_stwingest_forgotten_total", "workerd invocations whose Resource was forgotten before their outcome (too many at once).", func() uint64 { return is().Forgotten })
 
 	// Pipeline.
 	ps := f.pipe.Stats
