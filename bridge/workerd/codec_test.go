@@ -31,8 +31,8 @@ func sampleLines(t testing.TB) [][]byte {
 			lines = append(lines, l)
 		}
 	}
-	if len(lines) != 28 {
-		t.Fatalf("sample has %d events, want 28", len(lines))
+	if len(lines) != 44 {
+		t.Fatalf("sample has %d events, want 44", len(lines))
 	}
 	return lines
 }
@@ -438,7 +438,7 @@ func TestDecodeStream(t *testing.T) {
 	t.Run("whole sample", func(t *testing.T) {
 		data, _ := os.ReadFile("../../testdata/workerd-stw-sample.ndjson")
 		events, errs := DecodeStream(data)
-		if len(events) != 28 || errs != nil {
+		if len(events) != 44 || errs != nil {
 			t.Fatalf("%d events, %v", len(events), errs)
 		}
 		arr := "[" + string(bytes.Join(lines, []byte(","))) + "]"

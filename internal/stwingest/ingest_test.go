@@ -45,6 +45,13 @@ func (r *recorder) all() []bridge.Event {
 	return append([]bridge.Event(nil), r.events...)
 }
 
+// The sample's events: all but those of its unsampled invocation (testdata/README.md)
+// are published.
+const (
+	sampleUnsampled = 3
+	sampleAccepted  = 44 - sampleUnsampled
+)
+
 func sample(t testing.TB) []byte {
 	t.Helper()
 	data, err := os.ReadFile("testdata/workerd-stw-sample.ndjson")
@@ -98,12 +105,12 @@ func TestSampleNDJSON(t *testing.T) {
 	pub := newRecorder()
 	h := NewHandler(pub)
 	code, resp, _ := post(t, h, sample(t), nil)
-	if code != http.StatusOK || resp.Accepted != 28 || resp.Rejected != 0 || resp.Unknown != 0 || len(resp.Errors) != 0 {
-		t.Fatalf("got %d %+v, want 200 with 28 accepted", code, resp)
+	if code != http.StatusOK || resp.Accepted != sampleAccepted || resp.Rejected != 0 || resp.Unknown != 0 || len(resp.Errors) != 0 {
+		t.Fatalf("got %d %+v, want 200 with %d accepted", code, resp, sampleAccepted)
 	}
 	events := pub.all()
-	if len(events) != 28 {
-		t.Fatalf("published %d events, want 28", len(events))
+	if len(events) != sampleAccepted {
+		t.Fatalf("published %d events, want %d", len(events), sampleAccepted)
 	}
 	checkOrdered(t, events)
 	streams := map[bridge.StreamID]int{}
@@ -112,15 +119,16 @@ func TestSampleNDJSON(t *testing.T) {
 		streams[e.StreamID]++
 		kinds[e.Kind()]++
 	}
-	if len(streams) != 2 {
-		t.Errorf("got %d invocations, want 2", len(streams))
+	if len(streams) != 3 {
+		t.Errorf("got %d invocations, want 3", len(streams))
 	}
-	for k, n := range map[bridge.Kind]int{bridge.KindOnset: 2, bridge.KindOutcome: 2, bridge.KindException: 1, bridge.KindReturn: 1, bridge.KindLog: 2} {
+	for k, n := range map[bridge.Kind]int{bridge.KindOnset: 3, bridge.KindOutcome: 3, bridge.KindException: 1, bridge.KindReturn: 2, bridge.KindLog: 3,
+		bridge.KindUpdateName: 1, bridge.KindStatus: 2, bridge.KindDiagnosticChannel: 1} {
 		if kinds[k] != n {
 			t.Errorf("%d events of kind %s, want %d", kinds[k], k, n)
 		}
 	}
-	if s := h.Stats(); s != (Stats{Requests: 1, Events: 28}) {
+	if s := h.Stats(); s != (Stats{Requests: 1, Events: sampleAccepted, Unsampled: sampleUnsampled}) {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -130,15 +138,15 @@ func TestJSONArray(t *testing.T) {
 	h := NewHandler(pub)
 	body := "[" + strings.Join(sampleLines(t), ",\n") + "]"
 	code, resp, _ := post(t, h, []byte(body), map[string]string{"Content-Type": "application/json; charset=utf-8"})
-	if code != http.StatusOK || resp.Accepted != 28 {
-		t.Fatalf("got %d %+v, want 200 with 28 accepted", code, resp)
+	if code != http.StatusOK || resp.Accepted != sampleAccepted {
+		t.Fatalf("got %d %+v, want 200 with %d accepted", code, resp, sampleAccepted)
 	}
 	checkOrdered(t, pub.all())
 }
 
 func TestNoContentType(t *testing.T) {
 	code, resp, _ := post(t, NewHandler(newRecorder()), sample(t), map[string]string{"Content-Type": ""})
-	if code != http.StatusOK || resp.Accepted != 28 {
+	if code != http.StatusOK || resp.Accepted != sampleAccepted {
 		t.Fatalf("got %d %+v", code, resp)
 	}
 }
@@ -150,7 +158,7 @@ func TestGzip(t *testing.T) {
 	zw.Close()
 	pub := newRecorder()
 	code, resp, _ := post(t, NewHandler(pub), buf.Bytes(), map[string]string{"Content-Encoding": "gzip"})
-	if code != http.StatusOK || resp.Accepted != 28 {
+	if code != http.StatusOK || resp.Accepted != sampleAccepted {
 		t.Fatalf("got %d %+v", code, resp)
 	}
 
@@ -168,7 +176,7 @@ func TestOrdersBySequenceWithinRequest(t *testing.T) {
 	rng.Shuffle(len(lines), func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
 	pub := newRecorder()
 	code, resp, _ := post(t, NewHandler(pub), []byte(strings.Join(lines, "\n")), nil)
-	if code != http.StatusOK || resp.Accepted != 28 {
+	if code != http.StatusOK || resp.Accepted != sampleAccepted {
 		t.Fatalf("got %d %+v", code, resp)
 	}
 	events := pub.all()
@@ -304,7 +312,7 @@ func TestTooLarge(t *testing.T) {
 
 	// Exactly at the limit is fine.
 	code, resp, _ = post(t, NewHandler(newRecorder(), WithMaxBodyBytes(int64(len(data)))), data, nil)
-	if code != http.StatusOK || resp.Accepted != 28 {
+	if code != http.StatusOK || resp.Accepted != sampleAccepted {
 		t.Fatalf("at the limit: got %d %+v", code, resp)
 	}
 }
@@ -339,15 +347,15 @@ func TestDropped(t *testing.T) {
 	pub.limit = 10
 	h := NewHandler(pub)
 	code, resp, _ := post(t, h, sample(t), nil)
-	if code != http.StatusOK || resp.Accepted != 10 || resp.Dropped != 18 {
-		t.Fatalf("partial: got %d %+v, want 200, 10 accepted, 18 dropped", code, resp)
+	if code != http.StatusOK || resp.Accepted != 10 || resp.Dropped != sampleAccepted-10 {
+		t.Fatalf("partial: got %d %+v, want 200, 10 accepted, %d dropped", code, resp, sampleAccepted-10)
 	}
 	// Nothing taken: 503, so the tail worker retries without making duplicates.
 	code, resp, hdr := post(t, h, sample(t), nil)
-	if code != http.StatusServiceUnavailable || resp.Dropped != 28 || hdr.Get("Retry-After") == "" {
+	if code != http.StatusServiceUnavailable || resp.Dropped != sampleAccepted || hdr.Get("Retry-After") == "" {
 		t.Fatalf("full: got %d %+v, want 503 with Retry-After", code, resp)
 	}
-	if s := h.Stats(); s.Dropped != 46 || s.Events != 10 || s.Requests != 2 {
+	if s := h.Stats(); s.Dropped != 2*sampleAccepted-10 || s.Events != 10 || s.Requests != 2 {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -376,7 +384,7 @@ func TestOverHTTP(t *testing.T) {
 	}
 	defer res.Body.Close()
 	var resp Response
-	if err := json.NewDecoder(res.Body).Decode(&resp); err != nil || res.StatusCode != 200 || resp.Accepted != 28 {
+	if err := json.NewDecoder(res.Body).Decode(&resp); err != nil || res.StatusCode != 200 || resp.Accepted != sampleAccepted {
 		t.Fatalf("got %d %+v %v", res.StatusCode, resp, err)
 	}
 }
