@@ -84,18 +84,19 @@ func InvocationResource(o *Onset, svc ServiceName) *resource.Resource {
 	} else {
 		name = svc.Prefix + name
 	}
-	attrs := make([]attribute.KeyValue, 0, 8)
-	attrs = append(attrs, attribute.String("service.name", name))
-	str := func(k, v string) {
-		if v != "" {
-			attrs = append(attrs, attribute.String(k, v))
+	attrs := []attribute.KeyValue{
+		attribute.String("service.name", name),
+		attribute.String("cloud.provider", CloudProvider),
+		attribute.String("cloud.platform", CloudPlatform),
+	}
+	for _, kv := range [...]struct{ key, value string }{
+		{"service.version", o.ScriptVersion}, {"service.namespace", o.DispatchNamespace},
+		{"faas.name", o.ScriptName}, {"faas.version", o.ScriptVersion},
+	} {
+		if kv.value != "" {
+			attrs = append(attrs, attribute.String(kv.key, kv.value))
 		}
 	}
-	str("service.version", o.ScriptVersion)
-	str("service.namespace", o.DispatchNamespace)
-	str("faas.name", o.ScriptName)
-	str("faas.version", o.ScriptVersion)
-	attrs = append(attrs, attribute.String("cloud.provider", CloudProvider), attribute.String("cloud.platform", CloudPlatform))
 	return resource.NewSchemaless(attrs...)
 }
 

@@ -51,14 +51,7 @@ var options = []option{
 		set:   durationSetter(func(c *Config) *Duration { return &c.Assembler.StreamTimeout })},
 	{flag: "forward-events", env: "STWBRIDGE_FORWARD_EVENTS", key: "forward_events", arg: "", boolean: true,
 		usage: "forward the lifecycle events (stw.span_open, ...) downstream too, as OTLP logs, for live views",
-		set: func(c *Config, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("%q is not allowed: use true or false", v)
-			}
-			c.ForwardEvents = b
-			return nil
-		}},
+		set:   boolSetter(func(c *Config) *bool { return &c.ForwardEvents })},
 	{flag: "workerd-service-name", env: "STWBRIDGE_WORKERD_SERVICE_NAME", key: "workerd.service_name", arg: "NAME",
 		usage: "service.name of every workerd invocation's spans and events, instead of its script name",
 		set:   func(c *Config, v string) error { c.Workerd.ServiceName = v; return nil }},
@@ -67,14 +60,7 @@ var options = []option{
 		set:   func(c *Config, v string) error { c.Workerd.ServiceNamePrefix = v; return nil }},
 	{flag: "workerd-export-unsampled", env: "STWBRIDGE_WORKERD_EXPORT_UNSAMPLED", key: "workerd.export_unsampled", arg: "", boolean: true,
 		usage: "export workerd invocations whose onset trace flags say an upstream did not sample them (dropped and counted by default)",
-		set: func(c *Config, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("%q is not allowed: use true or false", v)
-			}
-			c.Workerd.ExportUnsampled = b
-			return nil
-		}},
+		set:   boolSetter(func(c *Config) *bool { return &c.Workerd.ExportUnsampled })},
 	{flag: "log-format", env: "STWBRIDGE_LOG_FORMAT", key: "log.format", arg: "text|json",
 		usage: "format of stwbridge's own logs (on stderr)",
 		set: func(c *Config, v string) error {
@@ -130,6 +116,17 @@ var options = []option{
 			c.Receivers.OTLP.GRPC.TLS.ClientCAFile, c.Receivers.OTLP.HTTP.TLS.ClientCAFile = v, v
 			return nil
 		}},
+}
+
+func boolSetter(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not allowed: use true or false", v)
+		}
+		*field(c) = b
+		return nil
+	}
 }
 
 func durationSetter(field func(*Config) *Duration) func(*Config, string) error {
