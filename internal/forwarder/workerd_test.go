@@ -62,4 +62,3 @@ func TestWorkerdInvocationResource(t *testing.T) {
 		}
 	}
 }
-
