@@ -60,6 +60,8 @@ func (a *Assembler) apply(s *streamState, e Event) {
 		a.outcome(s, e, b)
 	case *Log:
 		a.log(s, e, b)
+	case *DiagnosticChannel:
+		a.diagnosticChannel(s, e, b)
 	case *Exception:
 		a.exception(s, e, b)
 	case *Return:
@@ -121,7 +123,7 @@ func (a *Assembler) newSpan(s *streamState, e Event) *openSpan {
 			TraceID:  e.TraceID,
 			SpanID:   e.SpanID,
 			Start:    e.Time,
-			Resource: e.Resource,
+			Resource: resourceOf(s, e),
 			Scope:    e.Scope,
 			StreamID: e.StreamID,
 		},

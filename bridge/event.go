@@ -61,22 +61,24 @@ const (
 	KindException
 	KindReturn
 	KindStreamDiagnostic
+	KindDiagnosticChannel
 )
 
 var kindNames = [...]string{
-	KindUnknown:          "unknown",
-	KindSpanOpen:         "span_open",
-	KindUpdateName:       "update_name",
-	KindAttributes:       "attributes",
-	KindStatus:           "status",
-	KindSpanEnd:          "span_end",
-	KindHeartbeat:        "heartbeat",
-	KindOnset:            "onset",
-	KindOutcome:          "outcome",
-	KindLog:              "log",
-	KindException:        "exception",
-	KindReturn:           "return",
-	KindStreamDiagnostic: "diagnostic",
+	KindUnknown:           "unknown",
+	KindSpanOpen:          "span_open",
+	KindUpdateName:        "update_name",
+	KindAttributes:        "attributes",
+	KindStatus:            "status",
+	KindSpanEnd:           "span_end",
+	KindHeartbeat:         "heartbeat",
+	KindOnset:             "onset",
+	KindOutcome:           "outcome",
+	KindLog:               "log",
+	KindException:         "exception",
+	KindReturn:            "return",
+	KindStreamDiagnostic:  "diagnostic",
+	KindDiagnosticChannel: "diagnostic_channel",
 }
 
 // String returns the kind's short name, as used after "stw." on the wire.
@@ -187,6 +189,9 @@ type Onset struct {
 	DispatchNamespace string
 	// Attributes are attributes workerd attaches to the invocation itself.
 	Attributes []attribute.KeyValue
+	// Unsampled is true when the onset carried trace flags without the sampled bit:
+	// an upstream decided not to sample the trace. Absent flags mean no decision.
+	Unsampled bool
 }
 
 // TriggerInfo describes what started an invocation (workerd's onset "info"). Type is
@@ -223,7 +228,7 @@ type Header struct {
 
 // Outcome closes an STW invocation (and a local stream): no event follows it.
 type Outcome struct {
-	Outcome  string // "ok", "exception", "exceededCpu", "canceled", ...
+	Outcome  string // "ok", or why not: "exception", "exceededCpu", "canceled", ...
 	CPUTime  time.Duration
 	WallTime time.Duration
 }
@@ -232,6 +237,9 @@ type Outcome struct {
 type Log struct {
 	Level   string // "debug", "info", "log", "warn", "error"
 	Message string // JSON of the logged values, as workerd sends it
+	// Truncated is true when workerd cut the message to its event size limit; the
+	// message is then the start of the JSON text, not valid JSON.
+	Truncated bool
 }
 
 // Exception is an uncaught exception of an invocation.
@@ -246,37 +254,46 @@ type Return struct {
 	StatusCode int // 0 when not a fetch response
 }
 
+// DiagnosticChannel is a message an invocation published on a diagnostics channel
+// (node:diagnostics_channel), concerning the envelope's span.
+type DiagnosticChannel struct {
+	Channel string
+	Message string // JSON of the published value
+}
+
 // StreamDiagnostic reports that events of the stream were dropped before reaching the
 // tail, as workerd's streamDiagnostic droppedEvents.
 type StreamDiagnostic struct {
 	DroppedEvents uint64
 }
 
-func (*SpanOpen) Kind() Kind         { return KindSpanOpen }
-func (*UpdateName) Kind() Kind       { return KindUpdateName }
-func (*Attributes) Kind() Kind       { return KindAttributes }
-func (*StatusUpdate) Kind() Kind     { return KindStatus }
-func (*SpanEndData) Kind() Kind      { return KindSpanEnd }
-func (*Heartbeat) Kind() Kind        { return KindHeartbeat }
-func (*Onset) Kind() Kind            { return KindOnset }
-func (*Outcome) Kind() Kind          { return KindOutcome }
-func (*Log) Kind() Kind              { return KindLog }
-func (*Exception) Kind() Kind        { return KindException }
-func (*Return) Kind() Kind           { return KindReturn }
-func (*StreamDiagnostic) Kind() Kind { return KindStreamDiagnostic }
+func (*SpanOpen) Kind() Kind          { return KindSpanOpen }
+func (*UpdateName) Kind() Kind        { return KindUpdateName }
+func (*Attributes) Kind() Kind        { return KindAttributes }
+func (*StatusUpdate) Kind() Kind      { return KindStatus }
+func (*SpanEndData) Kind() Kind       { return KindSpanEnd }
+func (*Heartbeat) Kind() Kind         { return KindHeartbeat }
+func (*Onset) Kind() Kind             { return KindOnset }
+func (*Outcome) Kind() Kind           { return KindOutcome }
+func (*Log) Kind() Kind               { return KindLog }
+func (*Exception) Kind() Kind         { return KindException }
+func (*Return) Kind() Kind            { return KindReturn }
+func (*StreamDiagnostic) Kind() Kind  { return KindStreamDiagnostic }
+func (*DiagnosticChannel) Kind() Kind { return KindDiagnosticChannel }
 
-func (*SpanOpen) isBody()         {}
-func (*UpdateName) isBody()       {}
-func (*Attributes) isBody()       {}
-func (*StatusUpdate) isBody()     {}
-func (*SpanEndData) isBody()      {}
-func (*Heartbeat) isBody()        {}
-func (*Onset) isBody()            {}
-func (*Outcome) isBody()          {}
-func (*Log) isBody()              {}
-func (*Exception) isBody()        {}
-func (*Return) isBody()           {}
-func (*StreamDiagnostic) isBody() {}
+func (*SpanOpen) isBody()          {}
+func (*UpdateName) isBody()        {}
+func (*Attributes) isBody()        {}
+func (*StatusUpdate) isBody()      {}
+func (*SpanEndData) isBody()       {}
+func (*Heartbeat) isBody()         {}
+func (*Onset) isBody()             {}
+func (*Outcome) isBody()           {}
+func (*Log) isBody()               {}
+func (*Exception) isBody()         {}
+func (*Return) isBody()            {}
+func (*StreamDiagnostic) isBody()  {}
+func (*DiagnosticChannel) isBody() {}
 
 // Kind returns the kind of the event's body, KindUnknown when it has none.
 func (e *Event) Kind() Kind {

@@ -13,7 +13,11 @@ package bridge
 //     or the root. A span event, not an OTLP log record, because the assembler's output
 //     is spans: the line stays in its span's timeline in any trace backend. The message
 //     (workerd's JSON array of the logged values) reads as console.log prints it: the
-//     values joined by spaces, strings unquoted; it is cut to MaxLogMessageBytes.
+//     values joined by spaces, strings unquoted; it is cut to MaxLogMessageBytes. A
+//     message workerd truncated adds log.truncated=true.
+//   - DiagnosticChannel becomes a span event "diagnostic_channel"
+//     (diagnostic_channel.name, diagnostic_channel.message: the published value's
+//     JSON, cut to MaxLogMessageBytes) on the span it concerns, or the root.
 //   - StreamDiagnostic adds its count to stw.dropped_events on the root.
 //   - Outcome ends the root span (End = the outcome's time) with cloudflare.outcome,
 //     cloudflare.cpu_time_ms and cloudflare.wall_time_ms; its status is Ok for "ok"
@@ -28,6 +32,10 @@ package bridge
 //     error.type, as the HTTP client semantic conventions say. See
 //     normalizeSubrequest. The workerd codec keeps the values as workerd sent them.
 //
+// The invocation's spans carry its Resource (InvocationResource): the onset event's
+// when it has one (stwingest stamps every event of an invocation), else one made from
+// the onset with the default service name. Events that carry their own keep it.
+//
 // Events of an invocation whose onset never came are still assembled (spans with a
 // parent that is never seen) and counted in AssemblerStats.NoOnset.
 
@@ -40,8 +48,65 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
 )
+
+// Resource attributes of an invocation. The OTel semantic conventions (v1.43) define
+// no cloud.provider or cloud.platform value for Cloudflare; these follow the form of
+// the values they do define, and are the only values not taken from them.
+const (
+	CloudProvider = "cloudflare"
+	CloudPlatform = "cloudflare.workers"
+	// UnknownService is service.name when neither a script name nor an override is
+	// known, as the OTel SDKs write it ("unknown_service:" + executable name).
+	UnknownService = "unknown_service:workerd"
+)
+
+// ServiceName says how an invocation's service.name is made: Name when set, else the
+// onset's script name; Prefix goes before either.
+type ServiceName struct {
+	Name   string
+	Prefix string
+}
+
+// InvocationResource returns the OTel Resource of the Worker an onset describes:
+// service.name (see ServiceName; UnknownService when there is none), service.version
+// and faas.version from the script version, service.namespace from the dispatch
+// namespace, faas.name from the script name, cloud.provider and cloud.platform.
+func InvocationResource(o *Onset, svc ServiceName) *resource.Resource {
+	name := svc.Name
+	if name == "" {
+		name = o.ScriptName
+	}
+	if name == "" {
+		name = UnknownService
+	} else {
+		name = svc.Prefix + name
+	}
+	attrs := []attribute.KeyValue{
+		attribute.String("service.name", name),
+		attribute.String("cloud.provider", CloudProvider),
+		attribute.String("cloud.platform", CloudPlatform),
+	}
+	for _, kv := range [...]struct{ key, value string }{
+		{"service.version", o.ScriptVersion}, {"service.namespace", o.DispatchNamespace},
+		{"faas.name", o.ScriptName}, {"faas.version", o.ScriptVersion},
+	} {
+		if kv.value != "" {
+			attrs = append(attrs, attribute.String(kv.key, kv.value))
+		}
+	}
+	return resource.NewSchemaless(attrs...)
+}
+
+// resourceOf is the Resource of a span opened by e: e's own, else its invocation's.
+func resourceOf(s *streamState, e Event) *resource.Resource {
+	if e.Resource == nil && s.inv != nil {
+		return s.inv.resource
+	}
+	return e.Resource
+}
 
 // subrequestSpanName is the name workerd gives the span of a fetch() subrequest.
 const subrequestSpanName = "fetch"
@@ -128,12 +193,14 @@ func (a *Assembler) normalizeSubrequest(sp *openSpan) {
 
 var defaultPorts = map[string]int{"http": 80, "https": 443, "ws": 80, "wss": 443}
 
-// MaxLogMessageBytes bounds the log.message attribute of a "log" span event, in bytes.
+// MaxLogMessageBytes bounds log.message of a "log" span event and the name and
+// message of a "diagnostic_channel" one, in bytes.
 const MaxLogMessageBytes = 8 << 10
 
 // invocation is the STW state of a stream that began with an Onset.
 type invocation struct {
-	root *openSpan // nil once ended
+	root     *openSpan // nil once ended
+	resource *resource.Resource
 }
 
 func (a *Assembler) onset(s *streamState, e Event, b *Onset) {
@@ -141,7 +208,10 @@ func (a *Assembler) onset(s *streamState, e Event, b *Onset) {
 		a.stats.Rejected++ // a second onset
 		return
 	}
-	s.inv = &invocation{}
+	s.inv = &invocation{resource: e.Resource}
+	if s.inv.resource == nil {
+		s.inv.resource = InvocationResource(b, ServiceName{})
+	}
 	sp := a.newSpan(s, e)
 	if sp == nil {
 		return
@@ -198,9 +268,7 @@ func onsetAttributes(b *Onset, headers []string) []attribute.KeyValue {
 		}
 	}
 	str("cloudflare.script_name", b.ScriptName)
-	str("faas.name", b.ScriptName)
 	str("cloudflare.script_version", b.ScriptVersion)
-	str("faas.version", b.ScriptVersion)
 	str("cloudflare.entrypoint", b.Entrypoint)
 	str("cloudflare.execution_model", b.ExecutionModel)
 	str("cloudflare.dispatch_namespace", b.DispatchNamespace)
@@ -286,14 +354,37 @@ func (a *Assembler) log(s *streamState, e Event, b *Log) {
 	if sp == nil {
 		return
 	}
-	msg := logText(b.Message)
-	if len(msg) > MaxLogMessageBytes {
-		msg = strings.ToValidUTF8(msg[:MaxLogMessageBytes], "") + "…"
+	msg := b.Message
+	if !b.Truncated {
+		msg = logText(msg)
 	}
-	a.addEvent(sp, SpanEvent{Name: "log", Time: e.Time, Attributes: []attribute.KeyValue{
+	attrs := []attribute.KeyValue{
 		attribute.String("log.level", b.Level),
-		attribute.String("log.message", msg),
+		attribute.String("log.message", cutText(msg)),
+	}
+	if b.Truncated {
+		attrs = append(attrs, attribute.Bool("log.truncated", true))
+	}
+	a.addEvent(sp, SpanEvent{Name: "log", Time: e.Time, Attributes: attrs})
+}
+
+func (a *Assembler) diagnosticChannel(s *streamState, e Event, b *DiagnosticChannel) {
+	sp := a.target(s, e)
+	if sp == nil {
+		return
+	}
+	a.addEvent(sp, SpanEvent{Name: "diagnostic_channel", Time: e.Time, Attributes: []attribute.KeyValue{
+		attribute.String("diagnostic_channel.name", cutText(b.Channel)),
+		attribute.String("diagnostic_channel.message", cutText(b.Message)),
 	}})
+}
+
+// cutText cuts s to MaxLogMessageBytes, on a rune boundary, marking the cut with "…".
+func cutText(s string) string {
+	if len(s) <= MaxLogMessageBytes {
+		return s
+	}
+	return strings.ToValidUTF8(s[:MaxLogMessageBytes], "") + "…"
 }
 
 func (a *Assembler) exception(s *streamState, e Event, b *Exception) {

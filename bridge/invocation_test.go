@@ -13,6 +13,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stwbridge/stwbridge/bridge"
@@ -43,7 +44,7 @@ func attrMap(s bridge.Span) map[string]any {
 func checkSample(t *testing.T, col *collector, st bridge.AssemblerStats) {
 	t.Helper()
 	spans := col.all()
-	if len(spans) != 9 {
+	if len(spans) != 13 {
 		t.Fatalf("%d spans: %v", len(spans), names(spans))
 	}
 	byKey := map[string]bridge.Span{}
@@ -139,16 +140,56 @@ func checkSample(t *testing.T, col *collector, st bridge.AssemblerStats) {
 	if st.Unfinished != 0 || st.OpenSpans != 0 || st.Rejected != 0 || st.Gaps != 0 || st.NoOnset != 0 {
 		t.Errorf("stats %+v", st)
 	}
+
+	// Captured from the pinned workerd: span.updateName and span.setStatus arrive as
+	// spanUpdate events; the assembled spans carry the new name and the status.
+	after, okspan, root := get("8ce0/after"), get("8ce0/okspan"), get("8ce0/GET")
+	if after.Status != (bridge.Status{Code: codes.Error, Description: "bad thing"}) || attrMap(after)["k"] != "v" || after.Parent != root.SpanID {
+		t.Errorf("renamed span %+v", after)
+	}
+	if okspan.Status != (bridge.Status{Code: codes.Ok}) {
+		t.Errorf("okspan status %+v", okspan.Status)
+	}
+	var dc *bridge.SpanEvent
+	for i := range root.Events {
+		if root.Events[i].Name == "diagnostic_channel" {
+			dc = &root.Events[i]
+		}
+	}
+	if dc == nil || !reflect.DeepEqual(dc.Attributes, []attribute.KeyValue{attribute.String("diagnostic_channel.name", "my.channel"),
+		attribute.String("diagnostic_channel.message", `{"hello":"world","n":3}`)}) {
+		t.Errorf("diagnostic_channel event %+v among %+v", dc, root.Events)
+	}
+	// Synthetic: a named script, a truncated log, an outcome of exceededCpu.
+	co := get("5ca1/checkout")
+	if co.Status != (bridge.Status{Code: codes.Error, Description: "exceededCpu"}) || len(co.Events) != 1 ||
+		!reflect.DeepEqual(co.Events[0].Attributes, []attribute.KeyValue{attribute.String("log.level", "warn"),
+			attribute.String("log.message", `["cart contents:","xxxxxxxxxxxxxxxx`), attribute.Bool("log.truncated", true)}) {
+		t.Errorf("checkout %+v", co)
+	}
+	for k, v := range map[string]string{"service.name": "shop-api", "service.version": "7f3c2a10-v42", "service.namespace": "tenants", "faas.name": "shop-api"} {
+		if got, _ := co.Resource.Set().Value(attribute.Key(k)); got.AsString() != v {
+			t.Errorf("checkout resource %s = %q, want %q", k, got.AsString(), v)
+		}
+	}
+	if got, _ := root.Resource.Set().Value("service.name"); got.AsString() != bridge.UnknownService {
+		t.Errorf("a script without a name: service.name %q", got.AsString())
+	}
 }
 
 func TestWorkerdSample(t *testing.T) {
 	a, col := newAssembler(t, newClock())
 	consume(t, a, sample(t)...)
 	checkSample(t, col, a.Stats())
-	// The root of /a ends last, with the outcome, after the background span.
-	spans := col.all()
-	if last := spans[len(spans)-1]; last.Name != "GET" || last.TraceID.String()[:4] != "983a" {
-		t.Errorf("last span %s of %s", last.Name, last.TraceID)
+	// The root of /a ends last of its trace, with the outcome, after the background span.
+	var last bridge.Span
+	for _, sp := range col.all() {
+		if sp.TraceID.String()[:4] == "983a" {
+			last = sp
+		}
+	}
+	if last.Name != "GET" {
+		t.Errorf("last span of trace 983a %s", last.Name)
 	}
 }
 
@@ -181,7 +222,7 @@ func TestWorkerdRequestHeaders(t *testing.T) {
 			continue
 		}
 		m := attrMap(s)
-		if !reflect.DeepEqual(m["http.request.header.host"], []string{"127.0.0.1:18080"}) || m["http.request.header.accept"] != nil {
+		if h, _ := m["http.request.header.host"].([]string); len(h) != 1 || !strings.HasPrefix(h[0], "127.0.0.1:") || m["http.request.header.accept"] != nil {
 			t.Errorf("headers on %v", m)
 		}
 	}
@@ -205,6 +246,8 @@ func TestInvocationEvents(t *testing.T) {
 	s.add(2, 1, &bridge.SpanOpen{Name: "work", Parent: spanID(1)})
 	s.add(2, 2, &bridge.Exception{Name: "TypeError", Message: "x is undefined", Stack: "at y"})
 	s.add(2, 3, &bridge.Log{Level: "warn", Message: `["hi"]`})
+	s.add(2, 4, &bridge.Log{Level: "log", Message: `["cut`, Truncated: true})
+	s.add(2, 4, &bridge.DiagnosticChannel{Channel: "ch", Message: strings.Repeat("m", bridge.MaxLogMessageBytes+1)})
 	s.add(1, 4, &bridge.Return{StatusCode: 503})
 	s.add(1, 5, &bridge.StreamDiagnostic{DroppedEvents: 1})
 	s.add(1, 6, &bridge.Outcome{Outcome: "exceededCpu", CPUTime: 50 * time.Millisecond, WallTime: 1500 * time.Microsecond})
@@ -212,7 +255,7 @@ func TestInvocationEvents(t *testing.T) {
 	root := col.byName(t, "process jobs")
 	m := attrMap(root)
 	for k, v := range map[string]any{
-		"messaging.destination.name": "jobs", "messaging.batch.message_count": int64(4), "faas.name": "w",
+		"messaging.destination.name": "jobs", "messaging.batch.message_count": int64(4), "faas.name": nil,
 		"cloudflare.script_name": "w", "cloudflare.entrypoint": "Main", "cloudflare.script_version": "v1",
 		"http.response.status_code": int64(503), "stw.dropped_events": int64(1), "cloudflare.outcome": "exceededCpu",
 		"cloudflare.cpu_time_ms": 50.0, "cloudflare.wall_time_ms": 1.5,
@@ -226,10 +269,74 @@ func TestInvocationEvents(t *testing.T) {
 		t.Errorf("root %+v", root)
 	}
 	work := col.byName(t, "work")
-	if !work.Unfinished || work.Status.Code != codes.Error || len(work.Events) != 2 ||
+	if !work.Unfinished || work.Status.Code != codes.Error || len(work.Events) != 4 ||
 		work.Events[0].Name != "exception" || work.Events[1].Name != "log" ||
 		!reflect.DeepEqual(work.Events[1].Attributes, []attribute.KeyValue{attribute.String("log.level", "warn"), attribute.String("log.message", "hi")}) {
 		t.Errorf("work %+v", work)
+	}
+	if got := work.Events[2].Attributes; !reflect.DeepEqual(got, []attribute.KeyValue{
+		attribute.String("log.level", "log"), attribute.String("log.message", `["cut`), attribute.Bool("log.truncated", true)}) {
+		t.Errorf("truncated log event %v", got)
+	}
+	dc := work.Events[3]
+	if dc.Name != "diagnostic_channel" || len(dc.Attributes) != 2 || dc.Attributes[0] != attribute.String("diagnostic_channel.name", "ch") ||
+		dc.Attributes[1].Value.AsString() != strings.Repeat("m", bridge.MaxLogMessageBytes)+"…" {
+		t.Errorf("diagnostic_channel event %v", dc)
+	}
+	// The invocation's Resource, made from the onset, is on all its spans, the
+	// unfinished one too.
+	for _, sp := range []bridge.Span{root, work} {
+		if sp.Resource == nil {
+			t.Fatalf("%s: no resource", sp.Name)
+		}
+		for k, v := range map[string]string{"service.name": "w", "service.version": "v1", "faas.name": "w", "faas.version": "v1",
+			"cloud.provider": "cloudflare", "cloud.platform": "cloudflare.workers"} {
+			if got, _ := sp.Resource.Set().Value(attribute.Key(k)); got.AsString() != v {
+				t.Errorf("%s: resource %s = %q, want %q", sp.Name, k, got.AsString(), v)
+			}
+		}
+	}
+}
+
+func TestInvocationResource(t *testing.T) {
+	cases := []struct {
+		onset bridge.Onset
+		svc   bridge.ServiceName
+		want  map[string]string
+	}{
+		{bridge.Onset{}, bridge.ServiceName{}, map[string]string{"service.name": bridge.UnknownService, "faas.name": "", "service.version": ""}},
+		{bridge.Onset{}, bridge.ServiceName{Prefix: "cf-"}, map[string]string{"service.name": bridge.UnknownService}},
+		{bridge.Onset{ScriptName: "api", ScriptVersion: "abc", DispatchNamespace: "tenants"}, bridge.ServiceName{Prefix: "cf-"},
+			map[string]string{"service.name": "cf-api", "faas.name": "api", "service.version": "abc", "faas.version": "abc", "service.namespace": "tenants"}},
+		{bridge.Onset{ScriptName: "api"}, bridge.ServiceName{Name: "edge"}, map[string]string{"service.name": "edge", "faas.name": "api"}},
+		{bridge.Onset{}, bridge.ServiceName{Name: "edge", Prefix: "x."}, map[string]string{"service.name": "x.edge", "faas.name": ""}},
+	}
+	for _, c := range cases {
+		r := bridge.InvocationResource(&c.onset, c.svc)
+		for k, v := range c.want {
+			if got, _ := r.Set().Value(attribute.Key(k)); got.AsString() != v {
+				t.Errorf("%+v %+v: %s = %q, want %q", c.onset, c.svc, k, got.AsString(), v)
+			}
+		}
+	}
+}
+
+// A Resource the onset event brings (stwingest's, with the forwarder's service name)
+// is the one the invocation's spans carry; events with their own keep theirs.
+func TestInvocationResourceFromOnsetEvent(t *testing.T) {
+	a, col := newAssembler(t, newClock())
+	res := resource.NewSchemaless(attribute.String("service.name", "given"))
+	s := &stream{id: sid}
+	s.add(1, 0, &bridge.Onset{ScriptName: "w"})
+	s.evs[0].Resource = res
+	s.add(2, 1, &bridge.SpanOpen{Name: "child", Parent: spanID(1)})
+	s.add(2, 2, &bridge.SpanEndData{})
+	s.add(1, 3, &bridge.Outcome{Outcome: "ok"})
+	consume(t, a, s.evs...)
+	for _, sp := range col.all() {
+		if sp.Resource != res {
+			t.Errorf("%s: resource %v, want the onset's", sp.Name, sp.Resource)
+		}
 	}
 }
 

@@ -76,6 +76,8 @@ func (e *Event) Size() int {
 		n += int(unsafe.Sizeof(*b))
 	case *StreamDiagnostic:
 		n += int(unsafe.Sizeof(*b))
+	case *DiagnosticChannel:
+		n += int(unsafe.Sizeof(*b)) + len(b.Channel) + len(b.Message)
 	}
 	return n
 }

@@ -129,7 +129,7 @@ func BenchmarkEventSize(b *testing.B) {
 // to the event model later is not left out of the byte bound.
 func TestSizeCountsEveryField(t *testing.T) {
 	bodies := []Body{&SpanOpen{}, &UpdateName{}, &Attributes{}, &StatusUpdate{}, &SpanEndData{},
-		&Heartbeat{}, &Onset{}, &Outcome{}, &Log{}, &Exception{}, &Return{}, &StreamDiagnostic{}}
+		&Heartbeat{}, &Onset{}, &Outcome{}, &Log{}, &Exception{}, &Return{}, &StreamDiagnostic{}, &DiagnosticChannel{}}
 	for _, b := range bodies {
 		typ := reflect.TypeOf(b).Elem()
 		empty := Event{Body: b}

@@ -88,6 +88,7 @@ func sampleEvents() []bridge.Event {
 			},
 			DispatchNamespace: "customers",
 			Attributes:        []attribute.KeyValue{attribute.String("cloudflare.colo", "AMS"), attribute.Int("retries", 0)},
+			Unsampled:         true,
 		},
 		&bridge.SpanOpen{
 			Name:         "POST /checkout",
@@ -103,7 +104,8 @@ func sampleEvents() []bridge.Event {
 		&bridge.Attributes{Attributes: []attribute.KeyValue{attribute.Int("http.response.status_code", 200), attribute.StringSlice("tags", []string{"a"})}},
 		&bridge.StatusUpdate{Status: bridge.Status{Code: codes.Error, Description: "card declined"}},
 		&bridge.Heartbeat{},
-		&bridge.Log{Level: "warn", Message: `["retrying charge", 2]`},
+		&bridge.Log{Level: "warn", Message: `["retrying charge", 2]`, Truncated: true},
+		&bridge.DiagnosticChannel{Channel: "undici:request:create", Message: `{"url":"https://x/"}`},
 		&bridge.Exception{Name: "TypeError", Message: "x is undefined", Stack: "at charge (worker.js:10:3)\nat fetch (worker.js:2:1)"},
 		&bridge.Return{StatusCode: 402},
 		&bridge.StreamDiagnostic{DroppedEvents: 3},

@@ -196,6 +196,7 @@ type recordFields struct {
 	dispatchNS, info, spanOutcome                                     *commonpb.AnyValue
 	outcome, cpuTime, wallTime                                        *commonpb.AnyValue
 	excType, excMessage, excStack, returnStatus, diagDropped          *commonpb.AnyValue
+	logTruncated, diagChannel, unsampled                              *commonpb.AnyValue
 }
 
 var emptyValue = &commonpb.AnyValue{}
@@ -258,6 +259,8 @@ func (f *recordFields) collect(kvs []*commonpb.KeyValue) {
 			f.scriptTags = v
 		case AttrOnsetDispatchNS:
 			f.dispatchNS = v
+		case AttrOnsetUnsampled:
+			f.unsampled = v
 		case AttrOnsetInfo:
 			f.info = v
 		case AttrSpanOutcome:
@@ -278,6 +281,10 @@ func (f *recordFields) collect(kvs []*commonpb.KeyValue) {
 			f.returnStatus = v
 		case AttrDiagnosticDropped:
 			f.diagDropped = v
+		case AttrLogTruncated:
+			f.logTruncated = v
+		case AttrDiagnosticChannel:
+			f.diagChannel = v
 		}
 	}
 }
@@ -408,6 +415,7 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 			ScriptTags:        r.strings(AttrOnsetScriptTags, f.scriptTags),
 			Info:              r.triggerInfo(AttrOnsetInfo, f.info),
 			DispatchNamespace: r.str(AttrOnsetDispatchNS, f.dispatchNS),
+			Unsampled:         r.boolean(AttrOnsetUnsampled, f.unsampled),
 			Attributes:        r.attributesBody(rec.Body),
 		}
 		if f.parent != nil {
@@ -425,7 +433,9 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 		}
 		e.Body = b
 	case bridge.KindLog:
-		e.Body = &bridge.Log{Level: rec.SeverityText, Message: r.str("body", rec.Body)}
+		e.Body = &bridge.Log{Level: rec.SeverityText, Message: r.str("body", rec.Body), Truncated: r.boolean(AttrLogTruncated, f.logTruncated)}
+	case bridge.KindDiagnosticChannel:
+		e.Body = &bridge.DiagnosticChannel{Channel: r.str(AttrDiagnosticChannel, f.diagChannel), Message: r.str("body", rec.Body)}
 	case bridge.KindException:
 		e.Body = &bridge.Exception{
 			Name:    r.str(AttrExceptionType, f.excType),

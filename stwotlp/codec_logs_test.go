@@ -39,7 +39,7 @@ func TestEventsRoundTripEveryKind(t *testing.T) {
 	for _, e := range events {
 		kinds[e.Kind()] = true
 	}
-	for k := bridge.KindSpanOpen; k <= bridge.KindStreamDiagnostic; k++ {
+	for k := bridge.KindSpanOpen; k <= bridge.KindDiagnosticChannel; k++ {
 		if !kinds[k] {
 			t.Fatalf("sampleEvents lacks %s", k)
 		}
@@ -128,7 +128,7 @@ func TestEncodeEnvelope(t *testing.T) {
 				t.Errorf("update_name: %s=%q", AttrSpanName, got)
 			}
 		case bridge.KindLog:
-			if rec.SeverityNumber != logspb.SeverityNumber_SEVERITY_NUMBER_WARN || rec.SeverityText != "warn" || rec.Body.GetStringValue() != `["retrying charge", 2]` {
+			if rec.SeverityNumber != logspb.SeverityNumber_SEVERITY_NUMBER_WARN || !recordAttr(rec, AttrLogTruncated).GetBoolValue() || rec.SeverityText != "warn" || rec.Body.GetStringValue() != `["retrying charge", 2]` {
 				t.Errorf("log record: %v", rec)
 			}
 		}
@@ -437,7 +437,8 @@ func TestEventNames(t *testing.T) {
 		t.Errorf("EventName of unknown kinds is not empty")
 	}
 	want := map[string]bool{EventSpanOpen: true, EventUpdateName: true, EventAttributes: true, EventStatus: true, EventSpanEnd: true, EventHeartbeat: true,
-		EventOnset: true, EventOutcome: true, EventLog: true, EventException: true, EventReturn: true, EventDiagnostic: true}
+		EventOnset: true, EventOutcome: true, EventLog: true, EventException: true, EventReturn: true, EventDiagnostic: true,
+		EventDiagnosticChannel: true}
 	if len(eventKinds) != len(want) {
 		t.Errorf("%d event names known, want %d", len(eventKinds), len(want))
 	}

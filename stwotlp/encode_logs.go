@@ -60,6 +60,10 @@ func appendRecordWire(b []byte, e *bridge.Event) []byte {
 		var bm int
 		b, bm = beginMsg(b, lrBody)
 		b = endMsg(appendStringValue(b, x.Message), bm)
+	case *bridge.DiagnosticChannel:
+		var bm int
+		b, bm = beginMsg(b, lrBody)
+		b = endMsg(appendStringValue(b, x.Message), bm)
 	case *bridge.Exception:
 		b = protowire.AppendTag(b, lrSeverityNumber, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(17)) // SEVERITY_NUMBER_ERROR
@@ -146,6 +150,9 @@ func appendRecordAttrs(b []byte, e *bridge.Event) []byte {
 			b = appendKeyValue(b, lrAttributes, AttrOnsetScriptTags, attribute.StringSliceValue(x.ScriptTags))
 		}
 		b = appendNonEmptyKV(b, AttrOnsetDispatchNS, x.DispatchNamespace)
+		if x.Unsampled {
+			b = appendKeyValue(b, lrAttributes, AttrOnsetUnsampled, attribute.BoolValue(true))
+		}
 		b = appendTriggerInfoKV(b, &x.Info)
 	case *bridge.Outcome:
 		if x.Outcome != "ok" {
@@ -161,6 +168,12 @@ func appendRecordAttrs(b []byte, e *bridge.Event) []byte {
 		b = appendNonZeroKV(b, lrAttributes, AttrReturnStatusCode, int64(x.StatusCode))
 	case *bridge.StreamDiagnostic:
 		b = appendIntKV(b, lrAttributes, AttrDiagnosticDropped, int64(x.DroppedEvents))
+	case *bridge.Log:
+		if x.Truncated {
+			b = appendKeyValue(b, lrAttributes, AttrLogTruncated, attribute.BoolValue(true))
+		}
+	case *bridge.DiagnosticChannel:
+		b = appendNonEmptyKV(b, AttrDiagnosticChannel, x.Channel)
 	}
 	return b
 }

@@ -272,7 +272,7 @@ func randLinks(r *rand.Rand, bad bool) []bridge.Link {
 // randBody returns a body of any kind, with fields set at random.
 func randBody(r *rand.Rand, bad bool) bridge.Body {
 	str := func() string { return randString(r, bad) }
-	switch r.IntN(13) {
+	switch r.IntN(14) {
 	case 0:
 		ts, _ := trace.ParseTraceState([]string{"", "a=1", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"}[r.IntN(3)])
 		var parent trace.SpanID
@@ -314,18 +314,20 @@ func randBody(r *rand.Rand, bad bool) bridge.Body {
 				MailFrom: str(), RcptTo: str(), RawSize: r.IntN(3), Raw: str()}
 		}
 		return &bridge.Onset{Parent: parent, ExecutionModel: str(), ScriptName: str(), ScriptVersion: str(),
-			Entrypoint: str(), ScriptTags: tags, Info: info, DispatchNamespace: str(), Attributes: randAttrs(r, 2, bad)}
+			Entrypoint: str(), ScriptTags: tags, Info: info, DispatchNamespace: str(), Attributes: randAttrs(r, 2, bad), Unsampled: r.IntN(2) == 0}
 	case 7:
 		return &bridge.Outcome{Outcome: []string{"ok", "exception", ""}[r.IntN(3)],
 			CPUTime: time.Duration(r.IntN(1e6)), WallTime: time.Duration(r.IntN(1e9))}
 	case 8:
-		return &bridge.Log{Level: []string{"debug", "info", "log", "warn", "error", "", "trace"}[r.IntN(7)], Message: str()}
+		return &bridge.Log{Level: []string{"debug", "info", "log", "warn", "error", "", "trace"}[r.IntN(7)], Message: str(), Truncated: r.IntN(2) == 0}
 	case 9:
 		return &bridge.Exception{Name: str(), Message: str(), Stack: str()}
 	case 10:
 		return &bridge.Return{StatusCode: r.IntN(600)}
 	case 11:
 		return &bridge.StreamDiagnostic{DroppedEvents: r.Uint64() >> r.IntN(64)}
+	case 12:
+		return &bridge.DiagnosticChannel{Channel: str(), Message: str()}
 	}
 	return nil // an event without a body
 }

@@ -122,6 +122,9 @@ func (ar *arena) encodeRecord(rec *logspb.LogRecord, e *bridge.Event, ids []byte
 			a = append(a, ar.keyValue(AttrOnsetScriptTags, ar.anyValue(attribute.StringSliceValue(b.ScriptTags))))
 		}
 		a = ar.appendString(a, AttrOnsetDispatchNS, b.DispatchNamespace)
+		if b.Unsampled {
+			a = append(a, ar.keyValue(AttrOnsetUnsampled, ar.bool(true)))
+		}
 		if info := ar.triggerInfoValue(&b.Info); info != nil {
 			a = append(a, ar.keyValue(AttrOnsetInfo, info))
 		}
@@ -136,6 +139,12 @@ func (ar *arena) encodeRecord(rec *logspb.LogRecord, e *bridge.Event, ids []byte
 	case *bridge.Log:
 		rec.SeverityText = validUTF8(b.Level)
 		rec.SeverityNumber = logSeverity(b.Level)
+		rec.Body = ar.str(b.Message)
+		if b.Truncated {
+			a = append(a, ar.keyValue(AttrLogTruncated, ar.bool(true)))
+		}
+	case *bridge.DiagnosticChannel:
+		a = ar.appendString(a, AttrDiagnosticChannel, b.Channel)
 		rec.Body = ar.str(b.Message)
 	case *bridge.Exception:
 		rec.SeverityNumber = logspb.SeverityNumber_SEVERITY_NUMBER_ERROR

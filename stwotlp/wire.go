@@ -21,6 +21,9 @@ const (
 	EventException  = "stw.exception"
 	EventReturn     = "stw.return"
 	EventDiagnostic = "stw.diagnostic"
+	// EventDiagnosticChannel carries a diagnostics channel message: the channel in
+	// AttrDiagnosticChannel, the message's JSON as the body.
+	EventDiagnosticChannel = "stw.diagnostic_channel"
 )
 
 // Record attributes of the envelope, present on every record (stw.stream_id may be
@@ -63,6 +66,7 @@ const (
 	AttrOnsetScriptTags    = "stw.onset.script_tags"
 	AttrOnsetDispatchNS    = "stw.onset.dispatch_namespace"
 	AttrOnsetInfo          = "stw.onset.info"
+	AttrOnsetUnsampled     = "stw.onset.unsampled"
 )
 
 // Record attributes of stw.outcome, stw.exception (OTel semantic-convention names),
@@ -75,6 +79,9 @@ const (
 	AttrExceptionMessage  = "exception.message"
 	AttrExceptionStack    = "exception.stacktrace"
 	AttrReturnStatusCode  = "stw.return.status_code"
+	AttrDiagnosticChannel = "stw.diagnostic_channel.name"
+	// AttrLogTruncated is true on a stw.log whose message workerd truncated.
+	AttrLogTruncated      = "stw.log.truncated"
 	AttrDiagnosticDropped = "stw.diagnostic.dropped_events"
 )
 
@@ -88,18 +95,19 @@ func EventName(k bridge.Kind) string {
 }
 
 var eventNames = [...]string{
-	bridge.KindSpanOpen:         EventSpanOpen,
-	bridge.KindUpdateName:       EventUpdateName,
-	bridge.KindAttributes:       EventAttributes,
-	bridge.KindStatus:           EventStatus,
-	bridge.KindSpanEnd:          EventSpanEnd,
-	bridge.KindHeartbeat:        EventHeartbeat,
-	bridge.KindOnset:            EventOnset,
-	bridge.KindOutcome:          EventOutcome,
-	bridge.KindLog:              EventLog,
-	bridge.KindException:        EventException,
-	bridge.KindReturn:           EventReturn,
-	bridge.KindStreamDiagnostic: EventDiagnostic,
+	bridge.KindSpanOpen:          EventSpanOpen,
+	bridge.KindUpdateName:        EventUpdateName,
+	bridge.KindAttributes:        EventAttributes,
+	bridge.KindStatus:            EventStatus,
+	bridge.KindSpanEnd:           EventSpanEnd,
+	bridge.KindHeartbeat:         EventHeartbeat,
+	bridge.KindOnset:             EventOnset,
+	bridge.KindOutcome:           EventOutcome,
+	bridge.KindLog:               EventLog,
+	bridge.KindException:         EventException,
+	bridge.KindReturn:            EventReturn,
+	bridge.KindStreamDiagnostic:  EventDiagnostic,
+	bridge.KindDiagnosticChannel: EventDiagnosticChannel,
 }
 
 var eventKinds = func() map[string]bridge.Kind {

@@ -1,4 +1,4 @@
-// Package workerd reads and writes the events of workerd's Streaming Tail Workers in
+// Package workerd reads the events of workerd's Streaming Tail Workers in
 // the JSON form a tail worker's tailStream handler receives them (and, serialised with
 // JSON.stringify, posts them on), and maps them to bridge events.
 //
@@ -13,19 +13,28 @@
 // Event types and their bodies:
 //
 //	onset             *bridge.Onset (info: fetch, jsrpc, scheduled, alarm, queue, email
-//	                  modelled; other trigger types kept as raw JSON in Info.Raw)
+//	                  modelled; other trigger types kept as raw JSON in Info.Raw;
+//	                  Unsampled from spanContext.traceFlags without the sampled bit)
 //	spanOpen          *bridge.SpanOpen (info of type "attributes" becomes Attributes; a
 //	                  fetch info becomes http.request.method and url.full attributes)
+//	spanUpdate        *bridge.UpdateName (info type "name") or *bridge.StatusUpdate
+//	                  (info type "status", code unset|ok|error and message)
 //	attributes        *bridge.Attributes
 //	spanClose         *bridge.SpanEndData (Outcome kept; status Error unless "ok")
-//	log               *bridge.Log (Message holds the message's JSON, compacted)
+//	log               *bridge.Log (Message holds the message's JSON, compacted; a
+//	                  truncated message is the text workerd kept, Truncated set)
 //	exception         *bridge.Exception
+//	diagnosticChannel *bridge.DiagnosticChannel (Message holds the message's JSON)
 //	return            *bridge.Return
 //	outcome           *bridge.Outcome (cpuTime and wallTime are milliseconds)
 //	streamDiagnostic  *bridge.StreamDiagnostic (diagnostic droppedEvents)
 //
-// Other types (diagnosticChannel, hibernate, link and any added later) are reported
-// with an error that matches ErrUnknownType, so that a receiver can count and skip them.
+// Other types (hibernate, link and any added later), spanUpdate infos of another type
+// and streamDiagnostic of another kind are reported with an error that matches
+// ErrUnknownType, so that a receiver can count and skip them.
+//
+// Times, given as RFC 3339 strings or numbers of milliseconds since 1970, must lie
+// within MaxTimeOffset of 1970 either way.
 //
 // Ids are hex: trace and invocation ids 32 digits (workerd prints an id whose high half
 // is zero with 16 digits; those are accepted and widened), span ids 16 digits.
@@ -77,12 +86,19 @@ func (e *ItemError) Error() string {
 // Unwrap returns the cause.
 func (e *ItemError) Unwrap() error { return e.Err }
 
-// maxMillis bounds a timestamp given as a number (about year 2116), maxDurationMillis
-// a cpuTime or wallTime (about 104 days, where nanoseconds stop being exact in a
-// float64).
-const (
-	maxMillis         = float64(math.MaxInt64/int64(time.Millisecond)) / 2
-	maxDurationMillis = float64(1<<53) / float64(time.Millisecond)
+// MaxTimeOffset bounds how far from 1970 a timestamp may be, in either form: half of
+// what int64 nanoseconds hold, so about the years 1824 to 2116.
+const MaxTimeOffset = time.Duration(math.MaxInt64 / 2)
+
+// maxDurationMillis bounds a cpuTime or wallTime (about 104 days, where nanoseconds
+// stop being exact in a float64).
+const maxDurationMillis = float64(1<<53) / float64(time.Millisecond)
+
+// The range of timestamps, as times and as milliseconds.
+var (
+	minTime   = time.Unix(0, -int64(MaxTimeOffset)).UTC()
+	maxTime   = time.Unix(0, int64(MaxTimeOffset)).UTC()
+	maxMillis = float64(MaxTimeOffset / time.Millisecond)
 )
 
 type wireSpanContext struct {
@@ -130,6 +146,10 @@ type wireBody struct {
 	Attributes        []wireAttr         `json:"attributes"`
 	// spanOpen, exception
 	Name string `json:"name"`
+	// diagnosticChannel
+	Channel string `json:"channel"`
+	// log
+	Truncated bool `json:"truncated"`
 	// spanClose, outcome
 	Outcome  string      `json:"outcome"`
 	CPUTime  json.Number `json:"cpuTime"`
@@ -161,6 +181,12 @@ type wireInfo struct {
 	RawSize       json.Number     `json:"rawSize"`
 	StatusCode    json.Number     `json:"statusCode"`
 	Info          json.RawMessage `json:"info"` // spanOpen info of type "attributes"
+	// spanUpdate
+	Name   *string `json:"name"`
+	Status *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"status"`
 }
 
 // Decode decodes one workerd tail event.
@@ -187,7 +213,8 @@ func Decode(data []byte) (bridge.Event, error) {
 		}
 	}
 	var flags trace.TraceFlags
-	if env.SpanContext.TraceFlags != nil {
+	haveFlags := env.SpanContext.TraceFlags != nil
+	if haveFlags {
 		n, err := parseUint(json.Number(bytes.TrimSpace(*env.SpanContext.TraceFlags)), 255)
 		if err != nil {
 			return bridge.Event{}, fmt.Errorf("workerd: spanContext.traceFlags: %w", err)
@@ -231,6 +258,9 @@ func Decode(data []byte) (bridge.Event, error) {
 	if e.Body, err = decodeBody(&b, &e, ctxSpan, flags); err != nil {
 		return bridge.Event{}, err
 	}
+	if o, ok := e.Body.(*bridge.Onset); ok {
+		o.Unsampled = haveFlags && !flags.IsSampled()
+	}
 	return e, nil
 }
 
@@ -251,6 +281,11 @@ func decodeBody(b *wireBody, e *bridge.Event, ctxSpan trace.SpanID, flags trace.
 			}
 		}
 		return o, nil
+	case "spanUpdate":
+		if ctxSpan == (trace.SpanID{}) {
+			return nil, errors.New("workerd: spanUpdate event without spanContext.spanId (the span it updates)")
+		}
+		return decodeSpanUpdate(b.Info)
 	case "attributes":
 		if ctxSpan == (trace.SpanID{}) {
 			return nil, errors.New("workerd: attributes event without spanContext.spanId (the span they belong to)")
@@ -280,11 +315,28 @@ func decodeBody(b *wireBody, e *bridge.Event, ctxSpan trace.SpanID, flags trace.
 		if len(b.Message) == 0 {
 			return nil, errors.New("workerd: log message missing")
 		}
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, b.Message); err != nil {
+		if b.Truncated {
+			// workerd cut the JSON text and sends what it kept as a string.
+			var kept string
+			if err := json.Unmarshal(b.Message, &kept); err != nil {
+				return nil, fmt.Errorf("workerd: truncated log message must be a string: %w", err)
+			}
+			return &bridge.Log{Level: b.Level, Message: kept, Truncated: true}, nil
+		}
+		msg, err := compactJSON(b.Message)
+		if err != nil {
 			return nil, fmt.Errorf("workerd: log message: %w", err)
 		}
-		return &bridge.Log{Level: b.Level, Message: buf.String()}, nil
+		return &bridge.Log{Level: b.Level, Message: msg}, nil
+	case "diagnosticChannel":
+		if b.Channel == "" {
+			return nil, errors.New("workerd: diagnosticChannel event without its channel")
+		}
+		msg, err := compactJSON(orNull(b.Message))
+		if err != nil {
+			return nil, fmt.Errorf("workerd: diagnosticChannel message: %w", err)
+		}
+		return &bridge.DiagnosticChannel{Channel: b.Channel, Message: msg}, nil
 	case "exception":
 		var msg string
 		if len(b.Message) > 0 {
@@ -337,6 +389,43 @@ func decodeBody(b *wireBody, e *bridge.Event, ctxSpan trace.SpanID, flags trace.
 		return &bridge.StreamDiagnostic{DroppedEvents: n}, nil
 	}
 	return nil, fmt.Errorf("%w %q (not mapped; skip it)", ErrUnknownType, b.Type)
+}
+
+// decodeSpanUpdate maps the info of a spanUpdate (workerd PR #7348).
+func decodeSpanUpdate(raw json.RawMessage) (bridge.Body, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, errors.New("workerd: spanUpdate without its info")
+	}
+	var w wireInfo
+	if err := strictUnmarshal(raw, &w); err != nil {
+		return nil, fmt.Errorf("workerd: spanUpdate info: %w", err)
+	}
+	switch w.Type {
+	case "name":
+		if w.Name == nil {
+			return nil, errors.New("workerd: spanUpdate of type name without the name")
+		}
+		return &bridge.UpdateName{Name: *w.Name}, nil
+	case "status":
+		if w.Status == nil {
+			return nil, errors.New("workerd: spanUpdate of type status without the status")
+		}
+		st := bridge.Status{}
+		switch w.Status.Code {
+		case "unset":
+		case "ok":
+			st.Code = codes.Ok
+		case "error":
+			// OTel keeps a description for Error only.
+			st = bridge.Status{Code: codes.Error, Description: w.Status.Message}
+		default:
+			return nil, fmt.Errorf("workerd: spanUpdate status code %q: use unset, ok or error", truncate(w.Status.Code))
+		}
+		return &bridge.StatusUpdate{Status: st}, nil
+	case "":
+		return nil, errors.New("workerd: spanUpdate info.type missing")
+	}
+	return nil, fmt.Errorf("%w: spanUpdate of type %q", ErrUnknownType, truncate(w.Type))
 }
 
 func decodeOnset(b *wireBody, e *bridge.Event, ctxSpan trace.SpanID) (bridge.Body, error) {
@@ -670,6 +759,14 @@ func decodeArrayStream(data []byte) ([]bridge.Event, []error) {
 // checks that). Numbers land in json.Number or json.RawMessage fields, never float64.
 func strictUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
+func compactJSON(raw json.RawMessage) (string, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
 func orNull(raw json.RawMessage) json.RawMessage {
 	if len(raw) == 0 {
 		return json.RawMessage("null")
@@ -767,6 +864,9 @@ func parseTime(raw json.RawMessage) (time.Time, error) {
 		if err != nil {
 			return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time", truncate(s))
 		}
+		if t.Before(minTime) || t.After(maxTime) {
+			return time.Time{}, fmt.Errorf("%q is outside the usable years %d to %d", truncate(s), minTime.Year(), maxTime.Year())
+		}
 		return t.UTC(), nil
 	}
 	var n json.Number
@@ -774,8 +874,8 @@ func parseTime(raw json.RawMessage) (time.Time, error) {
 		return time.Time{}, errors.New("must be an RFC 3339 string or a number of milliseconds since 1970")
 	}
 	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil || math.Abs(f) > maxMillis {
-		return time.Time{}, fmt.Errorf("%q is not a usable number of milliseconds since 1970", truncate(string(n)))
+	if err != nil || math.Abs(f) > maxMillis || math.IsNaN(f) {
+		return time.Time{}, fmt.Errorf("%q is not a number of milliseconds since 1970 within the usable years %d to %d", truncate(string(n)), minTime.Year(), maxTime.Year())
 	}
 	ms := math.Floor(f)
 	return time.UnixMilli(int64(ms)).Add(time.Duration(math.Round((f - ms) * 1e6))).UTC(), nil

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,8 +31,8 @@ func sampleLines(t testing.TB) [][]byte {
 			lines = append(lines, l)
 		}
 	}
-	if len(lines) != 28 {
-		t.Fatalf("sample has %d events, want 28", len(lines))
+	if len(lines) != 44 {
+		t.Fatalf("sample has %d events, want 44", len(lines))
 	}
 	return lines
 }
@@ -51,7 +52,7 @@ func TestSampleRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("line %d: %v", i+1, err)
 		}
-		out, err := Encode(e)
+		out, err := encodeEvent(e)
 		if err != nil {
 			t.Fatalf("line %d: encode: %v", i+1, err)
 		}
@@ -160,6 +161,21 @@ func TestDecodeBodies(t *testing.T) {
 		{"diagnostic", `{"type":"streamDiagnostic","diagnostic":{"diagnosticsType":"droppedEvents","count":7}}`,
 			&bridge.StreamDiagnostic{DroppedEvents: 7}},
 		{"return without info", `{"type":"return"}`, &bridge.Return{}},
+		{"rename", `{"type":"spanUpdate","info":{"type":"name","name":"after"}}`, &bridge.UpdateName{Name: "after"}},
+		{"status error", `{"type":"spanUpdate","info":{"type":"status","status":{"code":"error","message":"bad thing"}}}`,
+			&bridge.StatusUpdate{Status: bridge.Status{Code: codes.Error, Description: "bad thing"}}},
+		{"status ok", `{"type":"spanUpdate","info":{"type":"status","status":{"code":"ok"}}}`,
+			&bridge.StatusUpdate{Status: bridge.Status{Code: codes.Ok}}},
+		{"status unset", `{"type":"spanUpdate","info":{"type":"status","status":{"code":"unset"}}}`,
+			&bridge.StatusUpdate{}},
+		{"diagnosticChannel", `{"type":"diagnosticChannel","channel":"my.channel","message":{"hello": "world","n":3}}`,
+			&bridge.DiagnosticChannel{Channel: "my.channel", Message: `{"hello":"world","n":3}`}},
+		{"diagnosticChannel without message", `{"type":"diagnosticChannel","channel":"c"}`,
+			&bridge.DiagnosticChannel{Channel: "c", Message: "null"}},
+		{"truncated log", `{"type":"log","level":"log","message":"[\"xxxx","truncated":true}`,
+			&bridge.Log{Level: "log", Message: `["xxxx`, Truncated: true}},
+		{"log not truncated", `{"type":"log","level":"warn","message":["a", 1],"truncated":false}`,
+			&bridge.Log{Level: "warn", Message: `["a",1]`}},
 		{"scheduled", `{"type":"onset","executionModel":"stateless","spanId":"0000000000000001","info":{"type":"scheduled","scheduledTime":"2026-01-02T03:04:05.000Z","cron":"*/5 * * * *"}}`,
 			&bridge.Onset{Parent: mustSpan("a3ce54d35191e6ae"), ExecutionModel: "stateless", Info: bridge.TriggerInfo{Type: "scheduled", Cron: "*/5 * * * *", ScheduledTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}},
 		{"queue", `{"type":"onset","executionModel":"stateless","spanId":"0000000000000001","scriptName":"w","info":{"type":"queue","queueName":"q","batchSize":4}}`,
@@ -182,7 +198,7 @@ func TestDecodeBodies(t *testing.T) {
 			if !reflect.DeepEqual(e.Body, c.want) {
 				t.Errorf("body\n got %#v\nwant %#v", e.Body, c.want)
 			}
-			out, err := Encode(e)
+			out, err := encodeEvent(e)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,7 +229,7 @@ func TestDecodeEnvelopeVariants(t *testing.T) {
 	if so := e.Body.(*bridge.SpanOpen); so.TraceFlags != 1 {
 		t.Errorf("flags %v", so.TraceFlags)
 	}
-	out, err := Encode(e)
+	out, err := encodeEvent(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,6 +266,20 @@ func TestDecodeErrors(t *testing.T) {
 		{"huge cpuTime", env + `{"type":"outcome","outcome":"ok","cpuTime":1e300,"wallTime":0}}`, "cpuTime"},
 		{"outcome without outcome", env + `{"type":"outcome","cpuTime":0,"wallTime":0}}`, "without its outcome"},
 		{"bad status code", env + `{"type":"return","info":{"type":"fetch","statusCode":"x"}}}`, "return info"},
+		{"spanUpdate without info", env + `{"type":"spanUpdate"}}`, "spanUpdate without its info"},
+		{"spanUpdate without span", replace(`,"spanId":"c73bf177c1f5c449"`, ``)[:strings.Index(string(good), `"event":`)-len(`,"spanId":"c73bf177c1f5c449"`)] +
+			`"event":{"type":"spanUpdate","info":{"type":"name","name":"x"}}}`, "spanUpdate event without spanContext.spanId"},
+		{"spanUpdate without info.type", env + `{"type":"spanUpdate","info":{"name":"x"}}}`, "info.type missing"},
+		{"rename without name", env + `{"type":"spanUpdate","info":{"type":"name"}}}`, "without the name"},
+		{"status without status", env + `{"type":"spanUpdate","info":{"type":"status"}}}`, "without the status"},
+		{"unknown status code", env + `{"type":"spanUpdate","info":{"type":"status","status":{"code":"maybe"}}}}`, `status code "maybe"`},
+		{"diagnosticChannel without channel", env + `{"type":"diagnosticChannel","message":1}}`, "without its channel"},
+		{"truncated log not a string", env + `{"type":"log","level":"log","message":["x"],"truncated":true}}`, "must be a string"},
+		{"year 0000", replace("2026-11-23T18:31:08.897Z", "0000-01-01T00:00:00.000Z"), "outside the usable years 1823 to 2116"},
+		{"year 9999", replace("2026-11-23T18:31:08.897Z", "9999-12-31T23:59:59.999Z"), "outside the usable years"},
+		{"huge numeric timestamp", replace(`"2026-11-23T18:31:08.897Z"`, `253402300799999`), "within the usable years 1823 to 2116"},
+		{"far negative numeric timestamp", replace(`"2026-11-23T18:31:08.897Z"`, `-62167219200000`), "within the usable years"},
+		{"scheduledTime year 9999", env + `{"type":"onset","executionModel":"stateless","spanId":"0000000000000001","info":{"type":"scheduled","scheduledTime":"9999-01-01T00:00:00Z"}}}`, "scheduledTime"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -267,9 +297,64 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+// A timestamp is taken or refused by one rule, whether it comes as RFC 3339 or as
+// milliseconds: within MaxTimeOffset of 1970.
+func TestTimeBoundsOneRule(t *testing.T) {
+	edge := time.Unix(0, int64(MaxTimeOffset)).UTC().Truncate(time.Millisecond)
+	for _, tm := range []time.Time{edge, edge.Add(time.Millisecond), time.Unix(0, -int64(MaxTimeOffset)).UTC().Truncate(time.Millisecond).Add(-time.Millisecond)} {
+		inRange := !tm.Before(minTime) && !tm.After(maxTime)
+		rfc := `"` + tm.Format("2006-01-02T15:04:05.000Z") + `"`
+		num := strconv.FormatInt(tm.UnixMilli(), 10)
+		for _, raw := range []string{rfc, num} {
+			got, err := parseTime(json.RawMessage(raw))
+			if (err == nil) != inRange {
+				t.Errorf("%s: error %v, in range %v", raw, err, inRange)
+			}
+			if err == nil && !got.Equal(tm) {
+				t.Errorf("%s: %v, want %v", raw, got, tm)
+			}
+		}
+	}
+}
+
+// Every outcome workerd's types/defines/trace.d.ts lists ends a span with status Error
+// described by the outcome, except "ok".
+func TestSpanCloseOutcomes(t *testing.T) {
+	for _, o := range []string{"ok", "canceled", "exception", "unknown", "killSwitch", "daemonDown",
+		"exceededCpu", "exceededMemory", "loadShed", "responseStreamDisconnected", "scriptNotFound",
+		"internalError", "exceededWallTime", "aborted"} {
+		e, err := Decode([]byte(env + `{"type":"spanClose","outcome":"` + o + `"}}`))
+		if err != nil {
+			t.Fatalf("%s: %v", o, err)
+		}
+		want := bridge.Status{Code: codes.Error, Description: o}
+		if o == "ok" {
+			want = bridge.Status{}
+		}
+		if got := e.Body.(*bridge.SpanEndData); got.Status != want || got.Outcome != o {
+			t.Errorf("%s: %+v, want status %+v", o, got, want)
+		}
+	}
+}
+
+// The onset's spanContext.traceFlags: absent means no upstream decision (sampled);
+// present without the sampled bit, unsampled.
+func TestOnsetTraceFlags(t *testing.T) {
+	const onset = `"invocationId":"36ea23f65aa0585be81336c1f2b06c87","timestamp":"2026-11-23T18:31:08.885Z","sequence":0,"event":{"type":"onset","executionModel":"stateless","spanId":"0000000000000001","info":{"type":"fetch","method":"GET","url":"http://x/","headers":[]}}}`
+	for flags, want := range map[string]bool{``: false, `,"traceFlags":1`: false, `,"traceFlags":0`: true, `,"traceFlags":2`: true} {
+		e, err := Decode([]byte(`{"spanContext":{"traceId":"983a4641c7fed86130cb5bf175732ce5"` + flags + `},` + onset))
+		if err != nil {
+			t.Fatalf("%q: %v", flags, err)
+		}
+		if got := e.Body.(*bridge.Onset).Unsampled; got != want {
+			t.Errorf("traceFlags %q: Unsampled %v, want %v", flags, got, want)
+		}
+	}
+}
+
 func TestUnknownTypes(t *testing.T) {
 	for _, ev := range []string{
-		`{"type":"diagnosticChannel","channel":"c","message":{}}`,
+		`{"type":"spanUpdate","info":{"type":"links","links":[]}}`,
 		`{"type":"hibernate"}`,
 		`{"type":"somethingNew","x":1}`,
 		`{"type":"streamDiagnostic","diagnostic":{"diagnosticsType":"somethingNew","count":1}}`,
@@ -282,16 +367,16 @@ func TestUnknownTypes(t *testing.T) {
 }
 
 func TestEncodeNotRepresentable(t *testing.T) {
-	for _, b := range []bridge.Body{&bridge.UpdateName{Name: "x"}, &bridge.StatusUpdate{}, &bridge.Heartbeat{}} {
-		if _, err := Encode(bridge.Event{Body: b}); !errors.Is(err, ErrNotRepresentable) {
+	for _, b := range []bridge.Body{&bridge.Heartbeat{}} {
+		if _, err := encodeEvent(bridge.Event{Body: b}); !errors.Is(err, errNotRepresentable) {
 			t.Errorf("%T: %v", b, err)
 		}
 	}
-	if _, err := Encode(bridge.Event{}); err == nil {
+	if _, err := encodeEvent(bridge.Event{}); err == nil {
 		t.Error("no error for an event without body")
 	}
 	bad := bridge.Event{Body: &bridge.Attributes{Attributes: []attribute.KeyValue{attribute.Float64("f", nanf())}}}
-	if _, err := Encode(bad); err == nil || !strings.Contains(err.Error(), `attribute "f"`) {
+	if _, err := encodeEvent(bad); err == nil || !strings.Contains(err.Error(), `attribute "f"`) {
 		t.Errorf("NaN attribute: %v", err)
 	}
 }
@@ -304,7 +389,7 @@ func TestEncodeFloatStaysFloat(t *testing.T) {
 		Time: time.Unix(1, 0),
 		Body: &bridge.Attributes{Attributes: []attribute.KeyValue{attribute.Float64("f", 3), attribute.Float64Slice("fs", []float64{1, 2})}},
 	}
-	out, err := Encode(e)
+	out, err := encodeEvent(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +438,7 @@ func TestDecodeStream(t *testing.T) {
 	t.Run("whole sample", func(t *testing.T) {
 		data, _ := os.ReadFile("../../testdata/workerd-stw-sample.ndjson")
 		events, errs := DecodeStream(data)
-		if len(events) != 28 || errs != nil {
+		if len(events) != 44 || errs != nil {
 			t.Fatalf("%d events, %v", len(events), errs)
 		}
 		arr := "[" + string(bytes.Join(lines, []byte(","))) + "]"
@@ -381,10 +466,13 @@ func FuzzDecodeStream(f *testing.F) {
 	f.Add(bytes.Join(lines, []byte("\n")))
 	f.Add([]byte(env + `{"type":"outcome","outcome":"ok","cpuTime":1.25,"wallTime":3e2}}`))
 	f.Add([]byte(env + `{"type":"attributes","info":[{"name":"a","value":[1.5,2]},{"name":"b","value":-0.0}]}}`))
+	f.Add([]byte(env + `{"type":"spanUpdate","info":{"type":"status","status":{"code":"error","message":"m"}}}}`))
+	f.Add([]byte(env + `{"type":"diagnosticChannel","channel":"c","message":[1,{"a":"b"}]}}`))
+	f.Add([]byte(env + `{"type":"log","level":"log","message":"[\"cut","truncated":true}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		events, _ := DecodeStream(data)
 		for _, e := range events {
-			out, err := Encode(e)
+			out, err := encodeEvent(e)
 			if err != nil {
 				t.Fatalf("decoded event does not encode: %v\n%+v", err, e)
 			}

@@ -81,6 +81,7 @@ type Config struct {
 	Pipeline      Pipeline  `yaml:"pipeline"`
 	Stdout        Stdout    `yaml:"stdout"`
 	ForwardEvents bool      `yaml:"forward_events"`
+	Workerd       Workerd   `yaml:"workerd"`
 	Log           Log       `yaml:"log"`
 	// ShutdownTimeout bounds the graceful shutdown on SIGTERM/SIGINT.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
@@ -91,6 +92,16 @@ type Config struct {
 
 	// File is the config file that was read ("" for none); not a YAML key.
 	File string `yaml:"-"`
+}
+
+// Workerd configures what POST /v1/stw makes of workerd's tail events.
+type Workerd struct {
+	// ServiceName is the service.name of every invocation; empty: its script name.
+	ServiceName string `yaml:"service_name"`
+	// ServiceNamePrefix goes before the service.name of every named invocation.
+	ServiceNamePrefix string `yaml:"service_name_prefix"`
+	// ExportUnsampled keeps invocations an upstream did not sample (dropped by default).
+	ExportUnsampled bool `yaml:"export_unsampled"`
 }
 
 // Receivers configures the listeners.

@@ -51,14 +51,16 @@ var options = []option{
 		set:   durationSetter(func(c *Config) *Duration { return &c.Assembler.StreamTimeout })},
 	{flag: "forward-events", env: "STWBRIDGE_FORWARD_EVENTS", key: "forward_events", arg: "", boolean: true,
 		usage: "forward the lifecycle events (stw.span_open, ...) downstream too, as OTLP logs, for live views",
-		set: func(c *Config, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("%q is not allowed: use true or false", v)
-			}
-			c.ForwardEvents = b
-			return nil
-		}},
+		set:   boolSetter(func(c *Config) *bool { return &c.ForwardEvents })},
+	{flag: "workerd-service-name", env: "STWBRIDGE_WORKERD_SERVICE_NAME", key: "workerd.service_name", arg: "NAME",
+		usage: "service.name of every workerd invocation's spans and events, instead of its script name",
+		set:   func(c *Config, v string) error { c.Workerd.ServiceName = v; return nil }},
+	{flag: "workerd-service-name-prefix", env: "STWBRIDGE_WORKERD_SERVICE_NAME_PREFIX", key: "workerd.service_name_prefix", arg: "PREFIX",
+		usage: "put before the service.name of every workerd invocation (its script name, or --workerd-service-name)",
+		set:   func(c *Config, v string) error { c.Workerd.ServiceNamePrefix = v; return nil }},
+	{flag: "workerd-export-unsampled", env: "STWBRIDGE_WORKERD_EXPORT_UNSAMPLED", key: "workerd.export_unsampled", arg: "", boolean: true,
+		usage: "export workerd invocations whose onset trace flags say an upstream did not sample them (dropped and counted by default)",
+		set:   boolSetter(func(c *Config) *bool { return &c.Workerd.ExportUnsampled })},
 	{flag: "log-format", env: "STWBRIDGE_LOG_FORMAT", key: "log.format", arg: "text|json",
 		usage: "format of stwbridge's own logs (on stderr)",
 		set: func(c *Config, v string) error {
@@ -114,6 +116,17 @@ var options = []option{
 			c.Receivers.OTLP.GRPC.TLS.ClientCAFile, c.Receivers.OTLP.HTTP.TLS.ClientCAFile = v, v
 			return nil
 		}},
+}
+
+func boolSetter(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not allowed: use true or false", v)
+		}
+		*field(c) = b
+		return nil
+	}
 }
 
 func durationSetter(field func(*Config) *Duration) func(*Config, string) error {
@@ -228,17 +241,19 @@ beats the config file, which beats the default):
 `)
 	def := Default()
 	defaults := map[string]string{
-		"listen":           def.Receivers.OTLP.GRPC.Endpoint,
-		"http-listen":      def.Receivers.OTLP.HTTP.Endpoint,
-		"forward":          "empty: print to stdout",
-		"orphan-after":     def.Assembler.OrphanAfter.D().String(),
-		"stream-timeout":   def.Assembler.StreamTimeout.D().String(),
-		"forward-events":   "false",
-		"log-format":       def.Log.Format,
-		"log-level":        def.Log.Level,
-		"shutdown-timeout": def.ShutdownTimeout.D().String(),
-		"data-dir":         "empty: queue in memory only",
-		"memory-limit-mib": "0 (off)",
+		"listen":                   def.Receivers.OTLP.GRPC.Endpoint,
+		"http-listen":              def.Receivers.OTLP.HTTP.Endpoint,
+		"forward":                  "empty: print to stdout",
+		"orphan-after":             def.Assembler.OrphanAfter.D().String(),
+		"stream-timeout":           def.Assembler.StreamTimeout.D().String(),
+		"forward-events":           "false",
+		"workerd-service-name":     "empty: the script name, else unknown_service:workerd",
+		"workerd-export-unsampled": "false",
+		"log-format":               def.Log.Format,
+		"log-level":                def.Log.Level,
+		"shutdown-timeout":         def.ShutdownTimeout.D().String(),
+		"data-dir":                 "empty: queue in memory only",
+		"memory-limit-mib":         "0 (off)",
 	}
 	for _, o := range options {
 		head := "  --" + o.flag
@@ -278,6 +293,7 @@ Config file keys (YAML; see docs/readme/forwarder.md for an example):
   persistence: data_dir, max_bytes, checkpoint_interval
   memory_limiter: limit_mib, limit_percentage, check_interval, retry_after
   limits: max_attribute_value_length, max_open_spans_per_stream, max_attributes_bytes
+  workerd: service_name, service_name_prefix, export_unsampled
   forward_events, log (format, level), shutdown_timeout
 (docs/OPERATIONS.md: sizing, every limit and its default, metrics, alerts)
 `)

@@ -279,7 +279,7 @@ func TestWorkerdTailWorker(t *testing.T) {
 		t.Errorf("%d POSTs refused, want 2", refused)
 	}
 	mu.Unlock()
-	if s := h.Stats(); s.Rejected != 0 || s.Unknown != 0 || s.Dropped != 0 {
+	if s := h.Stats(); s.Rejected != 0 || s.Unknown != 0 || s.Dropped != 0 || s.Unsampled != 0 {
 		t.Errorf("handler stats %+v: want nothing rejected", s)
 	}
 
@@ -309,13 +309,17 @@ func checkInvocation(t *testing.T, path string, evs []bridge.Event, outcome stri
 		t.Errorf("%s: onset %+v", path, onset)
 	}
 	names := map[trace.SpanID]string{root: "(root)"}
-	var opened []string
+	var opened, renamed, statuses []string
 	var sawReturn, sawException, sawLog bool
 	for _, e := range evs {
 		switch b := e.Body.(type) {
 		case *bridge.SpanOpen:
 			names[e.SpanID] = b.Name
 			opened = append(opened, b.Name+" < "+names[b.Parent])
+		case *bridge.UpdateName:
+			renamed = append(renamed, names[e.SpanID]+" → "+b.Name)
+		case *bridge.StatusUpdate:
+			statuses = append(statuses, names[e.SpanID]+" "+b.Status.Code.String())
 		case *bridge.Return:
 			sawReturn = true
 			if b.StatusCode != 200 {
@@ -338,9 +342,16 @@ func checkInvocation(t *testing.T, path string, evs []bridge.Event, outcome stri
 		}
 	}
 	slices.Sort(opened)
-	want := []string{"background < (root)", "fetch < background", "fetch < inner", "inner < outer", "outer < (root)"}
+	want := []string{"background < (root)", "fetch < background", "fetch < inner", "inner < outer (pending)", "outer (pending) < (root)"}
 	if !slices.Equal(opened, want) {
 		t.Errorf("%s: spans opened %q, want %q", path, opened, want)
+	}
+	// span.updateName and span.setStatus of the producer, as workerd's spanUpdate.
+	if want := []string{"outer (pending) → outer"}; !slices.Equal(renamed, want) {
+		t.Errorf("%s: renames %q, want %q", path, renamed, want)
+	}
+	if want := []string{"inner Ok"}; !slices.Equal(statuses, want) {
+		t.Errorf("%s: status updates %q, want %q", path, statuses, want)
 	}
 	if !sawLog {
 		t.Errorf("%s: no log event", path)
@@ -426,7 +437,9 @@ func TestWorkerdEndToEnd(t *testing.T) {
 		"--listen", testenv.FreeAddr(t),
 		"--http-listen", httpAddr,
 		"--forward", "http://"+col,
-		"--orphan-after", orphanAfter.String())
+		"--orphan-after", orphanAfter.String(),
+		// Local workerd sends no script name: the service is named here.
+		"--workerd-service-name", "producer")
 
 	checkIngestErrors(t, httpAddr)
 
@@ -472,6 +485,7 @@ func TestWorkerdEndToEnd(t *testing.T) {
 	}
 	checkTrace(t, "/a", a, 200)
 	checkTrace(t, "/throw", throw, 0)
+	checkService(t, sink, "producer")
 
 	var hang []*tracepb.Span
 	ok = sink.WaitFor(orphanAfter+60*time.Second, func(s *otlpsink.Sink) bool {
@@ -527,7 +541,7 @@ func checkIngestErrors(t *testing.T, httpAddr string) {
 	}
 	future := `{"spanContext":{"traceId":"983a4641c7fed86130cb5bf175732ce5","spanId":"a3ce54d35191e6ae"},` +
 		`"invocationId":"36ea23f65aa0585be81336c1f2b06c87","timestamp":"2026-11-23T18:31:08.885Z","sequence":1,` +
-		`"event":{"type":"spanUpdate","kind":"name","name":"renamed"}}`
+		`"event":{"type":"spanUpdate","info":{"type":"somethingNew"}}}`
 	if code, r := post(future); code != http.StatusOK || r.Unknown != 1 || r.Rejected != 0 {
 		t.Errorf("unknown event type: %d %+v, want 200 with 1 unknown", code, r)
 	}
@@ -540,6 +554,23 @@ func checkIngestErrors(t *testing.T, httpAddr string) {
 	for _, want := range []string{"stwbridge_stwingest_rejected_total 1", "stwbridge_stwingest_unknown_total 1"} {
 		if !bytes.Contains(metrics, []byte(want+"\n")) {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// checkService checks that every span reached the Collector's downstream under a
+// Resource naming the service and the platform.
+func checkService(t *testing.T, sink *otlpsink.Sink, service string) {
+	t.Helper()
+	for _, req := range sink.TraceRequests() {
+		for _, rs := range req.ResourceSpans {
+			got := map[string]string{}
+			for _, kv := range rs.GetResource().GetAttributes() {
+				got[kv.Key] = kv.Value.GetStringValue()
+			}
+			if got["service.name"] != service || got["cloud.provider"] != bridge.CloudProvider || got["cloud.platform"] != bridge.CloudPlatform {
+				t.Errorf("spans under resource %v, want service.name %s on %s", got, service, bridge.CloudPlatform)
+			}
 		}
 	}
 }
@@ -700,6 +731,11 @@ func checkTrace(t *testing.T, path string, spans []*tracepb.Span, status int64) 
 		}
 	}
 
+	// inner.setStatus({code: "ok"}) reached the assembled span; "outer" carries the
+	// name it was renamed to (the tree above), not "outer (pending)".
+	if inner.Status.GetCode() != tracepb.Status_STATUS_CODE_OK {
+		t.Errorf("%s: inner status %v, want Ok (span.setStatus)", path, inner.Status)
+	}
 	// Statuses: nothing unfinished; the thrown exception marks the root span.
 	for _, s := range spans {
 		if v := spanAttr(s, "stw.unfinished"); v != nil && v.GetBoolValue() {

@@ -129,7 +129,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 		bridge.WithConsumeTimeout(consumeTimeout(cfg)),
 		bridge.WithLogger(log),
 	)
-	f.ingest = stwingest.NewHandler(consumer{f}, stwingest.WithMaxBodyBytes(cfg.Receivers.OTLP.HTTP.MaxRequestBodySize), stwingest.WithLogger(log))
+	f.ingest = stwingest.NewHandler(consumer{f}, stwingest.WithMaxBodyBytes(cfg.Receivers.OTLP.HTTP.MaxRequestBodySize), stwingest.WithLogger(log),
+		stwingest.WithService(bridge.ServiceName{Name: cfg.Workerd.ServiceName, Prefix: cfg.Workerd.ServiceNamePrefix}),
+		stwingest.WithExportUnsampled(cfg.Workerd.ExportUnsampled))
 	f.recv = receiver.New(consumer{f},
 		receiver.WithMaxRecvMsgSize(cfg.Receivers.OTLP.GRPC.MaxRecvMsgSizeMiB<<20),
 		receiver.WithMaxRequestBodySize(cfg.Receivers.OTLP.HTTP.MaxRequestBodySize))

@@ -37,6 +37,8 @@ func (f *Forwarder) registerMetrics() {
 	c("stwbridge_stwingest_unknown_total", "workerd tail events of an unknown type, skipped.", func() uint64 { return is().Unknown })
 	c("stwbridge_stwingest_refused_total", "workerd tail events of requests refused whole (queue full, HTTP 503): the sender retries them.", func() uint64 { return is().Refused })
 	c("stwbridge_stwingest_dropped_total", "workerd tail events the pipeline refused (queue full).", func() uint64 { return is().Dropped })
+	c("stwbridge_stwingest_unsampled_total", "workerd tail events of invocations an upstream did not sample, not exported.", func() uint64 { return is().Unsampled })
+	c("stwbridge_stwingest_forgotten_total", "workerd invocations whose Resource was forgotten before their outcome (too many at once).", func() uint64 { return is().Forgotten })
 
 	// Pipeline.
 	ps := f.pipe.Stats

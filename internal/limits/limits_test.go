@@ -20,7 +20,6 @@ func isDiag(e bridge.Event) bool {
 	return ok && d.DroppedEvents == 1
 }
 
-
 func TestNoLimits(t *testing.T) {
 	l := New(WithMaxAttributeValueLength(-1), WithMaxAttributesBytes(-1))
 	long := strings.Repeat("x", 1<<20)
@@ -85,7 +84,6 @@ func TestTruncate(t *testing.T) {
 		t.Fatal("body copied without need")
 	}
 }
-
 
 // Every string and byte value is cut, however deep it sits in arrays and maps, and the
 // original values are left alone.

@@ -253,6 +253,8 @@ func toJSON(e *bridge.Event, si *spanInfo) Event {
 	case *bridge.Log:
 		j.Level = b.Level
 		j.Message = b.Message
+	case *bridge.DiagnosticChannel:
+		j.Message = b.Channel + ": " + b.Message
 	case *bridge.Exception:
 		j.Exception = &Exception{Name: b.Name, Message: b.Message, Stack: b.Stack}
 	case *bridge.Return:

@@ -171,6 +171,8 @@ func (f *Filter) matchSearch(en *entry) bool {
 		return containsFold(b.Name, f.Search)
 	case *bridge.Log:
 		return containsFold(b.Message, f.Search)
+	case *bridge.DiagnosticChannel:
+		return containsFold(b.Channel, f.Search) || containsFold(b.Message, f.Search)
 	case *bridge.Exception:
 		return containsFold(b.Name, f.Search) || containsFold(b.Message, f.Search)
 	}

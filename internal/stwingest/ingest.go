@@ -6,6 +6,11 @@
 // its own: a malformed event is rejected and counted without losing the good events
 // beside it, and an event of a type this version does not know is skipped and counted
 // (workerd adds event types; forward compatibility).
+//
+// The handler keeps, per invocation from its onset to its outcome, the invocation's
+// OTel Resource (bridge.InvocationResource), which it sets on each of its events, and
+// whether it was sampled: an invocation an upstream decided not to sample is dropped
+// whole (counted) unless Options.ExportUnsampled.
 package stwingest
 
 import (
@@ -21,7 +26,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
+
+	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/bridge/workerd"
@@ -34,8 +42,13 @@ const (
 	DefaultMaxBodyBytes = 16 << 20
 	// DefaultMaxErrors is how many error messages a response lists at most.
 	DefaultMaxErrors = 5
+	// DefaultMaxInvocations bounds the invocations whose Resource and sampling the
+	// handler keeps at once, from onset to outcome; past it the oldest is forgotten.
+	DefaultMaxInvocations = 65536
 	// maxErrorLen bounds one error message in a response, in bytes.
 	maxErrorLen = 300
+	// maxResources bounds the distinct Resources shared between invocations.
+	maxResources = 1024
 )
 
 // Options configure a Handler. Zero fields take the defaults above.
@@ -47,6 +60,14 @@ type Options struct {
 	MaxErrors int
 	// Logger receives a debug line per request with rejected events. Default slog.Default().
 	Logger *slog.Logger
+	// Service names the invocations' service.name. Default: the script name.
+	Service bridge.ServiceName
+	// ExportUnsampled keeps the invocations an upstream did not sample (onset trace
+	// flags without the sampled bit). Default false: they are dropped, counted.
+	ExportUnsampled bool
+	// MaxInvocations bounds the invocations tracked at once. Default
+	// DefaultMaxInvocations.
+	MaxInvocations int
 }
 
 // Option changes Options.
@@ -55,11 +76,18 @@ type Option func(*Options)
 // WithMaxBodyBytes bounds the (decompressed) request body, in bytes.
 func WithMaxBodyBytes(n int64) Option { return func(o *Options) { o.MaxBodyBytes = n } }
 
-// WithMaxErrors sets how many error messages a response lists at most.
-func WithMaxErrors(n int) Option { return func(o *Options) { o.MaxErrors = n } }
-
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
+
+// WithService sets how the invocations' service.name is made.
+func WithService(s bridge.ServiceName) Option { return func(o *Options) { o.Service = s } }
+
+// WithExportUnsampled keeps (true) or drops (false, the default) the invocations an
+// upstream did not sample.
+func WithExportUnsampled(b bool) Option { return func(o *Options) { o.ExportUnsampled = b } }
+
+// WithMaxInvocations bounds the invocations tracked at once.
+func WithMaxInvocations(n int) Option { return func(o *Options) { o.MaxInvocations = n } }
 
 // Publisher takes decoded events; *bridge.Pipeline is one.
 type Publisher interface {
@@ -77,8 +105,23 @@ type Handler struct {
 	pub  Publisher
 	opts Options
 
-	requests, events, rejected, unknown, dropped, refused atomic.Uint64
+	requests, events, rejected, unknown, dropped, refused, unsampled, forgotten atomic.Uint64
+
+	mu        sync.Mutex
+	inv       map[bridge.StreamID]invocation
+	order     []bridge.StreamID // onsets in arrival order, for forgetting the oldest
+	resources map[resourceKey]*resource.Resource
 }
+
+// invocation is what the handler keeps of an invocation between onset and outcome.
+type invocation struct {
+	res       *resource.Resource
+	unsampled bool
+}
+
+// resourceKey is what an invocation's Resource is made of: invocations of one script
+// version share one *resource.Resource, so exporters group their spans.
+type resourceKey struct{ script, version, namespace string }
 
 var _ http.Handler = (*Handler)(nil)
 
@@ -101,18 +144,23 @@ func NewHandler(pub Publisher, opts ...Option) *Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Handler{pub: pub, opts: o}
+	if o.MaxInvocations <= 0 {
+		o.MaxInvocations = DefaultMaxInvocations
+	}
+	return &Handler{pub: pub, opts: o, inv: make(map[bridge.StreamID]invocation), resources: make(map[resourceKey]*resource.Resource)}
 }
 
 // Response is the JSON answer to a request.
 type Response struct {
-	Accepted int      `json:"accepted"`          // events published
-	Rejected int      `json:"rejected"`          // events that did not decode
-	Unknown  int      `json:"unknown"`           // events of an unknown type, skipped
-	Dropped  int      `json:"dropped"`           // events the pipeline refused (queue full)
-	Refused  int      `json:"refused,omitempty"` // events refused whole, to retry (queue full)
-	Errors   []string `json:"errors,omitempty"`  // the first few error messages
-	Message  string   `json:"message,omitempty"` // why the request failed as a whole
+	Accepted int `json:"accepted"`          // events published
+	Rejected int `json:"rejected"`          // events that did not decode
+	Unknown  int `json:"unknown"`           // events of an unknown type, skipped
+	Dropped  int `json:"dropped"`           // events the pipeline refused (queue full)
+	Refused  int `json:"refused,omitempty"` // events refused whole, to retry (queue full)
+	// Unsampled counts events of invocations an upstream did not sample, not exported.
+	Unsampled int      `json:"unsampled,omitempty"`
+	Errors    []string `json:"errors,omitempty"`  // the first few error messages
+	Message   string   `json:"message,omitempty"` // why the request failed as a whole
 }
 
 // ServeHTTP decodes one request of tail events.
@@ -151,14 +199,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	orderBySequence(events)
-	if bp, ok := h.pub.(BatchPublisher); ok {
-		if bp.PublishBatch(events) {
-			resp.Accepted = len(events)
+	unsampled := 0
+	sampled := make([]bridge.Event, 0, len(events))
+	h.mu.Lock()
+	for i := range events {
+		if h.track(&events[i]) {
+			sampled = append(sampled, events[i])
 		} else {
-			resp.Refused = len(events)
+			unsampled++
+		}
+	}
+	h.mu.Unlock()
+	h.unsampled.Add(uint64(unsampled))
+	resp.Unsampled = unsampled
+	if bp, ok := h.pub.(BatchPublisher); ok {
+		if bp.PublishBatch(sampled) {
+			resp.Accepted = len(sampled)
+		} else {
+			resp.Refused = len(sampled)
 		}
 	} else {
-		for _, e := range events {
+		for _, e := range sampled {
 			if h.pub.Publish(e) {
 				resp.Accepted++
 			} else {
@@ -188,6 +249,61 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, code, resp)
+}
+
+// track notes an onset's invocation and sets e's Resource from it; it reports false
+// when e belongs to an invocation that is not exported (unsampled). Called with h.mu.
+func (h *Handler) track(e *bridge.Event) bool {
+	inv, known := h.inv[e.StreamID]
+	switch b := e.Body.(type) {
+	case *bridge.Onset:
+		if !known {
+			inv = invocation{res: h.resourceFor(b), unsampled: b.Unsampled && !h.opts.ExportUnsampled}
+			h.remember(e.StreamID, inv)
+			known = true
+		}
+	case *bridge.Outcome:
+		// The last event of the invocation (a retried request may bring it again:
+		// its resource is then gone, and the assembler has the onset's).
+		delete(h.inv, e.StreamID)
+	}
+	if known {
+		e.Resource = inv.res
+	}
+	return !inv.unsampled
+}
+
+// remember adds an invocation, forgetting the oldest ones past MaxInvocations.
+func (h *Handler) remember(id bridge.StreamID, inv invocation) {
+	for len(h.inv) >= h.opts.MaxInvocations && len(h.order) > 0 {
+		old := h.order[0]
+		h.order = h.order[1:]
+		if _, ok := h.inv[old]; ok {
+			delete(h.inv, old)
+			h.forgotten.Add(1)
+		}
+	}
+	if len(h.order) >= 2*h.opts.MaxInvocations {
+		// Ended invocations leave their id in order; drop those.
+		h.order = slices.DeleteFunc(h.order, func(id bridge.StreamID) bool { _, ok := h.inv[id]; return !ok })
+	}
+	h.inv[id] = inv
+	h.order = append(h.order, id)
+}
+
+// resourceFor returns the Resource of an onset's invocation, shared with the other
+// invocations of the same script version.
+func (h *Handler) resourceFor(o *bridge.Onset) *resource.Resource {
+	k := resourceKey{o.ScriptName, o.ScriptVersion, o.DispatchNamespace}
+	if r, ok := h.resources[k]; ok {
+		return r
+	}
+	if len(h.resources) >= maxResources {
+		clear(h.resources)
+	}
+	r := bridge.InvocationResource(o, h.opts.Service)
+	h.resources[k] = r
+	return r
 }
 
 // readBody reads the request body within the size limit, decompressing gzip. On
@@ -308,16 +424,24 @@ type Stats struct {
 	Unknown  uint64 // events of an unknown type, skipped (forward compatibility)
 	Dropped  uint64 // events the publisher refused (queue full)
 	Refused  uint64 // events of requests refused whole (BatchPublisher), answered 503
+	// Unsampled counts the events of invocations not exported because an upstream
+	// did not sample them.
+	Unsampled uint64
+	// Forgotten counts invocations whose Resource was forgotten before their outcome
+	// (more than MaxInvocations at once).
+	Forgotten uint64
 }
 
 // Stats returns the counters so far.
 func (h *Handler) Stats() Stats {
 	return Stats{
-		Requests: h.requests.Load(),
-		Events:   h.events.Load(),
-		Rejected: h.rejected.Load(),
-		Unknown:  h.unknown.Load(),
-		Dropped:  h.dropped.Load(),
-		Refused:  h.refused.Load(),
+		Requests:  h.requests.Load(),
+		Events:    h.events.Load(),
+		Rejected:  h.rejected.Load(),
+		Unknown:   h.unknown.Load(),
+		Dropped:   h.dropped.Load(),
+		Refused:   h.refused.Load(),
+		Unsampled: h.unsampled.Load(),
+		Forgotten: h.forgotten.Load(),
 	}
 }

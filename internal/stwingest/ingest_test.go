@@ -45,6 +45,13 @@ func (r *recorder) all() []bridge.Event {
 	return append([]bridge.Event(nil), r.events...)
 }
 
+// The sample's events: all but those of its unsampled invocation (testdata/README.md)
+// are published.
+const (
+	sampleUnsampled = 3
+	sampleAccepted  = 44 - sampleUnsampled
+)
+
 func sample(t testing.TB) []byte {
 	t.Helper()
 	data, err := os.ReadFile("testdata/workerd-stw-sample.ndjson")
@@ -98,12 +105,12 @@ func TestSampleNDJSON(t *testing.T) {
 	pub := newRecorder()
 	h := NewHandler(pub)
 	code, resp, _ := post(t, h, sample(t), nil)
-	if code != http.StatusOK || resp.Accepted != 28 || resp.Rejected != 0 || resp.Unknown != 0 || len(resp.Errors) != 0 {
-		t.Fatalf("got %d %+v, want 200 with 28 accepted", code, resp)
+	if code != http.StatusOK || resp.Accepted != sampleAccepted || resp.Rejected != 0 || resp.Unknown != 0 || len(resp.Errors) != 0 {
+		t.Fatalf("got %d %+v, want 200 with %d accepted", code, resp, sampleAccepted)
 	}
 	events := pub.all()
-	if len(events) != 28 {
-		t.Fatalf("published %d events, want 28", len(events))
+	if len(events) != sampleAccepted {
+		t.Fatalf("published %d events, want %d", len(events), sampleAccepted)
 	}
 	checkOrdered(t, events)
 	streams := map[bridge.StreamID]int{}
@@ -112,15 +119,16 @@ func TestSampleNDJSON(t *testing.T) {
 		streams[e.StreamID]++
 		kinds[e.Kind()]++
 	}
-	if len(streams) != 2 {
-		t.Errorf("got %d invocations, want 2", len(streams))
+	if len(streams) != 3 {
+		t.Errorf("got %d invocations, want 3", len(streams))
 	}
-	for k, n := range map[bridge.Kind]int{bridge.KindOnset: 2, bridge.KindOutcome: 2, bridge.KindException: 1, bridge.KindReturn: 1, bridge.KindLog: 2} {
+	for k, n := range map[bridge.Kind]int{bridge.KindOnset: 3, bridge.KindOutcome: 3, bridge.KindException: 1, bridge.KindReturn: 2, bridge.KindLog: 3,
+		bridge.KindUpdateName: 1, bridge.KindStatus: 2, bridge.KindDiagnosticChannel: 1} {
 		if kinds[k] != n {
 			t.Errorf("%d events of kind %s, want %d", kinds[k], k, n)
 		}
 	}
-	if s := h.Stats(); s != (Stats{Requests: 1, Events: 28}) {
+	if s := h.Stats(); s != (Stats{Requests: 1, Events: sampleAccepted, Unsampled: sampleUnsampled}) {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -130,15 +138,15 @@ func TestJSONArray(t *testing.T) {
 	h := NewHandler(pub)
 	body := "[" + strings.Join(sampleLines(t), ",\n") + "]"
 	code, resp, _ := post(t, h, []byte(body), map[string]string{"Content-Type": "application/json; charset=utf-8"})
-	if code != http.StatusOK || resp.Accepted != 28 {
-		t.Fatalf("got %d %+v, want 200 with 28 accepted", code, resp)
+	if code != http.StatusOK || resp.Accepted != sampleAccepted {
+		t.Fatalf("got %d %+v, want 200 with %d accepted", code, resp, sampleAccepted)
 	}
 	checkOrdered(t, pub.all())
 }
 
 func TestNoContentType(t *testing.T) {
 	code, resp, _ := post(t, NewHandler(newRecorder()), sample(t), map[string]string{"Content-Type": ""})
-	if code != http.StatusOK || resp.Accepted != 28 {
+	if code != http.StatusOK || resp.Accepted != sampleAccepted {
 		t.Fatalf("got %d %+v", code, resp)
 	}
 }
@@ -150,7 +158,7 @@ func TestGzip(t *testing.T) {
 	zw.Close()
 	pub := newRecorder()
 	code, resp, _ := post(t, NewHandler(pub), buf.Bytes(), map[string]string{"Content-Encoding": "gzip"})
-	if code != http.StatusOK || resp.Accepted != 28 {
+	if code != http.StatusOK || resp.Accepted != sampleAccepted {
 		t.Fatalf("got %d %+v", code, resp)
 	}
 
@@ -168,7 +176,7 @@ func TestOrdersBySequenceWithinRequest(t *testing.T) {
 	rng.Shuffle(len(lines), func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
 	pub := newRecorder()
 	code, resp, _ := post(t, NewHandler(pub), []byte(strings.Join(lines, "\n")), nil)
-	if code != http.StatusOK || resp.Accepted != 28 {
+	if code != http.StatusOK || resp.Accepted != sampleAccepted {
 		t.Fatalf("got %d %+v", code, resp)
 	}
 	events := pub.all()
@@ -241,7 +249,7 @@ func TestEmptyBody(t *testing.T) {
 // Unknown event types are accepted, skipped and counted (forward compatibility).
 func TestUnknownType(t *testing.T) {
 	lines := sampleLines(t)
-	future := strings.Replace(lines[1], `"type":"log","level":"log","message":["hello from main","http://127.0.0.1:18080/a"]`, `"type":"spanUpdate","kind":"name","name":"x"`, 1)
+	future := strings.Replace(lines[1], `"type":"log","level":"log","message":["hello from main","http://127.0.0.1:18080/a"]`, `"type":"spanUpdate","info":{"type":"somethingNew"}`, 1)
 	if future == lines[1] {
 		t.Fatal("test setup: replacement did not apply")
 	}
@@ -267,9 +275,9 @@ func TestMaxErrors(t *testing.T) {
 	if resp.Rejected != 20 || len(resp.Errors) != DefaultMaxErrors {
 		t.Fatalf("default: got %d rejected, %d messages", resp.Rejected, len(resp.Errors))
 	}
-	_, resp, _ = post(t, NewHandler(newRecorder(), WithMaxErrors(2)), []byte(body), nil)
+	_, resp, _ = post(t, NewHandler(newRecorder(), withMaxErrors(2)), []byte(body), nil)
 	if resp.Rejected != 20 || len(resp.Errors) != 2 {
-		t.Fatalf("WithMaxErrors(2): got %d rejected, %d messages", resp.Rejected, len(resp.Errors))
+		t.Fatalf("withMaxErrors(2): got %d rejected, %d messages", resp.Rejected, len(resp.Errors))
 	}
 }
 
@@ -304,7 +312,7 @@ func TestTooLarge(t *testing.T) {
 
 	// Exactly at the limit is fine.
 	code, resp, _ = post(t, NewHandler(newRecorder(), WithMaxBodyBytes(int64(len(data)))), data, nil)
-	if code != http.StatusOK || resp.Accepted != 28 {
+	if code != http.StatusOK || resp.Accepted != sampleAccepted {
 		t.Fatalf("at the limit: got %d %+v", code, resp)
 	}
 }
@@ -339,15 +347,15 @@ func TestDropped(t *testing.T) {
 	pub.limit = 10
 	h := NewHandler(pub)
 	code, resp, _ := post(t, h, sample(t), nil)
-	if code != http.StatusOK || resp.Accepted != 10 || resp.Dropped != 18 {
-		t.Fatalf("partial: got %d %+v, want 200, 10 accepted, 18 dropped", code, resp)
+	if code != http.StatusOK || resp.Accepted != 10 || resp.Dropped != sampleAccepted-10 {
+		t.Fatalf("partial: got %d %+v, want 200, 10 accepted, %d dropped", code, resp, sampleAccepted-10)
 	}
 	// Nothing taken: 503, so the tail worker retries without making duplicates.
 	code, resp, hdr := post(t, h, sample(t), nil)
-	if code != http.StatusServiceUnavailable || resp.Dropped != 28 || hdr.Get("Retry-After") == "" {
+	if code != http.StatusServiceUnavailable || resp.Dropped != sampleAccepted || hdr.Get("Retry-After") == "" {
 		t.Fatalf("full: got %d %+v, want 503 with Retry-After", code, resp)
 	}
-	if s := h.Stats(); s.Dropped != 46 || s.Events != 10 || s.Requests != 2 {
+	if s := h.Stats(); s.Dropped != 2*sampleAccepted-10 || s.Events != 10 || s.Requests != 2 {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -376,7 +384,7 @@ func TestOverHTTP(t *testing.T) {
 	}
 	defer res.Body.Close()
 	var resp Response
-	if err := json.NewDecoder(res.Body).Decode(&resp); err != nil || res.StatusCode != 200 || resp.Accepted != 28 {
+	if err := json.NewDecoder(res.Body).Decode(&resp); err != nil || res.StatusCode != 200 || resp.Accepted != sampleAccepted {
 		t.Fatalf("got %d %+v %v", res.StatusCode, resp, err)
 	}
 }
@@ -452,5 +460,126 @@ func TestEventsWithoutOnset(t *testing.T) {
 	code, resp, _ := post(t, NewHandler(pub), []byte(strings.Join(lines[1:4], "\n")), nil)
 	if code != http.StatusOK || resp.Accepted != 3 || resp.Rejected != 0 {
 		t.Fatalf("got %d %+v, want 200 with 3 accepted", code, resp)
+	}
+}
+
+// withMaxErrors sets how many error messages a response lists at most.
+func withMaxErrors(n int) Option { return func(o *Options) { o.MaxErrors = n } }
+
+// invocationLines returns the NDJSON of one invocation: onset (with the given
+// spanContext extra, e.g. traceFlags, and onset fields), a span opened and closed, and
+// the outcome.
+func invocationLines(id, spanCtx, onsetFields string) []string {
+	ctx := `{"traceId":"983a4641c7fed86130cb5bf175732ce5"` + spanCtx + `}`
+	in := func(seq int, ev string) string {
+		return fmt.Sprintf(`{"spanContext":%s,"invocationId":"%s","timestamp":"2026-11-23T18:31:08.884Z","sequence":%d,"event":%s}`, ctx, id, seq, ev)
+	}
+	child := func(seq int, ev string) string {
+		return fmt.Sprintf(`{"spanContext":{"traceId":"983a4641c7fed86130cb5bf175732ce5","spanId":"00000000000000a1"},"invocationId":"%s","timestamp":"2026-11-23T18:31:08.890Z","sequence":%d,"event":%s}`, id, seq, ev)
+	}
+	return []string{
+		in(0, `{"type":"onset","executionModel":"stateless","spanId":"00000000000000a1"`+onsetFields+`,"info":{"type":"fetch","method":"GET","url":"http://x/","headers":[]}}`),
+		child(1, `{"type":"spanOpen","name":"work","spanId":"00000000000000b2"}`),
+		strings.Replace(child(2, `{"type":"spanClose","outcome":"ok"}`), "00000000000000a1", "00000000000000b2", 1),
+		child(3, `{"type":"outcome","outcome":"ok","cpuTime":0,"wallTime":0}`),
+	}
+}
+
+const (
+	inv1 = "36ea23f65aa0585be81336c1f2b06c87"
+	inv2 = "d2b44b7b44c481854d736332214101de"
+)
+
+func serviceOf(e bridge.Event) string {
+	if e.Resource == nil {
+		return ""
+	}
+	v, _ := e.Resource.Set().Value("service.name")
+	return v.AsString()
+}
+
+// Every event of an invocation carries its Resource, across requests, with the
+// service name the forwarder's options make; invocations of one script share it.
+func TestInvocationResource(t *testing.T) {
+	pub := newRecorder()
+	h := NewHandler(pub, WithService(bridge.ServiceName{Prefix: "cf-"}))
+	a := invocationLines(inv1, "", `,"scriptName":"api","scriptVersion":{"id":"v7"}`)
+	b := invocationLines(inv2, "", `,"scriptName":"api","scriptVersion":{"id":"v7"}`)
+	for _, body := range []string{a[0] + "\n" + b[0], a[1] + "\n" + a[2], b[1] + "\n" + b[2] + "\n" + b[3], a[3]} {
+		if code, resp, _ := post(t, h, []byte(body), nil); code != http.StatusOK || resp.Rejected != 0 {
+			t.Fatalf("%d %+v", code, resp)
+		}
+	}
+	events := pub.all()
+	if len(events) != 8 {
+		t.Fatalf("%d events", len(events))
+	}
+	for _, e := range events {
+		if got := serviceOf(e); got != "cf-api" {
+			t.Errorf("%s event %d: service.name %q, want cf-api", e.StreamID, e.Sequence, got)
+		}
+		if e.Resource != events[0].Resource {
+			t.Errorf("%s event %d: a Resource of its own, not the shared one", e.StreamID, e.Sequence)
+		}
+		if v, _ := e.Resource.Set().Value("service.version"); v.AsString() != "v7" {
+			t.Errorf("service.version %q", v.AsString())
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.inv) != 0 {
+		t.Errorf("%d invocations still tracked after their outcomes", len(h.inv))
+	}
+
+	// Without a script name nor an override: unknown_service:workerd.
+	pub = newRecorder()
+	post(t, NewHandler(pub), []byte(strings.Join(invocationLines(inv1, "", ""), "\n")), nil)
+	if got := serviceOf(pub.all()[0]); got != bridge.UnknownService {
+		t.Errorf("service.name %q, want %s", got, bridge.UnknownService)
+	}
+}
+
+// An invocation whose onset says an upstream did not sample it is dropped whole and
+// counted, unless WithExportUnsampled; absent or sampled flags are exported.
+func TestUnsampledInvocations(t *testing.T) {
+	body := []byte(strings.Join(append(invocationLines(inv1, `,"traceFlags":0`, ""), invocationLines(inv2, `,"traceFlags":1`, "")...), "\n"))
+	pub := newRecorder()
+	h := NewHandler(pub)
+	code, resp, _ := post(t, h, body, nil)
+	if code != http.StatusOK || resp.Accepted != 4 || resp.Unsampled != 4 || h.Stats().Unsampled != 4 {
+		t.Fatalf("%d %+v %+v", code, resp, h.Stats())
+	}
+	for _, e := range pub.all() {
+		if e.StreamID.String() != inv2 {
+			t.Errorf("event %d of the unsampled invocation published", e.Sequence)
+		}
+	}
+	pub = newRecorder()
+	h = NewHandler(pub, WithExportUnsampled(true))
+	if _, resp, _ := post(t, h, body, nil); resp.Accepted != 8 || resp.Unsampled != 0 {
+		t.Errorf("WithExportUnsampled: %+v", resp)
+	}
+}
+
+// Past MaxInvocations the oldest invocation is forgotten, counted; its later events
+// carry no Resource, the others keep theirs.
+func TestMaxInvocations(t *testing.T) {
+	pub := newRecorder()
+	h := NewHandler(pub, WithMaxInvocations(1))
+	a := invocationLines(inv1, "", `,"scriptName":"a"`)
+	b := invocationLines(inv2, "", `,"scriptName":"b"`)
+	post(t, h, []byte(a[0]+"\n"+b[0]), nil)
+	post(t, h, []byte(a[1]+"\n"+b[1]), nil)
+	if got := h.Stats().Forgotten; got != 1 {
+		t.Fatalf("forgotten %d, want 1", got)
+	}
+	for _, e := range pub.all() {
+		want := map[string]string{inv1: "a", inv2: "b"}[e.StreamID.String()]
+		if e.Sequence == 1 && e.StreamID.String() == inv1 {
+			want = ""
+		}
+		if got := serviceOf(e); got != want {
+			t.Errorf("%s event %d: service %q, want %q", e.StreamID, e.Sequence, got, want)
+		}
 	}
 }

@@ -102,9 +102,28 @@ type outSpanClose struct {
 }
 
 type outLog struct {
+	Type      string          `json:"type"`
+	Level     string          `json:"level"`
+	Message   json.RawMessage `json:"message"`
+	Truncated bool            `json:"truncated,omitempty"`
+}
+
+type outDiagnosticChannel struct {
 	Type    string          `json:"type"`
-	Level   string          `json:"level"`
+	Channel string          `json:"channel"`
 	Message json.RawMessage `json:"message"`
+}
+
+type outSpanUpdate struct {
+	Type string `json:"type"`
+	Info struct {
+		Type   string `json:"type"`
+		Name   string `json:"name,omitempty"`
+		Status *struct {
+			Code    string `json:"code"`
+			Message string `json:"message,omitempty"`
+		} `json:"status,omitempty"`
+	} `json:"info"`
 }
 
 type outException struct {
@@ -137,11 +156,15 @@ type outDiagnostic struct {
 	} `json:"diagnostic"`
 }
 
-// Encode writes e as one workerd tail event, the inverse of Decode. Fields workerd's
-// format has no place for (SpanOpen.SpanKind and Links, SpanEndData.Attributes and
-// Events, Resource, Scope, ...) are left out. UpdateName, StatusUpdate and Heartbeat
-// have no workerd event: Encode returns an error matching ErrNotRepresentable.
-func Encode(e bridge.Event) ([]byte, error) {
+// errNotRepresentable is matched by the error encodeEvent returns for a body that
+// workerd's format has no event for (Heartbeat).
+var errNotRepresentable = errors.New("workerd: event has no workerd form")
+
+// encodeEvent writes e as one workerd tail event, the inverse of Decode, for the
+// round-trip tests. Fields workerd's format has no place for (SpanOpen.SpanKind and
+// Links, SpanEndData.Attributes and Events, Resource, Scope, ...) are left out.
+// Heartbeat has no workerd event: encodeEvent returns errNotRepresentable.
+func encodeEvent(e bridge.Event) ([]byte, error) {
 	env := outEnvelope{
 		SpanContext:  outSpanContext{TraceID: hex.EncodeToString(e.TraceID[:])},
 		InvocationID: e.StreamID.String(),
@@ -153,7 +176,24 @@ func Encode(e bridge.Event) ([]byte, error) {
 	switch b := e.Body.(type) {
 	case *bridge.Onset:
 		ctxSpan = b.Parent
+		if b.Unsampled {
+			env.SpanContext.TraceFlags = new(uint8)
+		}
 		env.Event, err = encodeOnset(b, e.SpanID)
+	case *bridge.UpdateName:
+		u := outSpanUpdate{Type: "spanUpdate"}
+		u.Info.Type, u.Info.Name = "name", b.Name
+		env.Event = u
+	case *bridge.StatusUpdate:
+		u := outSpanUpdate{Type: "spanUpdate"}
+		u.Info.Type = "status"
+		u.Info.Status = &struct {
+			Code    string `json:"code"`
+			Message string `json:"message,omitempty"`
+		}{Code: [...]string{codes.Unset: "unset", codes.Ok: "ok", codes.Error: "error"}[b.Status.Code], Message: b.Status.Description}
+		env.Event = u
+	case *bridge.DiagnosticChannel:
+		env.Event = outDiagnosticChannel{Type: "diagnosticChannel", Channel: b.Channel, Message: json.RawMessage(b.Message)}
 	case *bridge.SpanOpen:
 		ctxSpan = b.Parent
 		if b.TraceFlags != 0 {
@@ -187,12 +227,12 @@ func Encode(e bridge.Event) ([]byte, error) {
 		env.Event = outSpanClose{Type: "spanClose", Outcome: outcome}
 	case *bridge.Log:
 		msg := json.RawMessage(b.Message)
-		if !json.Valid(msg) {
+		if b.Truncated || !json.Valid(msg) {
 			if msg, err = json.Marshal(b.Message); err != nil {
 				return nil, err
 			}
 		}
-		env.Event = outLog{Type: "log", Level: b.Level, Message: msg}
+		env.Event = outLog{Type: "log", Level: b.Level, Message: msg, Truncated: b.Truncated}
 	case *bridge.Exception:
 		env.Event = outException{Type: "exception", Name: b.Name, Message: b.Message, Stack: b.Stack}
 	case *bridge.Return:
@@ -217,7 +257,7 @@ func Encode(e bridge.Event) ([]byte, error) {
 	case nil:
 		return nil, errors.New("workerd: event has no body")
 	default:
-		return nil, fmt.Errorf("%w: %s", ErrNotRepresentable, b.Kind())
+		return nil, fmt.Errorf("%w: %s", errNotRepresentable, b.Kind())
 	}
 	if err != nil {
 		return nil, err
