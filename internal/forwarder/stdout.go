@@ -10,6 +10,7 @@ import (
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/config"
 	"github.com/stwbridge/stwbridge/internal/treeprint"
+	"github.com/stwbridge/stwbridge/internal/webui"
 	"github.com/stwbridge/stwbridge/otlpexport"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -102,4 +103,17 @@ func anyString(v *commonpb.AnyValue) string {
 		return "{" + strings.Join(parts, " ") + "}"
 	}
 	return "?"
+}
+
+// logGettingStarted logs where to point an app, where to watch, and the one command
+// that shows it working.
+func (f *Forwarder) logGettingStarted() {
+	scheme := "http"
+	if f.guards.httpTLS != nil {
+		scheme = "https"
+	}
+	f.log.Info("point an app's OTLP exporter here",
+		"OTEL_EXPORTER_OTLP_ENDPOINT", scheme+"://"+f.GRPCAddr()+" (gRPC, with stwbridge's processor or any SDK)",
+		"or", scheme+"://"+f.HTTPAddr()+" (OTLP/HTTP, workerd tail events at /v1/stw)")
+	f.log.Info("watch spans live", "ui", scheme+"://"+f.HTTPAddr()+webui.Path, "tail", "go run ./cmd/stwbridge tail", "try", "go run ./cmd/stwdemo")
 }
