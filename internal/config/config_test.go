@@ -56,6 +56,7 @@ func TestEachFlagAndVariable(t *testing.T) {
 		{"forward", "STWBRIDGE_FORWARD", "https://collector:4317", func(c Config) any { return c.Exporter.Endpoint }, "https://collector:4317"},
 		{"orphan-after", "STWBRIDGE_ORPHAN_AFTER", "90s", func(c Config) any { return c.Assembler.OrphanAfter.D() }, 90 * time.Second},
 		{"stream-timeout", "STWBRIDGE_STREAM_TIMEOUT", "7s", func(c Config) any { return c.Assembler.StreamTimeout.D() }, 7 * time.Second},
+		{"print-open-after", "STWBRIDGE_PRINT_OPEN_AFTER", "30s", func(c Config) any { return c.Stdout.OpenAfter.D() }, 30 * time.Second},
 		{"forward-events", "STWBRIDGE_FORWARD_EVENTS", "true", func(c Config) any { return c.ForwardEvents }, true},
 		{"log-format", "STWBRIDGE_LOG_FORMAT", "json", func(c Config) any { return c.Log.Format }, "json"},
 		{"log-level", "STWBRIDGE_LOG_LEVEL", "debug", func(c Config) any { return c.Log.Level }, "debug"},
@@ -85,6 +86,10 @@ func TestEachFlagAndVariable(t *testing.T) {
 				t.Errorf("%s=%s: got %v, want %v", tc.env, tc.value, got, tc.want)
 			}
 		})
+	}
+	// 0 turns the open-span reports off.
+	if c := load(t, []string{"--print-open-after=0"}, nil); c.Stdout.OpenAfter != 0 {
+		t.Errorf("--print-open-after=0 gave %v", c.Stdout.OpenAfter.D())
 	}
 	// A boolean flag without a value means true.
 	if c := load(t, []string{"--forward-events"}, nil); !c.ForwardEvents {
@@ -173,6 +178,7 @@ pipeline:
     timeout: 20ms
 stdout:
   group_wait: 2s
+  open_after: 5s
 forward_events: true
 log:
   format: json
@@ -196,7 +202,7 @@ shutdown_timeout: 4s
 		Assembler: Assembler{OrphanAfter: Duration(2 * time.Minute), StreamTimeout: Duration(5 * time.Second), MaxOpenSpans: 1234, ReorderWindow: 16, SweepInterval: Duration(250 * time.Millisecond),
 			MaxAttributesPerSpan: 64, MaxEventsPerSpan: 32},
 		Pipeline:      Pipeline{Queue: Queue{MaxEvents: 100, MaxBytes: 200000}, Batch: Batch{Size: 50, Timeout: Duration(20 * time.Millisecond)}},
-		Stdout:        Stdout{GroupWait: Duration(2 * time.Second)},
+		Stdout:        Stdout{GroupWait: Duration(2 * time.Second), OpenAfter: Duration(5 * time.Second)},
 		ForwardEvents: true, Log: Log{Format: "json", Level: "warn"}, ShutdownTimeout: Duration(4 * time.Second),
 		File: file,
 	}
@@ -243,6 +249,8 @@ func TestErrorsNameTheCulprit(t *testing.T) {
 		{"bad log format", []string{"--log-format=xml"}, nil, "", []string{"log-format", "text or json"}},
 		{"bad log level", []string{"--log-level=loud"}, nil, "", []string{"log-level", "debug, info, warn or error"}},
 		{"bad bool flag", []string{"--forward-events=maybe"}, nil, "", []string{"forward-events"}},
+		{"negative print-open-after", []string{"--print-open-after=-1s"}, nil, "", []string{"print-open-after", "zero or more"}},
+		{"negative open_after key", nil, nil, "stdout:\n  open_after: -1s\n", []string{"stdout.open_after", "negative"}},
 		{"bad listen", []string{"--listen=nowhere"}, nil, "", []string{"receivers.otlp.grpc.endpoint", "host:port"}},
 		{"extra argument", []string{"stray"}, nil, "", []string{`"stray"`}},
 		{"bad env", nil, map[string]string{"STWBRIDGE_ORPHAN_AFTER": "x"}, "", []string{"STWBRIDGE_ORPHAN_AFTER", `"x"`}},

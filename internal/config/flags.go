@@ -43,6 +43,16 @@ var options = []option{
 			c.Exporter.Endpoint = v
 			return nil
 		}},
+	{flag: "print-open-after", env: "STWBRIDGE_PRINT_OPEN_AFTER", key: "stdout.open_after", arg: "DURATION",
+		usage: "without --forward: print a span still open after this long, and again at 10s, 1m, then every 10m; 0: never",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return fmt.Errorf("%q is not a duration of zero or more, such as 1s or 30s (0 turns the reports off)", v)
+			}
+			c.Stdout.OpenAfter = Duration(d)
+			return nil
+		}},
 	{flag: "orphan-after", env: "STWBRIDGE_ORPHAN_AFTER", key: "assembler.orphan_after", arg: "DURATION",
 		usage: "a span still open after this long is exported as unfinished (status Error, stw.unfinished=true)",
 		set:   durationSetter(func(c *Config) *Duration { return &c.Assembler.OrphanAfter })},
@@ -231,6 +241,7 @@ beats the config file, which beats the default):
 		"listen":           def.Receivers.OTLP.GRPC.Endpoint,
 		"http-listen":      def.Receivers.OTLP.HTTP.Endpoint,
 		"forward":          "empty: print to stdout",
+		"print-open-after": def.Stdout.OpenAfter.D().String(),
 		"orphan-after":     def.Assembler.OrphanAfter.D().String(),
 		"stream-timeout":   def.Assembler.StreamTimeout.D().String(),
 		"forward-events":   "false",
@@ -269,7 +280,7 @@ Config file keys (YAML; see docs/readme/forwarder.md for an example):
   assembler: orphan_after, stream_timeout, max_open_spans, reorder_window, sweep_interval,
              max_attributes_per_span, max_events_per_span
   pipeline: queue (max_events, max_bytes), batch (size, timeout)
-  stdout: group_wait
+  stdout: group_wait, open_after
   persistence: data_dir, max_bytes, checkpoint_interval
   memory_limiter: limit_mib, limit_percentage, check_interval, retry_after
   limits: max_attribute_value_length, max_open_spans_per_stream

@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 	// The pipeline shuts its tails down when it stops; the assembler and the exporter
 	// are wrapped so that Shutdown stays ours to call in the right order (assembler
 	// first, its unfinished spans then flushed by the exporter).
-	tails := []bridge.Tail{bridge.TailFunc(f.asm.Consume)}
+	tails := []bridge.Tail{f.assemblerTail()}
 	if cfg.ForwardEvents {
 		tails = append(tails, bridge.TailFunc(f.down.Consume))
 	}

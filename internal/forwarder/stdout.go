@@ -25,7 +25,24 @@ type stdoutDown struct {
 }
 
 func newStdout(w io.Writer, cfg config.Config, log *slog.Logger) *stdoutDown {
-	return &stdoutDown{p: treeprint.New(w, treeprint.Options{GroupWait: cfg.Stdout.GroupWait.D()}), log: log}
+	openAfter := cfg.Stdout.OpenAfter.D()
+	if openAfter == 0 {
+		openAfter = -1 // off
+	}
+	return &stdoutDown{p: treeprint.New(w, treeprint.Options{GroupWait: cfg.Stdout.GroupWait.D(), OpenAfter: openAfter}), log: log}
+}
+
+// assemblerTail is the pipeline's tail into the assembler; when printing to stdout,
+// the printer sees the same events, to report spans still open.
+func (f *Forwarder) assemblerTail() bridge.Tail {
+	s, ok := f.down.(*stdoutDown)
+	if !ok {
+		return bridge.TailFunc(f.asm.Consume)
+	}
+	return bridge.TailFunc(func(ctx context.Context, events []bridge.Event) error {
+		s.p.ObserveEvents(events)
+		return f.asm.Consume(ctx, events)
+	})
 }
 
 func (s *stdoutDown) ConsumeSpans(ctx context.Context, spans []bridge.Span) error {

@@ -3,7 +3,8 @@
 //
 // Spans of a trace that arrive close together (within GroupWait of each other) are
 // printed as one tree; a span whose parent was printed earlier starts a new tree that
-// names its parent.
+// names its parent. Given the lifecycle events too (ObserveEvents), it reports spans
+// still open at marks (OpenAfter, 10 s, 1 min, then every 10 min), before they end.
 package treeprint
 
 import (
@@ -33,6 +34,11 @@ type Options struct {
 	MaxAttributes int
 	// Now returns the current time (tests set it); default time.Now.
 	Now func() time.Time
+	// OpenAfter is how long a span is open before a "still open" line reports it
+	// (default DefaultOpenAfter; negative: never).
+	OpenAfter time.Duration
+	// MaxOpen bounds the open spans followed for those reports (default DefaultMaxOpen).
+	MaxOpen int
 }
 
 // Printer is a bridge.SpanConsumer that prints spans, grouped per trace, to a writer.
@@ -42,6 +48,8 @@ type Printer struct {
 	mu      sync.Mutex
 	w       io.Writer
 	pending map[trace.TraceID]*group
+	open    map[openKey]*openSpan // spans followed for "still open" reports
+	stats   Stats
 	closed  bool
 
 	stop chan struct{}
@@ -67,7 +75,13 @@ func New(w io.Writer, opts Options) *Printer {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	p := &Printer{opts: opts, w: w, pending: map[trace.TraceID]*group{},
+	if opts.OpenAfter == 0 {
+		opts.OpenAfter = DefaultOpenAfter
+	}
+	if opts.MaxOpen <= 0 {
+		opts.MaxOpen = DefaultMaxOpen
+	}
+	p := &Printer{opts: opts, w: w, pending: map[trace.TraceID]*group{}, open: map[openKey]*openSpan{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go p.loop()
 	return p
@@ -92,6 +106,7 @@ func (p *Printer) ConsumeSpans(_ context.Context, spans []bridge.Span) error {
 	now := p.opts.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.forgetOpen(spans)
 	if p.closed {
 		p.printLocked(spans)
 		return nil
@@ -149,6 +164,9 @@ func (p *Printer) printDue(all bool) {
 	for _, d := range ready {
 		delete(p.pending, d.id)
 		p.printLocked(d.g.spans)
+	}
+	if !all {
+		p.reportOpen(now)
 	}
 }
 
@@ -304,15 +322,7 @@ func truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-func serviceName(s *bridge.Span) string {
-	if s.Resource == nil {
-		return ""
-	}
-	if v, ok := s.Resource.Set().Value("service.name"); ok {
-		return v.Emit()
-	}
-	return ""
-}
+func serviceName(s *bridge.Span) string { return resourceService(s.Resource) }
 
 func formatStatus(st bridge.Status) string {
 	switch st.Code {
