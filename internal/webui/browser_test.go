@@ -243,6 +243,20 @@ func text(t *testing.T, ctx context.Context, what, sel string) string {
 		`(() => { const e = document.querySelector(%q); return e ? e.innerText : "<none>"; })()`, sel)))
 }
 
+// waitText waits until the element matching sel reads want.
+func waitText(t *testing.T, ctx context.Context, sel, want string) {
+	t.Helper()
+	var got string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if got = text(t, ctx, "reading "+sel, sel); got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s reads %q, want %q", sel, got, want)
+		}
+	}
+}
+
 // clickAt clicks with the mouse at the middle of the first element matching sel.
 func clickAt(t *testing.T, ctx context.Context, sel string) chromedp.Action[chromedp.Void] {
 	t.Helper()
@@ -357,13 +371,13 @@ func TestLiveViewWithTokenAndTLS(t *testing.T) {
 		chromedp.Navigate(b.httpURL+"/ui/"),
 		chromedp.WaitVisible(css(`#auth`)),
 		chromedp.SendKeys(css(`#token`), "wrong-token"),
-		chromedp.Submit(css(`#auth`)),
+		chromedp.Click(css(`#auth button`)),
 		chromedp.WaitVisible(css(`#auth`)),
-		chromedp.WaitVisible(css(`#conn[data-state="down"]`)),
 	)
+	waitText(t, ctx, `#conn-text`, "the token was refused")
 	do(t, ctx, "connecting with the token",
 		chromedp.SendKeys(css(`#token`), token),
-		chromedp.Submit(css(`#auth`)),
+		chromedp.Click(css(`#auth button`)),
 		chromedp.WaitVisible(css(`.trace[data-state="open"]`)),
 		chromedp.WaitVisible(css(`#conn[data-state="up"]`)),
 		chromedp.WaitNotVisible(css(`#auth`)),
