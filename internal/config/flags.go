@@ -30,7 +30,7 @@ var options = []option{
 		usage: "OTLP/gRPC receiver: TraceService, LogsService (stw.* lifecycle events) and the gRPC health service",
 		set:   func(c *Config, v string) error { c.Receivers.OTLP.GRPC.Endpoint = v; return nil }},
 	{flag: "http-listen", env: "STWBRIDGE_HTTP_LISTEN", key: "receivers.otlp.http.endpoint", arg: "HOST:PORT",
-		usage: "HTTP receiver: OTLP/HTTP at /v1/traces and /v1/logs, workerd tail events at POST /v1/stw, live events at GET /v1/live, metrics at /metrics",
+		usage: "HTTP receiver: OTLP/HTTP at /v1/traces and /v1/logs, workerd tail events at POST /v1/stw, live events at GET /v1/live and the live web view at /ui/, metrics at /metrics",
 		set:   func(c *Config, v string) error { c.Receivers.OTLP.HTTP.Endpoint = v; return nil }},
 	{flag: "forward", env: "STWBRIDGE_FORWARD", key: "exporter.endpoint", arg: "URL",
 		usage: "downstream OTLP/gRPC receiver: http://host:port (plaintext) or https://host:port (TLS); empty prints spans to stdout as a tree per trace",

@@ -132,5 +132,5 @@ func (f *Forwarder) logGettingStarted() {
 	f.log.Info("point an app's OTLP exporter here",
 		"OTEL_EXPORTER_OTLP_ENDPOINT", scheme+"://"+f.GRPCAddr()+" (gRPC, with stwbridge's processor or any SDK)",
 		"or", scheme+"://"+f.HTTPAddr()+" (OTLP/HTTP, workerd tail events at /v1/stw)")
-	f.log.Info("watch spans live", "ui", scheme+"://"+f.HTTPAddr()+webui.Path, "tail", "go run ./cmd/stwbridge tail", "try", "go run ./cmd/stwdemo")
+	f.log.Info("watch spans live", "ui", scheme+"://"+f.HTTPAddr()+webui.Path, "tail", "go run ./cmd/stwbridge tail --from "+scheme+"://"+f.HTTPAddr(), "try", "go run ./cmd/stwdemo")
 }
