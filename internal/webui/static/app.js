@@ -7,7 +7,7 @@
   // Bounds of the page's memory, as `stwbridge tail`'s.
   const MAX_TRACES = 300; // beyond: the oldest finished trace (else the oldest) goes
   const MAX_SPANS_PER_TRACE = 500; // later spans of a trace are counted, not kept
-  const MAX_LIST_ROWS = 200; // rows drawn in the trace list
+  const MAX_LIST_ROWS = 100; // rows drawn in the trace list
   const MAX_QUEUE = 50000; // events waiting for the next frame; beyond, counted as skipped
   const KEEPALIVE = "5s"; // asked of the server; silence for 3× this reconnects
   const IDLE_MS = 15000;
@@ -242,12 +242,14 @@
         clearTimeout(idle);
         idle = setTimeout(() => { me.idle = true; me.ctrl.abort(); }, IDLE_MS);
         buf += dec.decode(value, { stream: true });
-        let cut;
-        while ((cut = buf.indexOf("\n\n")) >= 0) {
-          const block = buf.slice(0, cut);
-          buf = buf.slice(cut + 2);
-          take(block);
+        // Blocks are cut by index and the rest kept once: slicing the buffer per block
+        // would copy it again for every event of a large read.
+        let from = 0, cut;
+        while ((cut = buf.indexOf("\n\n", from)) >= 0) {
+          take(buf.slice(from, cut));
+          from = cut + 2;
         }
+        buf = buf.slice(from);
       }
     } catch (err) {
       if (me.idle) throw new Error(`no data for ${IDLE_MS / 1000}s`);
@@ -273,7 +275,7 @@
   }
 
   // ---- rendering ----
-  const ui = { selected: null, selectedSpan: null, userPicked: false, dirty: true, frame: 0, lastDraw: 0 };
+  const ui = { selected: null, selectedSpan: null, userPicked: false, dirty: true, frame: 0, lastDraw: 0, gap: TICK_MS };
 
   function schedule() {
     if (!ui.frame) ui.frame = requestAnimationFrame(frame);
@@ -289,8 +291,12 @@
     }
     // At most one redraw per TICK_MS, however many events arrive: 10k events/s cost
     // one pass over the queue per frame and ten redraws per second.
-    if (!paused && ts - ui.lastDraw >= TICK_MS - 20 && (ui.dirty || hasOpen())) {
+    if (!paused && ts - ui.lastDraw >= ui.gap && (ui.dirty || hasOpen())) {
+      const t0 = performance.now();
       draw(now);
+      // A busy page draws less often: the pause after a redraw grows with its cost
+      // (layout and paint included, roughly, by a factor).
+      ui.gap = Math.max(TICK_MS - 20, (performance.now() - t0) * 10);
       ui.lastDraw = ts;
       ui.dirty = false;
     } else if (ui.dirty && !paused) {
