@@ -493,7 +493,7 @@
       for (const s of steps) { step = s * p; if (step * 5 >= span) break; }
     }
     const out = [];
-    for (let t = 0; t <= span * 0.999; t += step) out.push(t);
+    for (let t = 0; t <= span * 0.9; t += step) out.push(t); // room for the last label
     return out;
   }
 
