@@ -40,9 +40,11 @@ workerd() {
 }
 
 apt() {
-	# Debian tools the tests drive: tmux (the tail UI test), docker-compose (compose check).
+	# Debian tools the tests drive: tmux (the tail UI test), docker-compose (compose check),
+	# chromium (the live web view's browser test, internal/webui).
 	local missing=()
 	command -v tmux >/dev/null || missing+=(tmux)
+	command -v chromium >/dev/null || missing+=(chromium)
 	command -v docker-compose >/dev/null || missing+=(docker-compose)
 	[ ${#missing[@]} -eq 0 ] && return
 	echo "tools: apt-get install ${missing[*]}"

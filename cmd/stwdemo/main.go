@@ -3,7 +3,8 @@
 // background job that crashes mid-span on purpose.
 //
 // The exporter reads the standard OTEL_EXPORTER_OTLP_* variables, the resource
-// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES. The demo's own settings:
+// OTEL_SERVICE_NAME (default stwdemo) and OTEL_RESOURCE_ATTRIBUTES. The demo's own
+// settings:
 //
 //	STWDEMO_LISTEN            address of the HTTP service (default 127.0.0.1:8080)
 //	STWDEMO_TRAFFIC_INTERVAL  pause between rounds of generated requests (default 2s; 0: none)
@@ -28,7 +29,6 @@ import (
 	"syscall"
 	"time"
 
-	sdkresource "go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/stwbridge/stwbridge/internal/demo"
@@ -91,8 +91,7 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	res, err := sdkresource.New(ctx, sdkresource.WithFromEnv(), sdkresource.WithTelemetrySDK(),
-		sdkresource.WithAttributes(sdkresource.Default().Attributes()...))
+	res, err := demo.Resource(ctx) // service.name stwdemo unless OTEL_SERVICE_NAME says otherwise
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,9 @@ const (
 	// DefaultGroupWait is how long the stdout printer waits for more spans of a trace
 	// before printing the trace's tree.
 	DefaultGroupWait = 500 * time.Millisecond
+	// DefaultPrintOpenAfter is how long a span stays open before the stdout printer
+	// reports it (again at 10 s, 1 min, then every 10 min).
+	DefaultPrintOpenAfter = time.Second
 )
 
 // Config is the whole configuration of `stwbridge serve`. Its YAML form is the config
@@ -251,6 +254,9 @@ type Batch struct {
 type Stdout struct {
 	// GroupWait is how long to wait for more spans of a trace before printing it.
 	GroupWait Duration `yaml:"group_wait"`
+	// OpenAfter is how long a span stays open before a "still open" line reports it
+	// (again at 10 s, 1 min, then every 10 min); 0 turns the reports off.
+	OpenAfter Duration `yaml:"open_after"`
 }
 
 // Log configures the process's own logs.
@@ -295,7 +301,7 @@ func Default() Config {
 			Queue: Queue{MaxEvents: DefaultQueueEvents, MaxBytes: DefaultQueueBytes},
 			Batch: Batch{Size: bridge.DefaultBatchSize, Timeout: Duration(DefaultBatchTimeout)},
 		},
-		Stdout:          Stdout{GroupWait: Duration(DefaultGroupWait)},
+		Stdout:          Stdout{GroupWait: Duration(DefaultGroupWait), OpenAfter: Duration(DefaultPrintOpenAfter)},
 		Log:             Log{Format: "text", Level: "info"},
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
 		Persistence:     Persistence{MaxBytes: DefaultPersistenceMaxBytes, CheckpointInterval: Duration(DefaultCheckpointInterval)},
@@ -433,6 +439,9 @@ func (c *Config) Validate() error {
 	positiveInt("pipeline.batch.size", c.Pipeline.Batch.Size)
 	positiveDur("pipeline.batch.timeout", c.Pipeline.Batch.Timeout)
 	positiveDur("stdout.group_wait", c.Stdout.GroupWait)
+	if c.Stdout.OpenAfter < 0 {
+		bad("stdout.open_after", "must not be negative (0 turns the reports off), got %s", c.Stdout.OpenAfter.D())
+	}
 	positiveDur("shutdown_timeout", c.ShutdownTimeout)
 	switch c.Log.Format {
 	case "text", "json":

@@ -56,6 +56,7 @@ func TestEachFlagAndVariable(t *testing.T) {
 		{"forward", "STWBRIDGE_FORWARD", "https://collector:4317", func(c Config) any { return c.Exporter.Endpoint }, "https://collector:4317"},
 		{"orphan-after", "STWBRIDGE_ORPHAN_AFTER", "90s", func(c Config) any { return c.Assembler.OrphanAfter.D() }, 90 * time.Second},
 		{"stream-timeout", "STWBRIDGE_STREAM_TIMEOUT", "7s", func(c Config) any { return c.Assembler.StreamTimeout.D() }, 7 * time.Second},
+		{"print-open-after", "STWBRIDGE_PRINT_OPEN_AFTER", "30s", func(c Config) any { return c.Stdout.OpenAfter.D() }, 30 * time.Second},
 		{"forward-events", "STWBRIDGE_FORWARD_EVENTS", "true", func(c Config) any { return c.ForwardEvents }, true},
 		{"workerd-service-name", "STWBRIDGE_WORKERD_SERVICE_NAME", "edge", func(c Config) any { return c.Workerd.ServiceName }, "edge"},
 		{"workerd-service-name-prefix", "STWBRIDGE_WORKERD_SERVICE_NAME_PREFIX", "cf-", func(c Config) any { return c.Workerd.ServiceNamePrefix }, "cf-"},
@@ -88,6 +89,10 @@ func TestEachFlagAndVariable(t *testing.T) {
 				t.Errorf("%s=%s: got %v, want %v", tc.env, tc.value, got, tc.want)
 			}
 		})
+	}
+	// 0 turns the open-span reports off.
+	if c := load(t, []string{"--print-open-after=0"}, nil); c.Stdout.OpenAfter != 0 {
+		t.Errorf("--print-open-after=0 gave %v", c.Stdout.OpenAfter.D())
 	}
 	// A boolean flag without a value means true.
 	if c := load(t, []string{"--forward-events"}, nil); !c.ForwardEvents {
@@ -193,6 +198,7 @@ pipeline:
     timeout: 20ms
 stdout:
   group_wait: 2s
+  open_after: 5s
 forward_events: true
 log:
   format: json
@@ -221,7 +227,7 @@ shutdown_timeout: 4s
 		Assembler: Assembler{OrphanAfter: Duration(2 * time.Minute), StreamTimeout: Duration(5 * time.Second), MaxOpenSpans: 1234, ReorderWindow: 16, SweepInterval: Duration(250 * time.Millisecond),
 			MaxAttributesPerSpan: 64, MaxEventsPerSpan: 32, MaxLateSpans: 500, MaxLateBytes: 1 << 20, ForgetLateAfter: Duration(90 * time.Second)},
 		Pipeline:      Pipeline{Queue: Queue{MaxEvents: 100, MaxBytes: 200000}, Batch: Batch{Size: 50, Timeout: Duration(20 * time.Millisecond)}},
-		Stdout:        Stdout{GroupWait: Duration(2 * time.Second)},
+		Stdout:        Stdout{GroupWait: Duration(2 * time.Second), OpenAfter: Duration(5 * time.Second)},
 		ForwardEvents: true, Log: Log{Format: "json", Level: "warn"}, ShutdownTimeout: Duration(4 * time.Second),
 		File: file,
 	}
@@ -268,6 +274,8 @@ func TestErrorsNameTheCulprit(t *testing.T) {
 		{"bad log format", []string{"--log-format=xml"}, nil, "", []string{"log-format", "text or json"}},
 		{"bad log level", []string{"--log-level=loud"}, nil, "", []string{"log-level", "debug, info, warn or error"}},
 		{"bad bool flag", []string{"--forward-events=maybe"}, nil, "", []string{"forward-events"}},
+		{"negative print-open-after", []string{"--print-open-after=-1s"}, nil, "", []string{"print-open-after", "zero or more"}},
+		{"negative open_after key", nil, nil, "stdout:\n  open_after: -1s\n", []string{"stdout.open_after", "negative"}},
 		{"bad listen", []string{"--listen=nowhere"}, nil, "", []string{"receivers.otlp.grpc.endpoint", "host:port"}},
 		{"extra argument", []string{"stray"}, nil, "", []string{`"stray"`}},
 		{"bad env", nil, map[string]string{"STWBRIDGE_ORPHAN_AFTER": "x"}, "", []string{"STWBRIDGE_ORPHAN_AFTER", `"x"`}},

@@ -30,7 +30,7 @@ var options = []option{
 		usage: "OTLP/gRPC receiver: TraceService, LogsService (stw.* lifecycle events) and the gRPC health service",
 		set:   func(c *Config, v string) error { c.Receivers.OTLP.GRPC.Endpoint = v; return nil }},
 	{flag: "http-listen", env: "STWBRIDGE_HTTP_LISTEN", key: "receivers.otlp.http.endpoint", arg: "HOST:PORT",
-		usage: "HTTP receiver: OTLP/HTTP at /v1/traces and /v1/logs, workerd tail events at POST /v1/stw, live events at GET /v1/live, metrics at /metrics",
+		usage: "HTTP receiver: OTLP/HTTP at /v1/traces and /v1/logs, workerd tail events at POST /v1/stw, live events at GET /v1/live and the live web view at /ui/, metrics at /metrics",
 		set:   func(c *Config, v string) error { c.Receivers.OTLP.HTTP.Endpoint = v; return nil }},
 	{flag: "forward", env: "STWBRIDGE_FORWARD", key: "exporter.endpoint", arg: "URL",
 		usage: "downstream OTLP/gRPC receiver: http://host:port (plaintext) or https://host:port (TLS); empty prints spans to stdout as a tree per trace",
@@ -41,6 +41,16 @@ var options = []option{
 				}
 			}
 			c.Exporter.Endpoint = v
+			return nil
+		}},
+	{flag: "print-open-after", env: "STWBRIDGE_PRINT_OPEN_AFTER", key: "stdout.open_after", arg: "DURATION",
+		usage: "without --forward: print a span still open after this long, and again at 10s, 1m, then every 10m; 0: never",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return fmt.Errorf("%q is not a duration of zero or more, such as 1s or 30s (0 turns the reports off)", v)
+			}
+			c.Stdout.OpenAfter = Duration(d)
 			return nil
 		}},
 	{flag: "orphan-after", env: "STWBRIDGE_ORPHAN_AFTER", key: "assembler.orphan_after", arg: "DURATION",
@@ -244,6 +254,7 @@ beats the config file, which beats the default):
 		"listen":                   def.Receivers.OTLP.GRPC.Endpoint,
 		"http-listen":              def.Receivers.OTLP.HTTP.Endpoint,
 		"forward":                  "empty: print to stdout",
+		"print-open-after":         def.Stdout.OpenAfter.D().String(),
 		"orphan-after":             def.Assembler.OrphanAfter.D().String(),
 		"stream-timeout":           def.Assembler.StreamTimeout.D().String(),
 		"forward-events":           "false",
@@ -289,7 +300,7 @@ Config file keys (YAML; see docs/readme/forwarder.md for an example):
              max_attributes_per_span, max_events_per_span, max_late_spans,
              max_late_bytes, forget_late_after
   pipeline: queue (max_events, max_bytes), batch (size, timeout)
-  stdout: group_wait
+  stdout: group_wait, open_after
   persistence: data_dir, max_bytes, checkpoint_interval
   memory_limiter: limit_mib, limit_percentage, check_interval, retry_after
   limits: max_attribute_value_length, max_open_spans_per_stream, max_attributes_bytes

@@ -22,6 +22,7 @@ import (
 	"github.com/stwbridge/stwbridge/internal/metrics"
 	"github.com/stwbridge/stwbridge/internal/receiver"
 	"github.com/stwbridge/stwbridge/internal/stwingest"
+	"github.com/stwbridge/stwbridge/internal/webui"
 	"github.com/stwbridge/stwbridge/otlpexport"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -116,7 +117,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 	// The pipeline shuts its tails down when it stops; the assembler and the exporter
 	// are wrapped so that Shutdown stays ours to call in the right order (assembler
 	// first, its unfinished spans then flushed by the exporter).
-	tails := []bridge.Tail{bridge.TailFunc(f.asm.Consume)}
+	tails := []bridge.Tail{f.assemblerTail()}
 	if cfg.ForwardEvents {
 		tails = append(tails, bridge.TailFunc(f.down.Consume))
 	}
@@ -152,6 +153,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wri
 		mux.Handle(p, guarded)
 	}
 	mux.Handle("/v1/live", f.guards.wrapAuth(f.hub))
+	webui.Mount(mux) // the page holds no data; the stream it reads is guarded
 	mux.Handle("/metrics", f.reg)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	f.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -244,6 +246,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		"orphan_after", f.cfg.Assembler.OrphanAfter.D().String(),
 		"stream_timeout", f.cfg.Assembler.StreamTimeout.D().String(),
 		"forward_events", f.cfg.ForwardEvents, "config", f.cfg.File)
+	f.logGettingStarted()
 
 	var runErr error
 	select {

@@ -10,6 +10,7 @@ import (
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/config"
 	"github.com/stwbridge/stwbridge/internal/treeprint"
+	"github.com/stwbridge/stwbridge/internal/webui"
 	"github.com/stwbridge/stwbridge/stwotlp"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -24,7 +25,24 @@ type stdoutDown struct {
 }
 
 func newStdout(w io.Writer, cfg config.Config, log *slog.Logger) *stdoutDown {
-	return &stdoutDown{p: treeprint.New(w, treeprint.WithGroupWait(cfg.Stdout.GroupWait.D())), log: log}
+	openAfter := cfg.Stdout.OpenAfter.D()
+	if openAfter == 0 {
+		openAfter = -1 // off
+	}
+	return &stdoutDown{p: treeprint.New(w, treeprint.WithGroupWait(cfg.Stdout.GroupWait.D()), treeprint.WithOpenAfter(openAfter)), log: log}
+}
+
+// assemblerTail is the pipeline's tail into the assembler; when printing to stdout,
+// the printer sees the same events, to report spans still open.
+func (f *Forwarder) assemblerTail() bridge.Tail {
+	s, ok := f.down.(*stdoutDown)
+	if !ok {
+		return bridge.TailFunc(f.asm.Consume)
+	}
+	return bridge.TailFunc(func(ctx context.Context, events []bridge.Event) error {
+		s.p.ObserveEvents(events)
+		return f.asm.Consume(ctx, events)
+	})
 }
 
 func (s *stdoutDown) ConsumeSpans(ctx context.Context, spans []bridge.Span) error {
@@ -102,4 +120,17 @@ func anyString(v *commonpb.AnyValue) string {
 		return "{" + strings.Join(parts, " ") + "}"
 	}
 	return "?"
+}
+
+// logGettingStarted logs where to point an app, where to watch, and the one command
+// that shows it working.
+func (f *Forwarder) logGettingStarted() {
+	scheme := "http"
+	if f.guards.httpTLS != nil {
+		scheme = "https"
+	}
+	f.log.Info("point an app's OTLP exporter here",
+		"OTEL_EXPORTER_OTLP_ENDPOINT", scheme+"://"+f.GRPCAddr()+" (gRPC, with stwbridge's processor or any SDK)",
+		"or", scheme+"://"+f.HTTPAddr()+" (OTLP/HTTP, workerd tail events at /v1/stw)")
+	f.log.Info("watch spans live", "ui", scheme+"://"+f.HTTPAddr()+webui.Path, "tail", "go run ./cmd/stwbridge tail --from "+scheme+"://"+f.HTTPAddr(), "try", "go run ./cmd/stwdemo")
 }

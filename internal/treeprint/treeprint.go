@@ -3,7 +3,8 @@
 //
 // Spans of a trace that arrive close together (within GroupWait of each other) are
 // printed as one tree; a span whose parent was printed earlier starts a new tree that
-// names its parent.
+// names its parent. Given the lifecycle events too (ObserveEvents), it reports spans
+// still open at marks (OpenAfter, 10 s, 1 min, then every 10 min), before they end.
 package treeprint
 
 import (
@@ -38,6 +39,11 @@ type Options struct {
 	// MaxAttributes is how many attributes are shown per span. Default
 	// DefaultMaxAttributes.
 	MaxAttributes int
+	// OpenAfter is how long a span is open before a "still open" line reports it.
+	// Default DefaultOpenAfter; negative: never.
+	OpenAfter time.Duration
+	// MaxOpen bounds the open spans followed for those reports. Default DefaultMaxOpen.
+	MaxOpen int
 
 	now func() time.Time // the clock; tests set it, default time.Now
 }
@@ -51,6 +57,13 @@ func WithGroupWait(d time.Duration) Option { return func(o *Options) { o.GroupWa
 // WithMaxAttributes sets how many attributes are shown per span.
 func WithMaxAttributes(n int) Option { return func(o *Options) { o.MaxAttributes = n } }
 
+// WithOpenAfter sets how long a span is open before a "still open" line reports it;
+// d < 0 turns those reports off.
+func WithOpenAfter(d time.Duration) Option { return func(o *Options) { o.OpenAfter = d } }
+
+// WithMaxOpen bounds the open spans followed for "still open" reports.
+func WithMaxOpen(n int) Option { return func(o *Options) { o.MaxOpen = n } }
+
 // Printer is a bridge.SpanConsumer that prints spans, grouped per trace, to a writer.
 type Printer struct {
 	opts Options
@@ -58,6 +71,8 @@ type Printer struct {
 	mu      sync.Mutex
 	w       io.Writer
 	pending map[trace.TraceID]*group
+	open    map[openKey]*openSpan // spans followed for "still open" reports
+	stats   Stats
 	closed  bool
 
 	stop chan struct{}
@@ -87,7 +102,13 @@ func New(w io.Writer, options ...Option) *Printer {
 	if opts.now == nil {
 		opts.now = time.Now
 	}
-	p := &Printer{opts: opts, w: w, pending: map[trace.TraceID]*group{},
+	if opts.OpenAfter == 0 {
+		opts.OpenAfter = DefaultOpenAfter
+	}
+	if opts.MaxOpen <= 0 {
+		opts.MaxOpen = DefaultMaxOpen
+	}
+	p := &Printer{opts: opts, w: w, pending: map[trace.TraceID]*group{}, open: map[openKey]*openSpan{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go p.loop()
 	return p
@@ -112,6 +133,7 @@ func (p *Printer) ConsumeSpans(_ context.Context, spans []bridge.Span) error {
 	now := p.opts.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.forgetOpen(spans)
 	if p.closed {
 		p.printLocked(spans)
 		return nil
@@ -169,6 +191,9 @@ func (p *Printer) printDue(all bool) {
 	for _, d := range ready {
 		delete(p.pending, d.id)
 		p.printLocked(d.g.spans)
+	}
+	if !all {
+		p.reportOpen(now)
 	}
 }
 
@@ -324,15 +349,7 @@ func truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-func serviceName(s *bridge.Span) string {
-	if s.Resource == nil {
-		return ""
-	}
-	if v, ok := s.Resource.Set().Value("service.name"); ok {
-		return v.Emit()
-	}
-	return ""
-}
+func serviceName(s *bridge.Span) string { return resourceService(s.Resource) }
 
 func formatStatus(st bridge.Status) string {
 	switch st.Code {

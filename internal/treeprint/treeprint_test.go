@@ -100,6 +100,9 @@ type clock struct {
 	now time.Time
 }
 
+// withClock sets the printer's clock.
+func withClock(now func() time.Time) Option { return func(o *Options) { o.now = now } }
+
 func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) Add(d time.Duration) {
 	c.mu.Lock()
@@ -112,7 +115,7 @@ type syncBuffer = testenv.SyncBuffer
 func TestPrinterGroupsByTrace(t *testing.T) {
 	clk := &clock{now: t0}
 	out := &syncBuffer{}
-	p := New(out, WithGroupWait(time.Hour), func(o *Options) { o.now = clk.Now }) // the ticker never fires in time
+	p := New(out, WithGroupWait(time.Hour), withClock(clk.Now)) // the ticker never fires in time
 	ctx := context.Background()
 	_ = p.ConsumeSpans(ctx, []bridge.Span{span(1, 2, 1, "child", time.Millisecond, time.Millisecond)})
 	clk.Add(30 * time.Minute)
