@@ -161,4 +161,3 @@ func TestPoolChangeMidStream(t *testing.T) {
 		t.Errorf("no gap counted on the new instances, which never saw the first events of the moved streams")
 	}
 }
-
