@@ -3,7 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
-		"fmt"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
