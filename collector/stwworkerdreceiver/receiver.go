@@ -36,6 +36,7 @@ type stwReceiver struct {
 	obs  *receiverhelper.ObsReport
 
 	server *http.Server
+	lis    net.Listener
 	wg     sync.WaitGroup
 }
 
@@ -65,7 +66,7 @@ func (r *stwReceiver) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("stwworkerd: listening on %s: %w", r.cfg.NetAddr.Endpoint, err)
 	}
-	r.server = srv
+	r.server, r.lis = srv, lis
 	r.set.Logger.Info("receiving workerd tail events", zap.String("endpoint", lis.Addr().String()), zap.String("path", r.cfg.Path))
 	r.wg.Go(func() {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
@@ -84,3 +85,6 @@ func (r *stwReceiver) Shutdown(ctx context.Context) error {
 	r.wg.Wait()
 	return err
 }
+
+// addr is the address the receiver listens on, once started.
+func (r *stwReceiver) addr() string { return r.lis.Addr().String() }
