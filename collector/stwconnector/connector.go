@@ -28,6 +28,7 @@ const overflowLogEvery = time.Minute
 type tracesConnector struct {
 	cfg    *Config
 	id     component.ID
+	tset   component.TelemetrySettings
 	log    *zap.Logger
 	next   consumer.Traces
 	shards []*bridge.Assembler
@@ -50,6 +51,7 @@ func newTracesConnector(set connector.Settings, cfg *Config, next consumer.Trace
 	c := &tracesConnector{
 		cfg:  cfg,
 		id:   set.ID,
+		tset: set.TelemetrySettings,
 		log:  set.Logger,
 		next: next,
 		stop: make(chan struct{}),
@@ -60,11 +62,6 @@ func newTracesConnector(set connector.Settings, cfg *Config, next consumer.Trace
 	for i := range c.shards {
 		c.shards[i] = bridge.NewAssembler(bridge.SpanConsumerFunc(c.consumeSpans), cfg.assemblerOptions(n)...)
 	}
-	tel, err := newTelemetry(set.TelemetrySettings, c)
-	if err != nil {
-		return nil, fmt.Errorf("stw connector: registering its metrics: %w", err)
-	}
-	c.tel = tel
 	return c, nil
 }
 
@@ -93,6 +90,12 @@ func (c *tracesConnector) Start(ctx context.Context, host component.Host) error 
 			}
 		}
 	}
+	// Registered once the store is settled, since the metrics callback reads it.
+	tel, err := newTelemetry(c.tset, c)
+	if err != nil {
+		return fmt.Errorf("stw connector: registering its metrics: %w", err)
+	}
+	c.tel = tel
 	c.started.Store(true)
 	go c.sweepLoop()
 	return nil
@@ -108,7 +111,9 @@ func (c *tracesConnector) Shutdown(ctx context.Context) error {
 			<-c.done
 		}
 		err = c.stopAssembly(ctx)
-		c.tel.close()
+		if c.tel != nil {
+			c.tel.close()
+		}
 	})
 	return err
 }

@@ -41,6 +41,7 @@ func newTelemetry(set component.TelemetrySettings, c *tracesConnector) (*telemet
 	dups := must(counter("otelcol_connector_stw_duplicates", "Events dropped as duplicates.", "{event}"))
 	unusable := must(counter("otelcol_connector_stw_events_unusable", "Events the assembler could not use (an end without open, say).", "{event}"))
 	rejected := must(counter("otelcol_connector_stw_records_rejected", "stw.* log records that did not decode.", "{record}"))
+	untracked := must(counter("otelcol_connector_stw_storage_untracked", "Open spans left out of the storage snapshot (max_open_spans reached, or idle past twice orphan_after + stream_timeout).", "{span}"))
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
@@ -60,8 +61,11 @@ func newTelemetry(set component.TelemetrySettings, c *tracesConnector) (*telemet
 		o.ObserveInt64(dups, int64(st.Duplicates))
 		o.ObserveInt64(unusable, int64(st.Rejected))
 		o.ObserveInt64(rejected, int64(c.rejected.Load()))
+		if s := c.store; s != nil {
+			o.ObserveInt64(untracked, int64(s.untracked.Load()+s.forgotten.Load()))
+		}
 		return nil
-	}, open, streams, assembled, unfinished, late, overflow, lost, events, gaps, dups, unusable, rejected)
+	}, open, streams, assembled, unfinished, late, overflow, lost, events, gaps, dups, unusable, rejected, untracked)
 	if err != nil {
 		return nil, err
 	}
