@@ -6,9 +6,9 @@ export STWBRIDGE_TOOLS := $(TOOLS)
 FUZZTIME ?= 5s
 BENCHTIME ?= 1s
 
-.PHONY: test tools vet unit fuzz fuzz-short bench
+.PHONY: test tools vet unit collector fuzz fuzz-short bench
 
-test: tools vet unit fuzz-short
+test: tools vet unit collector fuzz-short
 
 # tools installs everything the tests use; each step is cached and skipped when done.
 tools:
@@ -23,6 +23,11 @@ vet:
 # STWBRIDGE_REQUIRE_TOOLS makes tests that need a tool fail, not skip, when it is missing.
 unit:
 	STWBRIDGE_REQUIRE_TOOLS=1 go test -race -count=1 -timeout 30m ./...
+
+# collector vets and tests the Collector module (collector/, its own go.mod): the stw
+# connector, the stwworkerd receiver and the otelcol-stw distribution.
+collector:
+	cd collector && go vet ./... && go test -race -count=1 -timeout 10m ./...
 
 # fuzz-short runs every fuzz target briefly (seeded by its corpus); fuzz runs longer.
 fuzz-short:
