@@ -20,6 +20,7 @@ import (
 	"github.com/stwbridge/stwbridge/internal/testenv"
 	"github.com/stwbridge/stwbridge/otlpexport"
 	"github.com/stwbridge/stwbridge/processor"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/otel/attribute"
@@ -242,7 +243,7 @@ func TestBadRecordsRejectedGoodKept(t *testing.T) {
 	tid := [16]byte{9, 9, 9}
 	open := bridge.Event{TraceID: tid, SpanID: [8]byte{1}, StreamID: sid, Sequence: 0, Time: time.Now(), Body: &bridge.SpanOpen{Name: "good"}}
 	end := bridge.Event{TraceID: tid, SpanID: [8]byte{1}, StreamID: sid, Sequence: 1, Time: time.Now().Add(time.Millisecond), Body: &bridge.SpanEndData{}}
-	req := otlpexport.EncodeEvents([]bridge.Event{open, end})
+	req := stwotlp.EventsRequest([]bridge.Event{open, end})
 	sl := req.ResourceLogs[0].ScopeLogs[0]
 	sl.LogRecords = append(sl.LogRecords, &logspb.LogRecord{
 		EventName: "stw.span_open", TraceId: tid[:], SpanId: []byte{2, 2, 2, 2, 2, 2, 2, 2},

@@ -1,16 +1,16 @@
 // Package stwcodec converts between the Collector's pdata and stwbridge's events and
-// spans. It holds every call of this module into the STW ↔ OTLP codec, so that when
-// the codec's package moves only the import below changes.
+// spans, through the project's STW ↔ OTLP codec (stwotlp): pdata is serialised to
+// OTLP protobuf and read by the codec's wire decoder, and the codec's wire encoder's
+// output is read back as pdata.
 package stwcodec
 
 import (
 	"fmt"
 
 	"github.com/stwbridge/stwbridge/bridge"
-	stwotlp "github.com/stwbridge/stwbridge/otlpexport"
+	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"google.golang.org/protobuf/proto"
 )
 
 // Decoded is what DecodeLogs found: the stw.* events (Events), the records that are
@@ -33,19 +33,12 @@ func DecodeLogs(ld plog.Logs) (Decoded, error) {
 }
 
 // DecodeWire decodes a serialised ExportLogsServiceRequest.
-func DecodeWire(data []byte) (Decoded, error) { return stwotlp.DecodeEventsWire(data) }
+func DecodeWire(data []byte) (Decoded, error) { return stwotlp.DecodeEvents(data) }
 
-// EncodeWire serialises events as an ExportLogsServiceRequest of stw.* records.
+// EncodeWire serialises events as an ExportLogsServiceRequest of stw.* records
+// (strings that are not valid UTF-8 are sanitised by the encoder).
 func EncodeWire(events []bridge.Event) ([]byte, error) {
-	if wire, ok := stwotlp.AppendEventsWire(nil, events); ok {
-		return wire, nil
-	}
-	// The tree encoder names what is wrong (invalid UTF-8, say).
-	wire, err := proto.Marshal(stwotlp.EncodeEvents(events))
-	if err != nil {
-		return nil, fmt.Errorf("encoding %d events: %w", len(events), err)
-	}
-	return wire, nil
+	return stwotlp.AppendEvents(nil, events), nil
 }
 
 // EventsToLogs turns events into stw.* log records.
@@ -60,12 +53,5 @@ func EventsToLogs(events []bridge.Event) (plog.Logs, error) {
 // SpansToTraces turns assembled spans into pdata traces; unfinished spans get status
 // Error and stw.unfinished=true, as the forwarder exports them.
 func SpansToTraces(spans []bridge.Span) (ptrace.Traces, error) {
-	wire, ok := stwotlp.AppendSpansWire(make([]byte, 0, 256*len(spans)), spans)
-	if !ok {
-		var err error
-		if wire, err = proto.Marshal(stwotlp.EncodeSpans(spans)); err != nil {
-			return ptrace.Traces{}, fmt.Errorf("encoding %d spans: %w", len(spans), err)
-		}
-	}
-	return tracesUnmarshaler.UnmarshalTraces(wire)
+	return tracesUnmarshaler.UnmarshalTraces(stwotlp.AppendSpans(make([]byte, 0, 256*len(spans)), spans))
 }
