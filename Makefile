@@ -27,6 +27,7 @@ unit:
 # collector vets and tests the Collector module (collector/, its own go.mod): the stw
 # connector, the stwworkerd receiver and the otelcol-stw distribution.
 collector:
+	@cd collector && { go mod tidy -diff || { echo "collector/go.mod is not tidy: cd collector && go mod tidy"; exit 1; }; }
 	cd collector && go vet ./... && go test -race -count=1 -timeout 10m ./...
 
 # fuzz-short runs every fuzz target briefly (seeded by its corpus); fuzz runs longer.
