@@ -51,7 +51,26 @@ func (a *Assembler) apply(s *streamState, e Event) {
 		}
 	case *SpanEndData:
 		a.endSpan(s, e, b)
-		a.closeIfRootEnded(s, key)
+		if !b.StreamContinues {
+			a.closeIfRootEnded(s, key)
+		}
+	case *CompleteSpan:
+		if b.Open == nil || b.End == nil {
+			a.stats.Rejected++
+			break
+		}
+		// A whole span takes the root only when nothing can precede it: no local
+		// parent (protocol 1.1).
+		if !b.Open.Parent.IsValid() || b.Open.RemoteParent {
+			a.chooseRoot(s, key, b.Open)
+		}
+		open, end := e, e
+		open.Time, open.Body, end.Body = b.Start, b.Open, b.End
+		a.openSpan(s, open, b.Open)
+		a.endSpan(s, end, b.End)
+		if !b.End.StreamContinues {
+			a.closeIfRootEnded(s, key)
+		}
 	case *Heartbeat:
 		// Liveness only: receive has noted the time.
 	case *Onset:

@@ -62,6 +62,7 @@ const (
 	KindReturn
 	KindStreamDiagnostic
 	KindDiagnosticChannel
+	KindCompleteSpan
 )
 
 var kindNames = [...]string{
@@ -79,6 +80,7 @@ var kindNames = [...]string{
 	KindReturn:            "return",
 	KindStreamDiagnostic:  "diagnostic",
 	KindDiagnosticChannel: "diagnostic_channel",
+	KindCompleteSpan:      "span",
 }
 
 // String returns the kind's short name, as used after "stw." on the wire.
@@ -165,6 +167,11 @@ type SpanEndData struct {
 	// crashed, or sent no end within the orphan timeout. Such a span is exported with
 	// status Error and the attribute stw.unfinished=true.
 	Unfinished bool
+
+	// StreamContinues, on a stream root's end, says that the stream does not end
+	// there although no announced span of it is open: spans held back by the announce
+	// delay are, and an Outcome will close the stream (protocol 1.1).
+	StreamContinues bool
 
 	// Outcome is workerd's spanClose outcome ("ok", "exception", "canceled", ...) when
 	// the end came from workerd; empty otherwise.
@@ -267,6 +274,15 @@ type StreamDiagnostic struct {
 	DroppedEvents uint64
 }
 
+// CompleteSpan reports in one event a span that ended before it was announced
+// (protocol 1.1): what its SpanOpen and SpanEndData would have carried. The envelope's
+// Time is the end time; Open.Name is the span's final name.
+type CompleteSpan struct {
+	Start time.Time
+	Open  *SpanOpen
+	End   *SpanEndData
+}
+
 func (*SpanOpen) Kind() Kind          { return KindSpanOpen }
 func (*UpdateName) Kind() Kind        { return KindUpdateName }
 func (*Attributes) Kind() Kind        { return KindAttributes }
@@ -280,6 +296,7 @@ func (*Exception) Kind() Kind         { return KindException }
 func (*Return) Kind() Kind            { return KindReturn }
 func (*StreamDiagnostic) Kind() Kind  { return KindStreamDiagnostic }
 func (*DiagnosticChannel) Kind() Kind { return KindDiagnosticChannel }
+func (*CompleteSpan) Kind() Kind      { return KindCompleteSpan }
 
 func (*SpanOpen) isBody()          {}
 func (*UpdateName) isBody()        {}
@@ -294,6 +311,7 @@ func (*Exception) isBody()         {}
 func (*Return) isBody()            {}
 func (*StreamDiagnostic) isBody()  {}
 func (*DiagnosticChannel) isBody() {}
+func (*CompleteSpan) isBody()      {}
 
 // Kind returns the kind of the event's body, KindUnknown when it has none.
 func (e *Event) Kind() Kind {

@@ -227,6 +227,19 @@ func (p *Pipeline) PublishBatch(events []Event) bool {
 	return ok
 }
 
+// Nudge asks every tail's worker to deliver what it holds now, without waiting for
+// its batch to fill or its flush interval to pass. It does not wait for the delivery.
+func (p *Pipeline) Nudge() {
+	for _, q := range p.tails {
+		q.mu.Lock()
+		q.nudged = true
+		if q.state == workerTiming {
+			q.wakeLocked()
+		}
+		q.mu.Unlock()
+	}
+}
+
 // ForceFlush delivers every event published before the call, then calls ForceFlush of
 // the tails that implement Flusher; it returns ctx.Err() if the deadline passes first.
 // Flusher calls run on the tail's worker, so a tail never sees Consume and ForceFlush

@@ -26,6 +26,21 @@ const (
 	maxValueDepth = 8
 )
 
+func spanOpenSize(b *SpanOpen) int {
+	return int(unsafe.Sizeof(*b)) + len(b.Name) + traceStateSize(b.TraceState) +
+		attributesSize(b.Attributes) + linksSize(b.Links)
+}
+
+func spanEndSize(b *SpanEndData) int {
+	n := int(unsafe.Sizeof(*b)) + len(b.Status.Description) + len(b.Outcome) +
+		attributesSize(b.Attributes) + linksSize(b.Links)
+	for i := range b.Events {
+		ev := &b.Events[i]
+		n += sizeSpanEvent + len(ev.Name) + attributesSize(ev.Attributes)
+	}
+	return n
+}
+
 // Size returns a cheap estimate of the memory the event holds, in bytes: the envelope,
 // its body, and the strings, attributes, span events and links the body refers to.
 // The pipeline bounds its queues with it. Resource and Scope are not counted: producers
@@ -35,8 +50,7 @@ func (e *Event) Size() int {
 	n := sizeEvent
 	switch b := e.Body.(type) {
 	case *SpanOpen:
-		n += int(unsafe.Sizeof(*b)) + len(b.Name) + traceStateSize(b.TraceState) +
-			attributesSize(b.Attributes) + linksSize(b.Links)
+		n += spanOpenSize(b)
 	case *UpdateName:
 		n += int(unsafe.Sizeof(*b)) + len(b.Name)
 	case *Attributes:
@@ -44,11 +58,14 @@ func (e *Event) Size() int {
 	case *StatusUpdate:
 		n += int(unsafe.Sizeof(*b)) + len(b.Status.Description)
 	case *SpanEndData:
-		n += int(unsafe.Sizeof(*b)) + len(b.Status.Description) + len(b.Outcome) +
-			attributesSize(b.Attributes) + linksSize(b.Links)
-		for i := range b.Events {
-			ev := &b.Events[i]
-			n += sizeSpanEvent + len(ev.Name) + attributesSize(ev.Attributes)
+		n += spanEndSize(b)
+	case *CompleteSpan:
+		n += int(unsafe.Sizeof(*b))
+		if b.Open != nil {
+			n += spanOpenSize(b.Open)
+		}
+		if b.End != nil {
+			n += spanEndSize(b.End)
 		}
 	case *Heartbeat:
 		n += int(unsafe.Sizeof(*b))

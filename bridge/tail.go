@@ -44,6 +44,7 @@ type Handlers struct {
 	Exception        func(ctx context.Context, e Event, b *Exception)
 	Return           func(ctx context.Context, e Event, b *Return)
 	StreamDiagnostic func(ctx context.Context, e Event, b *StreamDiagnostic)
+	CompleteSpan     func(ctx context.Context, e Event, b *CompleteSpan)
 }
 
 var _ Tail = Handlers{}
@@ -76,6 +77,8 @@ func (h Handlers) Consume(ctx context.Context, events []Event) error {
 			call(ctx, h.Return, e, b)
 		case *StreamDiagnostic:
 			call(ctx, h.StreamDiagnostic, e, b)
+		case *CompleteSpan:
+			call(ctx, h.CompleteSpan, e, b)
 		}
 	}
 	return nil

@@ -71,6 +71,7 @@ type tailQueue struct {
 	counters PipelineStats
 	stopCtx  context.Context
 	flushes  []*flushRequest
+	nudged   bool // Nudge was called: deliver without waiting for the batch to fill
 
 	// Worker-only state.
 	spare       []Event
@@ -361,7 +362,7 @@ func (q *tailQueue) run() {
 			<-q.wake
 			q.mu.Lock()
 		}
-		if len(q.buf) < q.batchSize && q.fillSet == fillRoom && !q.closed && len(q.flushes) == 0 {
+		if len(q.buf) < q.batchSize && q.fillSet == fillRoom && !q.closed && len(q.flushes) == 0 && !q.nudged {
 			q.state = workerTiming
 			q.mu.Unlock()
 			timer.Reset(q.flushInterval)
@@ -378,6 +379,7 @@ func (q *tailQueue) run() {
 			}
 		}
 		q.state = workerBusy
+		q.nudged = false
 		batch, sizes := q.buf, q.sizes
 		q.buf, q.spare = q.spare, nil
 		q.sizes, q.spareSizes = q.spareSizes, nil

@@ -73,7 +73,7 @@ func newSlowSink(tb testing.TB) *slowSink {
 			for _, sl := range rl.ScopeLogs {
 				s.records.Add(int64(len(sl.LogRecords)))
 				for _, r := range sl.LogRecords {
-					if r.EventName == stwotlp.EventSpanEnd {
+					if r.EventName == stwotlp.EventSpanEnd || r.EventName == stwotlp.EventSpan {
 						s.ends.Add(1)
 					}
 				}
@@ -289,7 +289,7 @@ func TestFlushMeansDelivered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := New(exp, WithLogger(slog.New(slog.DiscardHandler)))
+	p := New(exp, WithLogger(slog.New(slog.DiscardHandler)), WithAnnounceDelay(0)) // two events per span
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
 	for range 10 {
 		_, s := tp.Tracer("flush").Start(context.Background(), "s")

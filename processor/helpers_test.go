@@ -88,11 +88,12 @@ var testResource = resource.NewSchemaless(attribute.String("service.name", "proc
 
 // setup returns a processor publishing to a recorder, registered with a new SDK
 // provider, both shut down at the end of the test. Unless opts say otherwise, the
-// flush interval is short and the scan and heartbeats are off.
+// flush interval is short, the scan and heartbeats are off, and spans are announced
+// at once (protocol 1.0 events: see announce_test.go for the delay).
 func setup(t testing.TB, opts ...Option) (*Processor, *sdktrace.TracerProvider, *recorder) {
 	t.Helper()
 	rec := &recorder{}
-	base := []Option{WithFlushInterval(2 * time.Millisecond), WithScanInterval(-1), WithHeartbeatInterval(-1)}
+	base := []Option{WithFlushInterval(2 * time.Millisecond), WithScanInterval(-1), WithHeartbeatInterval(-1), WithAnnounceDelay(0)}
 	p := New(rec, append(base, opts...)...)
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p), sdktrace.WithResource(testResource))
 	t.Cleanup(func() {
@@ -165,7 +166,9 @@ func dump(evs []bridge.Event) string {
 		case *bridge.UpdateName:
 			fmt.Fprintf(&b, " name=%q", body.Name)
 		case *bridge.SpanEndData:
-			fmt.Fprintf(&b, " unfinished=%v", body.Unfinished)
+			fmt.Fprintf(&b, " unfinished=%v continues=%v", body.Unfinished, body.StreamContinues)
+		case *bridge.CompleteSpan:
+			fmt.Fprintf(&b, " name=%q parent=%s unfinished=%v continues=%v", body.Open.Name, body.Open.Parent, body.End.Unfinished, body.End.StreamContinues)
 		case *bridge.Outcome:
 			fmt.Fprintf(&b, " outcome=%s", body.Outcome)
 		case *bridge.StreamDiagnostic:
@@ -179,9 +182,9 @@ func dump(evs []bridge.Event) string {
 // checkStreams verifies the stream rules over everything a sink received: per stream,
 // sequence numbers from 0 in delivery order without gaps (dropped runs accounted for
 // by StreamDiagnostic), SpanOpen first for each span and nothing of it after its
-// SpanEndData, and nothing after the stream's end: its Outcome, or the SpanEndData of
-// its root (the span of its SpanOpen at sequence 0) while no other span of it whose
-// SpanOpen arrived is open. It returns the streams that ended, each with the Outcome
+// SpanEndData, and nothing after the stream's end: its Outcome, or the end of its root
+// (the span of its first SpanOpen, or of a CompleteSpan without a local parent) while
+// no other span of it whose SpanOpen arrived is open, unless it says StreamContinues. It returns the streams that ended, each with the Outcome
 // that ended it ("" when its root's end did).
 func checkStreams(t testing.TB, evs []bridge.Event) map[bridge.StreamID]string {
 	t.Helper()
@@ -221,8 +224,19 @@ func checkStreams(t testing.TB, evs []bridge.Event) map[bridge.StreamID]string {
 			}
 			opened[k] = true
 			open[e.StreamID]++
-			if e.Sequence == 0 {
+			if _, ok := roots[e.StreamID]; !ok {
 				roots[e.StreamID] = e.SpanID
+			}
+		case *bridge.CompleteSpan:
+			if opened[k] {
+				t.Fatalf("CompleteSpan for %s, whose SpanOpen came earlier\n%s", e.SpanID, dump(evs))
+			}
+			opened[k], spanEnded[k] = true, true
+			if _, ok := roots[e.StreamID]; !ok && (!b.Open.Parent.IsValid() || b.Open.RemoteParent) {
+				roots[e.StreamID] = e.SpanID
+			}
+			if roots[e.StreamID] == e.SpanID && open[e.StreamID] == 0 && !b.End.StreamContinues {
+				ended[e.StreamID] = ""
 			}
 		case *bridge.Outcome:
 			ended[e.StreamID] = b.Outcome
@@ -234,10 +248,10 @@ func checkStreams(t testing.TB, evs []bridge.Event) map[bridge.StreamID]string {
 			if spanEnded[k] {
 				t.Fatalf("%s of span %s after its SpanEndData\n%s", e.Kind(), e.SpanID, dump(evs))
 			}
-			if e.Kind() == bridge.KindSpanEnd {
+			if end, ok := e.Body.(*bridge.SpanEndData); ok {
 				spanEnded[k] = true
 				open[e.StreamID]--
-				if root, ok := roots[e.StreamID]; ok && root == e.SpanID && open[e.StreamID] == 0 {
+				if root, ok := roots[e.StreamID]; ok && root == e.SpanID && open[e.StreamID] == 0 && !end.StreamContinues {
 					ended[e.StreamID] = ""
 				}
 			}

@@ -36,6 +36,10 @@ const (
 	// DefaultHeartbeatInterval is how long a stream with open spans stays silent before
 	// the processor sends a Heartbeat on it (5 s).
 	DefaultHeartbeatInterval = 5 * time.Second
+	// DefaultAnnounceDelay is how long a span's SpanOpen is held back: a span that ends
+	// sooner travels as one CompleteSpan event (protocol 1.1). It is the flush interval
+	// (100 ms), so a span is announced about when its SpanOpen would have left anyway.
+	DefaultAnnounceDelay = DefaultFlushInterval
 	// DefaultMaxAttributes is the largest number of attributes one event carries (128,
 	// the SDK's default span attribute limit); more are dropped and counted.
 	DefaultMaxAttributes = 128
@@ -51,6 +55,9 @@ const (
 	envScheduleDelay  = "OTEL_BSP_SCHEDULE_DELAY"
 	envMaxExportBatch = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"
 	envExportTimeout  = "OTEL_BSP_EXPORT_TIMEOUT"
+	// envAnnounceDelay is stwbridge's own: the announce delay in milliseconds, 0 to
+	// announce every span the moment it starts.
+	envAnnounceDelay = "STWBRIDGE_ANNOUNCE_DELAY"
 )
 
 // Options configure a Processor. Zero fields take the defaults (or the environment).
@@ -79,6 +86,11 @@ type Options struct {
 	// Heartbeat is sent on it. Default DefaultHeartbeatInterval; negative turns
 	// heartbeats off.
 	HeartbeatInterval time.Duration
+	// AnnounceDelay is how long SpanOpen is held back; a span that ends within it is
+	// sent as one CompleteSpan event. Default: the FlushInterval in effect, or
+	// STWBRIDGE_ANNOUNCE_DELAY (milliseconds); negative (or 0 in the variable)
+	// announces every span at once, as protocol 1.0 producers do.
+	AnnounceDelay time.Duration
 	// MaxAttributes is the largest number of attributes one event carries. Default
 	// DefaultMaxAttributes; negative means no limit.
 	MaxAttributes int
@@ -116,6 +128,17 @@ func WithScanInterval(d time.Duration) Option { return func(o *Options) { o.Scan
 // a Heartbeat is sent on it; d < 0 turns heartbeats off.
 func WithHeartbeatInterval(d time.Duration) Option {
 	return func(o *Options) { o.HeartbeatInterval = d }
+}
+
+// WithAnnounceDelay sets how long SpanOpen is held back (overrides
+// STWBRIDGE_ANNOUNCE_DELAY); d <= 0 announces every span the moment it starts.
+func WithAnnounceDelay(d time.Duration) Option {
+	return func(o *Options) {
+		if d <= 0 {
+			d = -1 // resolved form of "at once": zero means the default
+		}
+		o.AnnounceDelay = d
+	}
 }
 
 // WithMaxAttributes sets the largest number of attributes one event carries; n < 0
@@ -171,6 +194,9 @@ func resolveOptions(opts []Option) Options {
 	if o.HeartbeatInterval == 0 {
 		o.HeartbeatInterval = DefaultHeartbeatInterval
 	}
+	if o.AnnounceDelay == 0 {
+		o.AnnounceDelay = envAnnounce(o.Logger, o.FlushInterval)
+	}
 	if o.MaxAttributes == 0 {
 		o.MaxAttributes = DefaultMaxAttributes
 	}
@@ -207,6 +233,25 @@ func envMillis(log *slog.Logger, name string, def time.Duration) time.Duration {
 		log.Warn("stwbridge processor: ignoring environment variable: want a positive number of milliseconds",
 			"name", name, "value", s, "default", def)
 		return def
+	}
+	return time.Duration(n) * time.Millisecond
+}
+
+// envAnnounce reads STWBRIDGE_ANNOUNCE_DELAY: milliseconds, 0 for at once (returned
+// as -1, the resolved form of "off").
+func envAnnounce(log *slog.Logger, def time.Duration) time.Duration {
+	s, ok := os.LookupEnv(envAnnounceDelay)
+	if !ok || s == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		log.Warn("stwbridge processor: ignoring environment variable: want a number of milliseconds, 0 to announce spans at once",
+			"name", envAnnounceDelay, "value", s, "default", def)
+		return def
+	}
+	if n == 0 {
+		return -1
 	}
 	return time.Duration(n) * time.Millisecond
 }

@@ -26,6 +26,7 @@ func TestOptionsResolve(t *testing.T) {
 		ExportTimeout:           DefaultExportTimeout,
 		ScanInterval:            DefaultScanInterval,
 		HeartbeatInterval:       DefaultHeartbeatInterval,
+		AnnounceDelay:           DefaultAnnounceDelay,
 		MaxAttributes:           DefaultMaxAttributes,
 		MaxAttributeValueLength: DefaultMaxAttributeValueLength,
 	}
@@ -59,10 +60,10 @@ func TestOptionsResolve(t *testing.T) {
 			want: with(func(o *Options) { o.BatchSize = 16 })},
 		{name: "batch size at most queue size", opts: []Option{WithMaxQueueEvents(10), WithBatchSize(64)},
 			want: with(func(o *Options) { o.MaxQueueEvents, o.BatchSize = 10, 10 })},
-		{name: "flush interval", opts: []Option{WithFlushInterval(time.Second)}, want: with(func(o *Options) { o.FlushInterval = time.Second })},
-		{name: "env schedule delay", env: map[string]string{envScheduleDelay: "250"}, want: with(func(o *Options) { o.FlushInterval = 250 * time.Millisecond })},
+		{name: "flush interval", opts: []Option{WithFlushInterval(time.Second)}, want: with(func(o *Options) { o.FlushInterval, o.AnnounceDelay = time.Second, time.Second })},
+		{name: "env schedule delay", env: map[string]string{envScheduleDelay: "250"}, want: with(func(o *Options) { o.FlushInterval, o.AnnounceDelay = 250*time.Millisecond, 250*time.Millisecond })},
 		{name: "option beats env schedule delay", env: map[string]string{envScheduleDelay: "250"}, opts: []Option{WithFlushInterval(time.Second)},
-			want: with(func(o *Options) { o.FlushInterval = time.Second })},
+			want: with(func(o *Options) { o.FlushInterval, o.AnnounceDelay = time.Second, time.Second })},
 		{name: "export timeout", opts: []Option{WithExportTimeout(time.Second)}, want: with(func(o *Options) { o.ExportTimeout = time.Second })},
 		{name: "env export timeout", env: map[string]string{envExportTimeout: "1500"}, want: with(func(o *Options) { o.ExportTimeout = 1500 * time.Millisecond })},
 		{name: "option beats env export timeout", env: map[string]string{envExportTimeout: "1500"}, opts: []Option{WithExportTimeout(time.Second)},
@@ -71,6 +72,13 @@ func TestOptionsResolve(t *testing.T) {
 		{name: "scan off", opts: []Option{WithScanInterval(-1)}, want: with(func(o *Options) { o.ScanInterval = -1 })},
 		{name: "heartbeat interval", opts: []Option{WithHeartbeatInterval(time.Minute)}, want: with(func(o *Options) { o.HeartbeatInterval = time.Minute })},
 		{name: "heartbeats off", opts: []Option{WithHeartbeatInterval(-1)}, want: with(func(o *Options) { o.HeartbeatInterval = -1 })},
+		{name: "announce delay", opts: []Option{WithAnnounceDelay(time.Second)}, want: with(func(o *Options) { o.AnnounceDelay = time.Second })},
+		{name: "announce at once", opts: []Option{WithAnnounceDelay(0)}, want: with(func(o *Options) { o.AnnounceDelay = -1 })},
+		{name: "env announce delay", env: map[string]string{envAnnounceDelay: "20"}, want: with(func(o *Options) { o.AnnounceDelay = 20 * time.Millisecond })},
+		{name: "env announce at once", env: map[string]string{envAnnounceDelay: "0"}, want: with(func(o *Options) { o.AnnounceDelay = -1 })},
+		{name: "option beats env announce delay", env: map[string]string{envAnnounceDelay: "20"}, opts: []Option{WithAnnounceDelay(time.Second)},
+			want: with(func(o *Options) { o.AnnounceDelay = time.Second })},
+		{name: "bad env announce delay", env: map[string]string{envAnnounceDelay: "soon"}, want: defaults, warn: envAnnounceDelay},
 		{name: "max attributes", opts: []Option{WithMaxAttributes(3)}, want: with(func(o *Options) { o.MaxAttributes = 3 })},
 		{name: "no attribute limits", opts: []Option{WithMaxAttributes(-1), WithMaxAttributeValueLength(-1)},
 			want: with(func(o *Options) { o.MaxAttributes, o.MaxAttributeValueLength = -1, -1 })},
@@ -82,7 +90,7 @@ func TestOptionsResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, name := range []string{envMaxQueueSize, envScheduleDelay, envMaxExportBatch, envExportTimeout} {
+			for _, name := range []string{envMaxQueueSize, envScheduleDelay, envMaxExportBatch, envExportTimeout, envAnnounceDelay} {
 				t.Setenv(name, tt.env[name])
 			}
 			var logs bytes.Buffer
@@ -152,7 +160,7 @@ func TestPipelineOptionsHonoured(t *testing.T) {
 				t.Setenv(envScheduleDelay, "3600000")
 				opts = nil
 			}
-			p := New(rec, opts...)
+			p := New(rec, append(opts, WithAnnounceDelay(0))...)
 			spans(t, p, 1) // 3 events: less than a batch, so they wait for the hour
 			time.Sleep(50 * time.Millisecond)
 			if got := len(rec.all()); got != 0 {
@@ -173,7 +181,7 @@ func TestPipelineOptionsHonoured(t *testing.T) {
 	})
 	t.Run("queue bytes", func(t *testing.T) {
 		rec := &recorder{block: make(chan struct{})}
-		p := New(rec, WithMaxQueueBytes(2000), WithFlushInterval(time.Millisecond))
+		p := New(rec, WithAnnounceDelay(0), WithMaxQueueBytes(2000), WithFlushInterval(time.Millisecond))
 		spans(t, p, 20)
 		if p.Stats().Dropped == 0 {
 			t.Fatal("a 2000-byte queue took 60 events")
@@ -184,7 +192,7 @@ func TestPipelineOptionsHonoured(t *testing.T) {
 	t.Run("queue events via env", func(t *testing.T) {
 		t.Setenv(envMaxQueueSize, "10")
 		rec := &recorder{block: make(chan struct{})}
-		p := New(rec, WithFlushInterval(time.Millisecond))
+		p := New(rec, WithAnnounceDelay(0), WithFlushInterval(time.Millisecond))
 		spans(t, p, 20)
 		if st := p.Stats(); st.Dropped == 0 || st.Pipeline.Published > 10 {
 			t.Fatalf("a 10-event queue: %+v", st)
@@ -200,7 +208,7 @@ func TestPipelineOptionsHonoured(t *testing.T) {
 				t.Setenv(envExportTimeout, "20")
 				opts = opts[1:]
 			}
-			p := New(rec, append(opts, WithLogger(slog.New(slog.DiscardHandler)))...)
+			p := New(rec, append(opts, WithAnnounceDelay(0), WithLogger(slog.New(slog.DiscardHandler)))...)
 			spans(t, p, 1)
 			deadline := time.Now().Add(10 * time.Second)
 			for p.Stats().Pipeline.Failed == 0 {

@@ -61,6 +61,8 @@ type Processor struct {
 	dropped        atomic.Uint64
 	suppressed     atomic.Uint64
 	heartbeats     atomic.Uint64
+	announced      atomic.Uint64
+	completeSpans  atomic.Uint64
 	attrsDropped   atomic.Uint64
 	attrsTruncated atomic.Uint64
 	dropsLogged    uint64 // owned by the background loop
@@ -103,6 +105,8 @@ func New(sink bridge.Tail, opts ...Option) *Processor {
 		if hb > 0 {
 			p.hbTicks = max(1, uint64((hb+p.period-1)/p.period))
 		}
+	}
+	if p.period > 0 || o.AnnounceDelay > 0 {
 		go p.run()
 	} else {
 		close(p.done)
@@ -158,9 +162,9 @@ func (p *Processor) OnStart(parent context.Context, s sdktrace.ReadWriteSpan) {
 			st.str = str
 			str.open++
 			ps.children++
-			p.openLocked(st, start)
+			due := p.openLocked(st, start)
 			str.mu.Unlock()
-			p.reg.put(st)
+			p.reg.put(st, due)
 			return
 		}
 		// The stream already closed: the span is late (started under a parent whose
@@ -176,8 +180,8 @@ func (p *Processor) OnStart(parent context.Context, s sdktrace.ReadWriteSpan) {
 	st.str = str
 	// No other goroutine can reach the new stream before reg.put, whose lock orders
 	// these writes before any later reader: no need to lock it here.
-	p.openLocked(st, start)
-	p.reg.put(st)
+	due := p.openLocked(st, start)
+	p.reg.put(st, due)
 }
 
 // parentState returns the state of the span's local parent, if it is open (or
@@ -192,14 +196,69 @@ func (p *Processor) parentState(ctx context.Context, psc trace.SpanContext) *spa
 	return p.reg.get(keyOf(psc))
 }
 
-// openLocked publishes the SpanOpen of st; the caller holds st.str.mu (or owns a
-// stream nobody else can see yet).
-func (p *Processor) openLocked(st *spanState, start time.Time) {
-	if p.publishLocked(st.str, st.envelope(start, &st.open)) {
-		st.str.shown++
-	} else {
-		st.suppressed = true
+// openLocked publishes the SpanOpen of st, or, with an announce delay, holds it back
+// and returns when it falls due (Unix nanoseconds; 0 when published). The caller holds
+// st.str.mu (or owns a stream nobody else can see yet).
+func (p *Processor) openLocked(st *spanState, start time.Time) int64 {
+	if p.opts.AnnounceDelay > 0 {
+		st.pending = true
+		st.str.held++
+		return max(start.Add(p.opts.AnnounceDelay).UnixNano(), 1)
 	}
+	p.publishOpenLocked(st, start)
+	return 0
+}
+
+// publishOpenLocked publishes the SpanOpen of st. The caller holds st.str.mu.
+func (p *Processor) publishOpenLocked(st *spanState, start time.Time) bool {
+	if !p.publishLocked(st.str, st.envelope(start, &st.open)) {
+		st.suppressed = true
+		return false
+	}
+	st.str.shown++
+	return true
+}
+
+// announceDue publishes the held-back SpanOpen of the spans due by now (of all of
+// them when now is zero), oldest first, as the span stands: its name, and the
+// attributes and status set since it started as Attributes and StatusUpdate events.
+// It returns buf for reuse.
+func (p *Processor) announceDue(now time.Time, buf []pendingOpen) (_ []pendingOpen, announced int) {
+	var limit int64
+	if !now.IsZero() {
+		limit = now.UnixNano()
+	}
+	buf = p.reg.appendDue(buf[:0], limit)
+	slices.SortFunc(buf, func(a, b pendingOpen) int { return cmp.Compare(a.due, b.due) })
+	for _, po := range buf {
+		st := po.st
+		str := st.str
+		str.mu.Lock()
+		if st.pending && !st.ended {
+			st.pending = false
+			str.held--
+			// The span's own lock is taken after the stream's, as everywhere.
+			name, start := st.rw.Name(), st.rw.StartTime()
+			st.open.Name, st.lastName = name, name
+			if p.publishOpenLocked(st, start) {
+				p.announced.Add(1)
+				announced++
+				t := time.Now()
+				if changed := changedAttrs(st.openAttrs, st.rw.Attributes()); len(changed) > 0 {
+					attrs, _ := p.limitAttrs(changed)
+					p.publishLocked(str, st.envelope(t, &bridge.Attributes{Attributes: attrs}))
+				}
+				if cur := bridge.Status(st.rw.Status()); cur != (bridge.Status{}) {
+					if body := (&bridge.StatusUpdate{Status: cur}); p.publishLocked(str, st.envelope(t, body)) {
+						st.lastStatus = body
+					}
+				}
+			}
+		}
+		str.mu.Unlock()
+	}
+	clear(buf)
+	return buf[:0], announced
 }
 
 // OnEnd publishes the span's final UpdateName (when its name differs from the last
@@ -260,15 +319,35 @@ func (p *Processor) endLocked(st *spanState, name string, end time.Time, outcome
 	// The SDK counts children only under its own span type; those started under a
 	// wrapped span are counted here.
 	st.end.ChildSpanCount = max(st.end.ChildSpanCount, int(st.children))
-	published := false
-	if st.suppressed {
-		p.suppressed.Add(1)
-	} else {
-		st.str.shown--
-		p.renameLocked(st, name, end)
-		published = p.publishLocked(st.str, st.envelope(end, &st.end))
+	str := st.str
+	held := st.pending
+	if held {
+		st.pending = false
+		str.held--
 	}
-	p.spanEndedLocked(st, published, end, outcome)
+	// A root ending while spans of its stream are held back tells receivers that the
+	// stream goes on, to end with an Outcome: they do not know of those spans.
+	st.end.StreamContinues = st == str.root && str.held > 0
+	published, closes := false, false
+	switch {
+	case st.suppressed:
+		p.suppressed.Add(1)
+	case !held:
+		str.shown--
+		p.renameLocked(st, name, end)
+		published = p.publishLocked(str, st.envelope(end, &st.end))
+		closes = published
+	default:
+		// Ended before its announcement: open and end leave as one event. Receivers
+		// take it for its stream's root only when it has no local parent.
+		st.open.Name, st.lastName = name, name
+		body := &bridge.CompleteSpan{Start: st.rw.StartTime(), Open: &st.open, End: &st.end}
+		if published = p.publishLocked(str, st.envelope(end, body)); published {
+			p.completeSpans.Add(1)
+		}
+		closes = published && (!st.open.Parent.IsValid() || st.open.RemoteParent)
+	}
+	p.spanEndedLocked(st, closes, end, outcome)
 }
 
 // Shutdown reports every span still open as unfinished (SpanEndData with Unfinished
@@ -379,6 +458,9 @@ func (p *Processor) ForceFlush(ctx context.Context) error {
 	if p.scanEvery > 0 {
 		p.scan(0, time.Now(), true, nil)
 	}
+	if p.opts.AnnounceDelay > 0 {
+		p.announceDue(time.Time{}, nil)
+	}
 	return p.undelivered("ForceFlush", lost, p.pipe.ForceFlush(ctx))
 }
 
@@ -402,6 +484,11 @@ type Stats struct {
 	Suppressed uint64
 	// Heartbeats counts the Heartbeat events published.
 	Heartbeats uint64
+	// LateAnnounced counts spans announced when their announce delay passed (or at
+	// ForceFlush); CompleteSpans counts spans that ended first and left as one
+	// CompleteSpan event.
+	LateAnnounced uint64
+	CompleteSpans uint64
 	// AttributesDropped counts attributes dropped by the MaxAttributes limit.
 	AttributesDropped uint64
 	// AttributesTruncated counts attribute values cut by the MaxAttributeValueLength limit.
@@ -425,6 +512,8 @@ func (p *Processor) Stats() Stats {
 		Dropped:             p.dropped.Load(),
 		Suppressed:          p.suppressed.Load(),
 		Heartbeats:          p.heartbeats.Load(),
+		LateAnnounced:       p.announced.Load(),
+		CompleteSpans:       p.completeSpans.Load(),
 		AttributesDropped:   p.attrsDropped.Load(),
 		AttributesTruncated: p.attrsTruncated.Load(),
 		Pipeline:            ps,

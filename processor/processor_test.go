@@ -253,7 +253,7 @@ func TestRemoteParentStartsStream(t *testing.T) {
 // Only sampled spans are published, as the BatchSpanProcessor exports only those.
 func TestOnlySampledSpans(t *testing.T) {
 	rec := &recorder{}
-	p := New(rec, WithFlushInterval(time.Millisecond))
+	p := New(rec, WithAnnounceDelay(0), WithFlushInterval(time.Millisecond))
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p), sdktrace.WithSampler(recordOnly{}))
 	_, s := sdk.Tracer("t").Start(context.Background(), "recorded, not sampled")
 	if !s.IsRecording() || s.SpanContext().IsSampled() {
@@ -282,7 +282,7 @@ func (recordOnly) Description() string { return "RecordOnly" }
 // A span that never ends is seen open, then unfinished at Shutdown.
 func TestUnendedSpanUnfinishedAtShutdown(t *testing.T) {
 	rec := &recorder{}
-	p := New(rec, WithFlushInterval(time.Millisecond))
+	p := New(rec, WithAnnounceDelay(0), WithFlushInterval(time.Millisecond))
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
 	tr := sdk.Tracer("t")
 	ctx, root := tr.Start(context.Background(), "hangs", trace.WithAttributes(attribute.String("a", "1")))
@@ -334,7 +334,7 @@ func TestUnendedSpanUnfinishedAtShutdown(t *testing.T) {
 // well within a deadline while the queue overflows, and the drops are counted.
 func TestBlockedSinkNeverBlocks(t *testing.T) {
 	rec := &recorder{block: make(chan struct{})}
-	p := New(rec, WithFlushInterval(time.Millisecond), WithMaxQueueEvents(256), WithScanInterval(time.Millisecond),
+	p := New(rec, WithAnnounceDelay(0), WithFlushInterval(time.Millisecond), WithMaxQueueEvents(256), WithScanInterval(time.Millisecond),
 		WithHeartbeatInterval(time.Millisecond), WithExportTimeout(time.Hour))
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
 	tp := p.Wrap(sdk)
@@ -391,7 +391,7 @@ func TestBlockedSinkNeverBlocks(t *testing.T) {
 // sequence number, and no end arrives without its open.
 func TestDropsReported(t *testing.T) {
 	rec := &recorder{block: make(chan struct{})}
-	p, sdk := New(rec, WithFlushInterval(time.Millisecond), WithMaxQueueEvents(20), WithBatchSize(5)), (*sdktrace.TracerProvider)(nil)
+	p, sdk := New(rec, WithAnnounceDelay(0), WithFlushInterval(time.Millisecond), WithMaxQueueEvents(20), WithBatchSize(5)), (*sdktrace.TracerProvider)(nil)
 	sdk = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
 	tr := p.Wrap(sdk).Tracer("t")
 	ctx, root := tr.Start(context.Background(), "root")
@@ -482,7 +482,7 @@ func TestHeartbeatOnlyForSilentStreams(t *testing.T) {
 
 func TestForceFlushAndShutdownDeadlines(t *testing.T) {
 	rec := &recorder{block: make(chan struct{})}
-	p := New(rec, WithFlushInterval(time.Millisecond), WithExportTimeout(time.Hour))
+	p := New(rec, WithAnnounceDelay(0), WithFlushInterval(time.Millisecond), WithExportTimeout(time.Hour))
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
 	_, s := sdk.Tracer("t").Start(context.Background(), "s")
 	s.End()
@@ -531,7 +531,7 @@ func TestNilSink(t *testing.T) {
 // once (really or unfinished), and no stream gets an event after its Outcome.
 func TestShutdownRacesWithEnds(t *testing.T) {
 	rec := &recorder{}
-	p := New(rec, WithFlushInterval(time.Millisecond), WithScanInterval(time.Millisecond), WithHeartbeatInterval(time.Millisecond))
+	p := New(rec, WithAnnounceDelay(0), WithFlushInterval(time.Millisecond), WithScanInterval(time.Millisecond), WithHeartbeatInterval(time.Millisecond))
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
 	tr := p.Wrap(sdk).Tracer("t")
 	var spans []trace.Span
@@ -592,7 +592,7 @@ func (g *repeatingIDs) NewSpanID(context.Context, trace.TraceID) trace.SpanID { 
 
 func TestSpanIDsRepeatedAcrossTraces(t *testing.T) {
 	rec := &recorder{}
-	p := New(rec, WithFlushInterval(time.Millisecond))
+	p := New(rec, WithAnnounceDelay(0), WithFlushInterval(time.Millisecond))
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p), sdktrace.WithIDGenerator(&repeatingIDs{}))
 	tr := sdk.Tracer("t")
 	ctx1, root1 := tr.Start(context.Background(), "root1")
@@ -649,7 +649,7 @@ func (g *sameTraceIDs) NewSpanID(context.Context, trace.TraceID) trace.SpanID {
 // repeats trace ids) and roots that reuse the trace id of an ended one alike.
 func TestStreamIDsAreRandomAndDistinct(t *testing.T) {
 	rec := &recorder{}
-	p := New(rec, WithFlushInterval(time.Millisecond), WithScanInterval(-1), WithHeartbeatInterval(-1))
+	p := New(rec, WithAnnounceDelay(0), WithFlushInterval(time.Millisecond), WithScanInterval(-1), WithHeartbeatInterval(-1))
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p), sdktrace.WithIDGenerator(&sameTraceIDs{}))
 	tr := sdk.Tracer("t")
 	ctx1, root1 := tr.Start(context.Background(), "root1")
@@ -737,7 +737,7 @@ func TestStreamIDsAreRandomAndDistinct(t *testing.T) {
 // child is still open.
 func TestShutdownCancelsStreamsWithOpenSpans(t *testing.T) {
 	rec := &recorder{}
-	p := New(rec, WithFlushInterval(time.Millisecond), WithScanInterval(-1), WithHeartbeatInterval(-1))
+	p := New(rec, WithAnnounceDelay(0), WithFlushInterval(time.Millisecond), WithScanInterval(-1), WithHeartbeatInterval(-1))
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
 	tr := sdk.Tracer("t")
 	ctx, root := tr.Start(context.Background(), "root")
@@ -778,7 +778,7 @@ func TestShutdownCancelsStreamsWithOpenSpans(t *testing.T) {
 // root's end: a receiver never learned of it, so it sees the root end last too.
 func TestRootEndEndsStreamDespiteSuppressedChild(t *testing.T) {
 	rec := &recorder{block: make(chan struct{})}
-	p := New(rec, WithFlushInterval(time.Millisecond), WithMaxQueueEvents(16), WithBatchSize(4),
+	p := New(rec, WithAnnounceDelay(0), WithFlushInterval(time.Millisecond), WithMaxQueueEvents(16), WithBatchSize(4),
 		WithScanInterval(-1), WithHeartbeatInterval(-1), WithExportTimeout(time.Hour))
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
 	var unblock sync.Once

@@ -9,19 +9,37 @@ import (
 // dropLogEvery is the least time between two log lines about dropped events.
 const dropLogEvery = 10 * time.Second
 
-// run is the background loop: one goroutine, one ticker, shared by the rename scan
-// and the heartbeats. It also logs drops, so that the hot path never logs.
+// run is the background loop: one goroutine, one ticker shared by the rename scan and
+// the heartbeats, and one for announcing held-back spans. It also logs drops, so that
+// the hot path never logs.
 func (p *Processor) run() {
 	defer close(p.done)
-	t := time.NewTicker(p.period)
-	defer t.Stop()
+	var tick, announce <-chan time.Time
+	if p.period > 0 {
+		t := time.NewTicker(p.period)
+		defer t.Stop()
+		tick = t.C
+	}
+	if d := p.opts.AnnounceDelay; d > 0 {
+		t := time.NewTicker(announceTick(d))
+		defer t.Stop()
+		announce = t.C
+	}
 	var buf []*spanState
+	var due []pendingOpen
 	var lastLog time.Time
 	for {
 		select {
 		case <-p.stop:
 			return
-		case now := <-t.C:
+		case now := <-announce:
+			var n int
+			if due, n = p.announceDue(now, due); n > 0 {
+				// Announcements are what the delay made late: deliver them now
+				// rather than after the pipeline's flush interval.
+				p.pipe.Nudge()
+			}
+		case now := <-tick:
 			n := p.tick.Add(1)
 			renames := p.scanEvery > 0 && n%p.scanEvery == 0
 			buf = p.scan(n, now, renames, buf)
@@ -32,6 +50,12 @@ func (p *Processor) run() {
 			}
 		}
 	}
+}
+
+// announceTick is the period of the announcement check for an announce delay d: a
+// quarter of it, within [1 ms, 250 ms], so a span is announced at most that late.
+func announceTick(d time.Duration) time.Duration {
+	return min(max(d/4, time.Millisecond), 250*time.Millisecond)
 }
 
 // scan visits every open span: with renames set it publishes UpdateName for spans
@@ -50,7 +74,7 @@ func (p *Processor) scan(tick uint64, now time.Time, renames bool, buf []*spanSt
 		}
 		if heartbeats && str.seenTick != tick {
 			str.seenTick = tick
-			if !str.closed && tick-str.lastTick > p.hbTicks {
+			if !str.closed && str.shown > 0 && tick-str.lastTick > p.hbTicks {
 				if p.publishLocked(str, bridge.Event{
 					TraceID:  str.traceID,
 					SpanID:   str.root.spanID,

@@ -36,6 +36,7 @@ type stream struct {
 	open     int32  // spans of the stream that have not ended
 	shown    int32  // of those, spans whose SpanOpen was published
 	closed   bool   // ended (root's end or Outcome sent or attempted): nothing follows
+	held     int32  // of the open spans, those whose SpanOpen is held back (AnnounceDelay)
 	lastTick uint64 // scan tick of the last event published
 	seenTick uint64 // scan tick at which the heartbeat check last visited the stream
 }
@@ -63,6 +64,7 @@ type spanState struct {
 	lastName   string
 	lastStatus *bridge.StatusUpdate // last StatusUpdate published; nil: none (status Unset)
 	ended      bool                 // SpanEndData published (or the span's events suppressed)
+	pending    bool                 // not announced yet: its SpanOpen is held back (AnnounceDelay)
 	suppressed bool                 // SpanOpen was refused: later events of the span are not sent
 	renamed    bool                 // firstRename is in use
 	children   int32                // spans started under this one that the processor published
@@ -129,8 +131,8 @@ func (st *spanState) envelope(t time.Time, b bridge.Body) bridge.Event {
 // st. The caller holds st.str.mu and has checked that st neither ended nor was
 // suppressed.
 func (p *Processor) renameLocked(s *spanState, name string, now time.Time) {
-	if name == s.lastName {
-		return
+	if name == s.lastName || s.pending {
+		return // a held-back SpanOpen will carry the name
 	}
 	var body *bridge.UpdateName
 	if !s.renamed {
@@ -146,22 +148,22 @@ func (p *Processor) renameLocked(s *spanState, name string, now time.Time) {
 }
 
 // spanEndedLocked accounts for the end of st in its stream and ends the stream when
-// st was its last open span; published tells whether the SpanEndData of st was
-// published. The caller holds str.mu.
+// st was its last open span; closes tells whether the end of st was published in a
+// form that ends its stream when st is the root. The caller holds str.mu.
 //
-// A stream ends with its root's SpanEndData, and no Outcome, when the root ends while
-// no other span of the stream whose SpanOpen was published is open: a receiver sees
+// A stream ends with its root's SpanEndData (or CompleteSpan), and no Outcome, when
+// the root ends while no other span of the stream is open: a receiver sees
 // the same and ends the stream there (docs/PROTOCOL.md, "Streams, order and sequence
 // numbers"). Otherwise the Outcome closes the stream once its last span ended: when a
 // descendant outlived the root, when the root's SpanOpen or SpanEndData was dropped
 // (so that a receiver still learns the end), or at Shutdown.
-func (p *Processor) spanEndedLocked(st *spanState, published bool, end time.Time, outcome string) {
+func (p *Processor) spanEndedLocked(st *spanState, closes bool, end time.Time, outcome string) {
 	str := st.str
 	str.open--
 	if str.closed {
 		return
 	}
-	if st == str.root && published && str.shown == 0 {
+	if st == str.root && closes && str.shown == 0 && str.held == 0 {
 		str.closed = true
 		return
 	}
@@ -209,12 +211,22 @@ func (st *spanState) key() spanKey { return spanKey{st.str.traceID, st.spanID} }
 type registryShard struct {
 	mu sync.Mutex
 	m  map[spanKey]*spanState
+	// pending holds the spans of the shard whose SpanOpen is held back, in the order
+	// they started (so in the order they fall due), from head on.
+	pending []pendingOpen
+	head    int
 	// busy counts the OnStart and OnEnd calls in progress for spans of this shard, so
 	// that Shutdown can wait for them: a span is then either reported by its own
 	// OnEnd or as unfinished, never lost between the two. It shares the cache line
 	// the call locks anyway.
 	busy atomic.Int32
-	_    [44]byte // one shard per 64-byte cache line
+	_    [76]byte // one shard per two 64-byte cache lines
+}
+
+// pendingOpen is a span waiting for its announcement, due at due (Unix nanoseconds).
+type pendingOpen struct {
+	st  *spanState
+	due int64
 }
 
 func newRegistry() *registry {
@@ -263,12 +275,40 @@ func (r *registry) waitIdle(ctx context.Context) error {
 	return nil
 }
 
-func (r *registry) put(st *spanState) {
+// put registers st; a span whose SpanOpen is held back (due > 0) also waits for its
+// announcement at due, in Unix nanoseconds.
+func (r *registry) put(st *spanState, due int64) {
 	k := st.key()
 	sh := r.shard(k)
 	sh.mu.Lock()
 	sh.m[k] = st
+	if due > 0 {
+		sh.pending = append(sh.pending, pendingOpen{st: st, due: due})
+	}
 	sh.mu.Unlock()
+}
+
+// appendDue appends to buf the held-back spans due by now (all of them when now is 0)
+// and forgets them. Spans that ended meanwhile come too: the caller skips them.
+func (r *registry) appendDue(buf []pendingOpen, now int64) []pendingOpen {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for sh.head < len(sh.pending) && (now == 0 || sh.pending[sh.head].due <= now) {
+			buf = append(buf, sh.pending[sh.head])
+			sh.pending[sh.head] = pendingOpen{}
+			sh.head++
+		}
+		if sh.head == len(sh.pending) {
+			sh.pending, sh.head = sh.pending[:0], 0
+		} else if sh.head > len(sh.pending)/2 {
+			n := copy(sh.pending, sh.pending[sh.head:])
+			clear(sh.pending[n:])
+			sh.pending, sh.head = sh.pending[:n], 0
+		}
+		sh.mu.Unlock()
+	}
+	return buf
 }
 
 func (r *registry) get(k spanKey) *spanState {

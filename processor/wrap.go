@@ -129,7 +129,7 @@ func (s *span) SetStatus(code codes.Code, description string) {
 	str := st.str
 	str.mu.Lock()
 	s.Span.SetStatus(code, description)
-	if !st.ended {
+	if !st.ended && !st.pending { // a held-back span's status leaves with its SpanOpen or end
 		if cur := bridge.Status(st.rw.Status()); cur != st.publishedStatus() {
 			if st.suppressed {
 				s.tp.p.suppressed.Add(1)
@@ -157,7 +157,7 @@ func (s *span) SetAttributes(kv ...attribute.KeyValue) {
 	str := st.str
 	str.mu.Lock()
 	s.Span.SetAttributes(kv...)
-	if !st.ended && len(attrs) > 0 {
+	if !st.ended && !st.pending && len(attrs) > 0 {
 		if st.suppressed {
 			p.suppressed.Add(1)
 		} else {

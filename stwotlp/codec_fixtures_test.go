@@ -122,7 +122,28 @@ func sampleEvents() []bridge.Event {
 			DroppedLinks:      6,
 			ChildSpanCount:    7,
 			Unfinished:        true,
+			StreamContinues:   true,
 			Outcome:           "canceled",
+		},
+		// A whole span in its canonical form: its attributes and links are all the Open's.
+		&bridge.CompleteSpan{
+			Start: at(-2 * time.Millisecond),
+			Open: &bridge.SpanOpen{
+				Name:         "SELECT orders",
+				SpanKind:     trace.SpanKindClient,
+				Parent:       testParentID,
+				TraceState:   ts,
+				TraceFlags:   trace.FlagsSampled,
+				RemoteParent: true,
+				Attributes:   everyValue(),
+				Links:        []bridge.Link{testLink()},
+			},
+			End: &bridge.SpanEndData{
+				Status:            bridge.Status{Code: codes.Error, Description: "deadlock"},
+				Events:            []bridge.SpanEvent{{Name: "retry", Time: at(-time.Millisecond)}},
+				DroppedAttributes: 1, DroppedEvents: 2, DroppedLinks: 3, ChildSpanCount: 4,
+				Unfinished: true, StreamContinues: true, Outcome: "canceled",
+			},
 		},
 		&bridge.Outcome{Outcome: "exceededCpu", CPUTime: 12 * time.Millisecond, WallTime: 340 * time.Millisecond},
 	}

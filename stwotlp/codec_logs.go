@@ -196,7 +196,7 @@ type recordFields struct {
 	dispatchNS, info, spanOutcome                                     *commonpb.AnyValue
 	outcome, cpuTime, wallTime                                        *commonpb.AnyValue
 	excType, excMessage, excStack, returnStatus, diagDropped          *commonpb.AnyValue
-	logTruncated, diagChannel, unsampled                              *commonpb.AnyValue
+	logTruncated, diagChannel, unsampled, start, continues            *commonpb.AnyValue
 }
 
 var emptyValue = &commonpb.AnyValue{}
@@ -247,6 +247,10 @@ func (f *recordFields) collect(kvs []*commonpb.KeyValue) {
 			f.childCount = v
 		case AttrUnfinished:
 			f.unfinished = v
+		case AttrSpanStart:
+			f.start = v
+		case AttrStreamContinues:
+			f.continues = v
 		case AttrOnsetExecModel:
 			f.execModel = v
 		case AttrOnsetScriptName:
@@ -293,7 +297,7 @@ func (f *recordFields) collect(kvs []*commonpb.KeyValue) {
 // by the record's trace_id and span_id.
 func isSpanEvent(k bridge.Kind) bool {
 	switch k {
-	case bridge.KindSpanOpen, bridge.KindUpdateName, bridge.KindAttributes, bridge.KindStatus, bridge.KindSpanEnd:
+	case bridge.KindSpanOpen, bridge.KindUpdateName, bridge.KindAttributes, bridge.KindStatus, bridge.KindSpanEnd, bridge.KindCompleteSpan:
 		return true
 	}
 	return false
@@ -304,7 +308,7 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 	var e bridge.Event
 	kind, ok := eventKinds[rec.EventName]
 	if !ok {
-		return e, fmt.Errorf("unknown event name %q: STW over OTLP version 1 defines stw.span_open, stw.update_name, stw.attributes, stw.status, stw.span_end, stw.heartbeat, stw.onset, stw.outcome, stw.log, stw.exception, stw.return and stw.diagnostic (docs/PROTOCOL.md); a newer producer may need a newer receiver", rec.EventName)
+		return e, fmt.Errorf("unknown event name %q: STW over OTLP version 1 defines stw.span_open, stw.update_name, stw.attributes, stw.status, stw.span_end, stw.heartbeat, stw.onset, stw.outcome, stw.log, stw.exception, stw.return, stw.diagnostic, stw.diagnostic_channel and, since 1.1, stw.span (docs/PROTOCOL.md); a newer producer may need a newer receiver", rec.EventName)
 	}
 	switch len(rec.TraceId) {
 	case 0:
@@ -362,25 +366,19 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 		if f.name == nil {
 			return e, fmt.Errorf("%s is missing: stw.span_open needs the span's name", AttrSpanName)
 		}
-		b := &bridge.SpanOpen{
-			Name:         r.str(AttrSpanName, f.name),
-			SpanKind:     trace.SpanKindInternal,
-			TraceFlags:   trace.TraceFlags(rec.Flags & 0xff),
-			RemoteParent: r.boolean(AttrRemoteParent, f.remoteParent),
-			Attributes:   r.attributesBody(rec.Body),
-			Links:        r.links(AttrLinks, f.links),
+		e.Body = r.spanOpen(rec, &f)
+	case bridge.KindCompleteSpan:
+		if f.name == nil {
+			return e, fmt.Errorf("%s is missing: stw.span needs the span's name", AttrSpanName)
 		}
-		if f.parent != nil {
-			b.Parent = r.parentSpanID(AttrParentSpanID, f.parent)
+		if f.start == nil {
+			return e, fmt.Errorf("%s is missing: stw.span needs the span's start time", AttrSpanStart)
 		}
-		if f.kind != nil {
-			k := r.int(AttrSpanKind, f.kind)
-			if k < int64(trace.SpanKindUnspecified) || k > int64(trace.SpanKindConsumer) {
-				r.fail(fmt.Errorf("%s is %d, want an OTLP span kind from 0 to 5", AttrSpanKind, k))
-			}
-			b.SpanKind = trace.SpanKind(k)
+		// The record's attributes and links are all the Open's: it has one list of each.
+		b := &bridge.CompleteSpan{Start: timeFromUnixNano(uint64(r.count(AttrSpanStart, f.start))), Open: r.spanOpen(rec, &f), End: r.spanEnd(nil, &f)}
+		if b.Start.After(e.Time) {
+			return e, fmt.Errorf("%s is after the record's time_unix_nano (the span's end)", AttrSpanStart)
 		}
-		b.TraceState = r.traceState(AttrTraceState, f.traceState)
 		e.Body = b
 	case bridge.KindUpdateName:
 		if f.name == nil {
@@ -392,18 +390,7 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 	case bridge.KindStatus:
 		e.Body = &bridge.StatusUpdate{Status: r.status(f.statusCode, f.statusMessage)}
 	case bridge.KindSpanEnd:
-		e.Body = &bridge.SpanEndData{
-			Status:            r.status(f.statusCode, f.statusMessage),
-			Attributes:        r.attributesBody(rec.Body),
-			Events:            r.spanEvents(AttrEvents, f.events),
-			Links:             r.links(AttrLinks, f.links),
-			DroppedAttributes: r.count(AttrDroppedAttributes, f.droppedAttrs),
-			DroppedEvents:     r.count(AttrDroppedEvents, f.droppedEvents),
-			DroppedLinks:      r.count(AttrDroppedLinks, f.droppedLinks),
-			ChildSpanCount:    r.count(AttrChildSpanCount, f.childCount),
-			Unfinished:        r.boolean(AttrUnfinished, f.unfinished),
-			Outcome:           r.str(AttrSpanOutcome, f.spanOutcome),
-		}
+		e.Body = r.spanEnd(rec, &f)
 	case bridge.KindHeartbeat:
 		e.Body = &bridge.Heartbeat{}
 	case bridge.KindOnset:
@@ -454,4 +441,49 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 		return bridge.Event{}, r.err
 	}
 	return e, nil
+}
+
+// spanOpen reads the fields of a span's opening (stw.span_open, stw.span).
+func (r *fieldReader) spanOpen(rec *logspb.LogRecord, f *recordFields) *bridge.SpanOpen {
+	b := &bridge.SpanOpen{
+		Name:         r.str(AttrSpanName, f.name),
+		SpanKind:     trace.SpanKindInternal,
+		TraceFlags:   trace.TraceFlags(rec.Flags & 0xff),
+		RemoteParent: r.boolean(AttrRemoteParent, f.remoteParent),
+		Attributes:   r.attributesBody(rec.Body),
+		Links:        r.links(AttrLinks, f.links),
+	}
+	if f.parent != nil {
+		b.Parent = r.parentSpanID(AttrParentSpanID, f.parent)
+	}
+	if f.kind != nil {
+		k := r.int(AttrSpanKind, f.kind)
+		if k < int64(trace.SpanKindUnspecified) || k > int64(trace.SpanKindConsumer) {
+			r.fail(fmt.Errorf("%s is %d, want an OTLP span kind from 0 to 5", AttrSpanKind, k))
+		}
+		b.SpanKind = trace.SpanKind(k)
+	}
+	b.TraceState = r.traceState(AttrTraceState, f.traceState)
+	return b
+}
+
+// spanEnd reads the fields of a span's end (stw.span_end, stw.span); with rec nil (a
+// stw.span, whose attributes and links its opening holds) it leaves those out.
+func (r *fieldReader) spanEnd(rec *logspb.LogRecord, f *recordFields) *bridge.SpanEndData {
+	b := &bridge.SpanEndData{
+		Status:            r.status(f.statusCode, f.statusMessage),
+		Events:            r.spanEvents(AttrEvents, f.events),
+		DroppedAttributes: r.count(AttrDroppedAttributes, f.droppedAttrs),
+		DroppedEvents:     r.count(AttrDroppedEvents, f.droppedEvents),
+		DroppedLinks:      r.count(AttrDroppedLinks, f.droppedLinks),
+		ChildSpanCount:    r.count(AttrChildSpanCount, f.childCount),
+		Unfinished:        r.boolean(AttrUnfinished, f.unfinished),
+		StreamContinues:   r.boolean(AttrStreamContinues, f.continues),
+		Outcome:           r.str(AttrSpanOutcome, f.spanOutcome),
+	}
+	if rec != nil {
+		b.Attributes = r.attributesBody(rec.Body)
+		b.Links = r.links(AttrLinks, f.links)
+	}
+	return b
 }

@@ -39,7 +39,7 @@ func TestEventsRoundTripEveryKind(t *testing.T) {
 	for _, e := range events {
 		kinds[e.Kind()] = true
 	}
-	for k := bridge.KindSpanOpen; k <= bridge.KindDiagnosticChannel; k++ {
+	for k := bridge.KindSpanOpen; k <= bridge.KindCompleteSpan; k++ {
 		if !kinds[k] {
 			t.Fatalf("sampleEvents lacks %s", k)
 		}
@@ -438,7 +438,7 @@ func TestEventNames(t *testing.T) {
 	}
 	want := map[string]bool{EventSpanOpen: true, EventUpdateName: true, EventAttributes: true, EventStatus: true, EventSpanEnd: true, EventHeartbeat: true,
 		EventOnset: true, EventOutcome: true, EventLog: true, EventException: true, EventReturn: true, EventDiagnostic: true,
-		EventDiagnosticChannel: true}
+		EventDiagnosticChannel: true, EventSpan: true}
 	if len(eventKinds) != len(want) {
 		t.Errorf("%d event names known, want %d", len(eventKinds), len(want))
 	}

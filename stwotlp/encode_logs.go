@@ -2,6 +2,7 @@ package stwotlp
 
 import (
 	"encoding/hex"
+	"slices"
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"go.opentelemetry.io/otel/attribute"
@@ -49,6 +50,8 @@ func appendRecordWire(b []byte, e *bridge.Event) []byte {
 		bodyAttrs = x.Attributes
 	case *bridge.SpanEndData:
 		bodyAttrs = x.Attributes
+	case *bridge.CompleteSpan:
+		bodyAttrs, flags = mergeAttributes(x.Open.Attributes, x.End.Attributes), uint32(x.Open.TraceFlags)
 	case *bridge.Onset:
 		bodyAttrs = x.Attributes
 	case *bridge.Log:
@@ -98,46 +101,18 @@ func appendRecordAttrs(b []byte, e *bridge.Event) []byte {
 	b = appendIntKV(b, lrAttributes, AttrSequence, int64(e.Sequence))
 	switch x := e.Body.(type) {
 	case *bridge.SpanOpen:
-		b = appendStringKV(b, lrAttributes, AttrSpanName, x.Name)
-		if x.Parent.IsValid() {
-			b = appendHexKV(b, lrAttributes, AttrParentSpanID, x.Parent[:])
-		}
-		if x.SpanKind != trace.SpanKindInternal {
-			b = appendIntKV(b, lrAttributes, AttrSpanKind, int64(x.SpanKind))
-		}
-		if x.TraceState.Len() > 0 {
-			b = appendStringKV(b, lrAttributes, AttrTraceState, x.TraceState.String())
-		}
-		if x.RemoteParent {
-			b = appendKeyValue(b, lrAttributes, AttrRemoteParent, attribute.BoolValue(true))
-		}
-		if len(x.Links) > 0 {
-			b = appendLinksKV(b, x.Links)
-		}
+		b = appendSpanOpenKVs(b, x, x.Links)
 	case *bridge.UpdateName:
 		b = appendStringKV(b, lrAttributes, AttrSpanName, x.Name)
 	case *bridge.StatusUpdate:
 		b = appendIntKV(b, lrAttributes, AttrStatusCode, statusCodeWire(x.Status.Code))
 		b = appendNonEmptyKV(b, AttrStatusMessage, x.Status.Description)
 	case *bridge.SpanEndData:
-		if x.Status.Code != codes.Unset {
-			b = appendIntKV(b, lrAttributes, AttrStatusCode, statusCodeWire(x.Status.Code))
-		}
-		b = appendNonEmptyKV(b, AttrStatusMessage, x.Status.Description)
-		if len(x.Events) > 0 {
-			b = appendSpanEventsKV(b, x.Events)
-		}
-		if len(x.Links) > 0 {
-			b = appendLinksKV(b, x.Links)
-		}
-		b = appendNonZeroKV(b, lrAttributes, AttrDroppedAttributes, int64(x.DroppedAttributes))
-		b = appendNonZeroKV(b, lrAttributes, AttrDroppedEvents, int64(x.DroppedEvents))
-		b = appendNonZeroKV(b, lrAttributes, AttrDroppedLinks, int64(x.DroppedLinks))
-		b = appendNonZeroKV(b, lrAttributes, AttrChildSpanCount, int64(x.ChildSpanCount))
-		if x.Unfinished {
-			b = appendKeyValue(b, lrAttributes, AttrUnfinished, attribute.BoolValue(true))
-		}
-		b = appendNonEmptyKV(b, AttrSpanOutcome, x.Outcome)
+		b = appendSpanEndKVs(b, x, x.Links)
+	case *bridge.CompleteSpan:
+		b = appendSpanOpenKVs(b, x.Open, nil)
+		b = appendIntKV(b, lrAttributes, AttrSpanStart, int64(unixNano(x.Start)))
+		b = appendSpanEndKVs(b, x.End, concatLinks(x.Open.Links, x.End.Links))
 	case *bridge.Onset:
 		if x.Parent.IsValid() {
 			b = appendHexKV(b, lrAttributes, AttrParentSpanID, x.Parent[:])
@@ -176,6 +151,89 @@ func appendRecordAttrs(b []byte, e *bridge.Event) []byte {
 		b = appendNonEmptyKV(b, AttrDiagnosticChannel, x.Channel)
 	}
 	return b
+}
+
+// appendSpanOpenKVs appends the record attributes of a span's opening: its name,
+// parent, kind, trace state, remote parent, and links.
+func appendSpanOpenKVs(b []byte, x *bridge.SpanOpen, links []bridge.Link) []byte {
+	b = appendStringKV(b, lrAttributes, AttrSpanName, x.Name)
+	if x.Parent.IsValid() {
+		b = appendHexKV(b, lrAttributes, AttrParentSpanID, x.Parent[:])
+	}
+	if x.SpanKind != trace.SpanKindInternal {
+		b = appendIntKV(b, lrAttributes, AttrSpanKind, int64(x.SpanKind))
+	}
+	if x.TraceState.Len() > 0 {
+		b = appendStringKV(b, lrAttributes, AttrTraceState, x.TraceState.String())
+	}
+	if x.RemoteParent {
+		b = appendKeyValue(b, lrAttributes, AttrRemoteParent, attribute.BoolValue(true))
+	}
+	if len(links) > 0 {
+		b = appendLinksKV(b, links)
+	}
+	return b
+}
+
+// appendSpanEndKVs appends the record attributes of a span's end: status, events,
+// links, counts, and the unfinished, outcome and stream-continues marks.
+func appendSpanEndKVs(b []byte, x *bridge.SpanEndData, links []bridge.Link) []byte {
+	if x.Status.Code != codes.Unset {
+		b = appendIntKV(b, lrAttributes, AttrStatusCode, statusCodeWire(x.Status.Code))
+	}
+	b = appendNonEmptyKV(b, AttrStatusMessage, x.Status.Description)
+	if len(x.Events) > 0 {
+		b = appendSpanEventsKV(b, x.Events)
+	}
+	if len(links) > 0 {
+		b = appendLinksKV(b, links)
+	}
+	b = appendNonZeroKV(b, lrAttributes, AttrDroppedAttributes, int64(x.DroppedAttributes))
+	b = appendNonZeroKV(b, lrAttributes, AttrDroppedEvents, int64(x.DroppedEvents))
+	b = appendNonZeroKV(b, lrAttributes, AttrDroppedLinks, int64(x.DroppedLinks))
+	b = appendNonZeroKV(b, lrAttributes, AttrChildSpanCount, int64(x.ChildSpanCount))
+	if x.Unfinished {
+		b = appendKeyValue(b, lrAttributes, AttrUnfinished, attribute.BoolValue(true))
+	}
+	b = appendNonEmptyKV(b, AttrSpanOutcome, x.Outcome)
+	if x.StreamContinues {
+		b = appendKeyValue(b, lrAttributes, AttrStreamContinues, attribute.BoolValue(true))
+	}
+	return b
+}
+
+// mergeAttributes returns the attributes of later merged over those of earlier (a key
+// of later replaces the same key of earlier, in place); one of them when the other is
+// empty.
+func mergeAttributes(earlier, later []attribute.KeyValue) []attribute.KeyValue {
+	if len(later) == 0 {
+		return earlier
+	}
+	if len(earlier) == 0 {
+		return later
+	}
+	out := make([]attribute.KeyValue, len(earlier), len(earlier)+len(later))
+	copy(out, earlier)
+	for _, kv := range later {
+		i := slices.IndexFunc(out, func(o attribute.KeyValue) bool { return o.Key == kv.Key })
+		if i >= 0 {
+			out[i] = kv
+		} else {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// concatLinks returns the links of a span's opening followed by those added later.
+func concatLinks(open, added []bridge.Link) []bridge.Link {
+	if len(added) == 0 {
+		return open
+	}
+	if len(open) == 0 {
+		return added
+	}
+	return append(slices.Clip(open), added...)
 }
 
 // appendStringKV appends KeyValue{key, string s} as field num; sizes are known, so no

@@ -79,24 +79,17 @@ func (ar *arena) encodeRecord(rec *logspb.LogRecord, e *bridge.Event, ids []byte
 
 	switch b := e.Body.(type) {
 	case *bridge.SpanOpen:
-		a = append(a, ar.keyValue(AttrSpanName, ar.str(b.Name)))
-		if b.Parent.IsValid() {
-			a = append(a, ar.keyValue(AttrParentSpanID, ar.str(b.Parent.String())))
-		}
-		if b.SpanKind != trace.SpanKindInternal {
-			a = append(a, ar.keyValue(AttrSpanKind, ar.int(int64(b.SpanKind))))
-		}
-		if b.TraceState.Len() > 0 {
-			a = append(a, ar.keyValue(AttrTraceState, ar.str(b.TraceState.String())))
-		}
-		if b.RemoteParent {
-			a = append(a, ar.keyValue(AttrRemoteParent, ar.bool(true)))
-		}
-		if len(b.Links) > 0 {
-			a = append(a, ar.keyValue(AttrLinks, ar.linksValue(b.Links)))
-		}
+		a = ar.appendSpanOpen(a, b, b.Links)
 		rec.Flags = uint32(b.TraceFlags)
 		rec.Body = ar.attributesBody(b.Attributes)
+	case *bridge.CompleteSpan:
+		a = ar.appendSpanOpen(a, b.Open, nil)
+		a = append(a, ar.keyValue(AttrSpanStart, ar.int(int64(unixNano(b.Start)))))
+		end := *b.End
+		end.Links = concatLinks(b.Open.Links, b.End.Links)
+		a = ar.appendSpanEnd(a, &end)
+		rec.Flags = uint32(b.Open.TraceFlags)
+		rec.Body = ar.attributesBody(mergeAttributes(b.Open.Attributes, b.End.Attributes))
 	case *bridge.UpdateName:
 		a = append(a, ar.keyValue(AttrSpanName, ar.str(b.Name)))
 	case *bridge.Attributes:
@@ -162,6 +155,26 @@ func (ar *arena) encodeRecord(rec *logspb.LogRecord, e *bridge.Event, ids []byte
 
 // appendSpanEnd appends the record attributes of a span's end; each is left out when
 // it holds its zero value.
+func (ar *arena) appendSpanOpen(a []*commonpb.KeyValue, b *bridge.SpanOpen, links []bridge.Link) []*commonpb.KeyValue {
+	a = append(a, ar.keyValue(AttrSpanName, ar.str(b.Name)))
+	if b.Parent.IsValid() {
+		a = append(a, ar.keyValue(AttrParentSpanID, ar.str(b.Parent.String())))
+	}
+	if b.SpanKind != trace.SpanKindInternal {
+		a = append(a, ar.keyValue(AttrSpanKind, ar.int(int64(b.SpanKind))))
+	}
+	if b.TraceState.Len() > 0 {
+		a = append(a, ar.keyValue(AttrTraceState, ar.str(b.TraceState.String())))
+	}
+	if b.RemoteParent {
+		a = append(a, ar.keyValue(AttrRemoteParent, ar.bool(true)))
+	}
+	if len(links) > 0 {
+		a = append(a, ar.keyValue(AttrLinks, ar.linksValue(links)))
+	}
+	return a
+}
+
 func (ar *arena) appendSpanEnd(a []*commonpb.KeyValue, b *bridge.SpanEndData) []*commonpb.KeyValue {
 	if b.Status.Code != codes.Unset {
 		a = append(a, ar.keyValue(AttrStatusCode, ar.int(statusCodeWire(b.Status.Code))))
@@ -180,7 +193,11 @@ func (ar *arena) appendSpanEnd(a []*commonpb.KeyValue, b *bridge.SpanEndData) []
 	if b.Unfinished {
 		a = append(a, ar.keyValue(AttrUnfinished, ar.bool(true)))
 	}
-	return ar.appendString(a, AttrSpanOutcome, b.Outcome)
+	a = ar.appendString(a, AttrSpanOutcome, b.Outcome)
+	if b.StreamContinues {
+		a = append(a, ar.keyValue(AttrStreamContinues, ar.bool(true)))
+	}
+	return a
 }
 
 func (ar *arena) appendString(a []*commonpb.KeyValue, key, s string) []*commonpb.KeyValue {

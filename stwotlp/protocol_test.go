@@ -95,6 +95,12 @@ func protocolExamples() []struct {
 		{"exception", record(ev(9, 35*time.Millisecond, &bridge.Exception{Name: "CardError", Message: "card declined", Stack: "at charge (worker.js:10:3)"}))},
 		{"return", record(ev(10, 41*time.Millisecond, &bridge.Return{StatusCode: 402}))},
 		{"outcome", record(ev(11, 45*time.Millisecond, &bridge.Outcome{Outcome: "exceededCpu", CPUTime: 3 * time.Millisecond, WallTime: 45 * time.Millisecond}))},
+		{"span", record(ev(12, 9*time.Millisecond, &bridge.CompleteSpan{
+			Start: at(5 * time.Millisecond),
+			Open: &bridge.SpanOpen{Name: "SELECT orders", SpanKind: trace.SpanKindClient, Parent: testParentID, TraceFlags: trace.FlagsSampled,
+				Attributes: []attribute.KeyValue{attribute.String("db.system.name", "postgresql"), attribute.String("db.operation.name", "SELECT")}},
+			End: &bridge.SpanEndData{Attributes: []attribute.KeyValue{attribute.Int("db.response.returned_rows", 3)}},
+		}))},
 		{"unfinished_span", SpansRequest([]bridge.Span{unfinished})},
 	}
 }

@@ -24,6 +24,9 @@ const (
 	// EventDiagnosticChannel carries a diagnostics channel message: the channel in
 	// AttrDiagnosticChannel, the message's JSON as the body.
 	EventDiagnosticChannel = "stw.diagnostic_channel"
+	// EventSpan carries a whole span that ended before it was announced (version
+	// 1.1): what its stw.span_open and stw.span_end would have carried.
+	EventSpan = "stw.span"
 )
 
 // Record attributes of the envelope, present on every record (stw.stream_id may be
@@ -55,6 +58,12 @@ const (
 	AttrChildSpanCount    = "stw.span.child_span_count"
 	AttrSpanOutcome       = "stw.span.outcome"
 	AttrUnfinished        = "stw.unfinished"
+	// AttrSpanStart is the start time of the span of a stw.span record (int, Unix
+	// nanoseconds); the record's time_unix_nano is its end.
+	AttrSpanStart = "stw.span.start"
+	// AttrStreamContinues, true on a stream root's stw.span_end or stw.span, says that
+	// the stream does not end there: spans the producer has not announced are open.
+	AttrStreamContinues = "stw.stream.continues"
 )
 
 // Record attributes of stw.onset; the trigger info is a kvlist under AttrOnsetInfo.
@@ -108,6 +117,7 @@ var eventNames = [...]string{
 	bridge.KindReturn:            EventReturn,
 	bridge.KindStreamDiagnostic:  EventDiagnostic,
 	bridge.KindDiagnosticChannel: EventDiagnosticChannel,
+	bridge.KindCompleteSpan:      EventSpan,
 }
 
 var eventKinds = func() map[string]bridge.Kind {

@@ -111,8 +111,8 @@ func TestBurstThroughBridge(t *testing.T) {
 	// Every event was received once (refused requests came again), reached every
 	// tail (assembler and live hub) or was counted, and every span went downstream.
 	received := m["stwbridge_received_events_total"]
-	if received != float64(2*n) {
-		t.Errorf("received %v events, want %d (2 per span)", received, 2*n)
+	if sent := st.Pipeline.Published; received != float64(sent) || sent < uint64(n) {
+		t.Errorf("received %v events, want the %d the app published (at least one per span)", received, sent)
 	}
 	published, delivered, dropped := m["stwbridge_pipeline_published_total"], m["stwbridge_pipeline_delivered_total"], m["stwbridge_pipeline_dropped_total"]
 	if published != 2*received || delivered+dropped+m["stwbridge_pipeline_queue_depth"] != published {

@@ -67,7 +67,8 @@ func newTracing(ctx context.Context, endpoint string, heartbeat time.Duration) (
 	if err != nil {
 		return nil, nil, err
 	}
-	p := processor.New(exp, processor.WithHeartbeatInterval(heartbeat), processor.WithFlushInterval(20*time.Millisecond))
+	p := processor.New(exp, processor.WithHeartbeatInterval(heartbeat), processor.WithFlushInterval(20*time.Millisecond),
+		processor.WithAnnounceDelay(0)) // every event streamed, renames included
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p),
 		sdktrace.WithResource(sdkresource.NewSchemaless(attribute.String("service.name", "helper-app"))))
 	return sdk, p.Wrap(sdk), nil

@@ -36,7 +36,7 @@ func (r *recorder) snapshot() []bridge.Event {
 func newProvider(t *testing.T) (*recorder, *sdktrace.TracerProvider, *processor.Processor) {
 	t.Helper()
 	rec := &recorder{}
-	p := processor.New(rec, processor.WithFlushInterval(10*time.Millisecond))
+	p := processor.New(rec, processor.WithFlushInterval(10*time.Millisecond), processor.WithAnnounceDelay(0)) // every event
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
 	t.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
 	return rec, sdk, p

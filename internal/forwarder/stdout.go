@@ -57,6 +57,8 @@ func (s *stdoutDown) Consume(_ context.Context, events []bridge.Event) error {
 		switch b := e.Body.(type) {
 		case *bridge.SpanOpen:
 			line += fmt.Sprintf(" name=%q", b.Name)
+		case *bridge.CompleteSpan:
+			line += fmt.Sprintf(" name=%q duration=%s", b.Open.Name, e.Time.Sub(b.Start))
 		case *bridge.UpdateName:
 			line += fmt.Sprintf(" name=%q", b.Name)
 		}

@@ -132,6 +132,15 @@ func (l *Limiter) truncate(e bridge.Event) bridge.Event {
 			}
 			e.Body = &c
 		}
+	case *bridge.CompleteSpan:
+		if b.Open == nil || b.End == nil {
+			break
+		}
+		open := l.truncate(bridge.Event{Body: b.Open}).Body.(*bridge.SpanOpen)
+		end := l.truncate(bridge.Event{Body: b.End}).Body.(*bridge.SpanEndData)
+		if open != b.Open || end != b.End {
+			e.Body = &bridge.CompleteSpan{Start: b.Start, Open: open, End: end}
+		}
 	case *bridge.Onset:
 		if attrs, ok := l.cut(b.Attributes); ok {
 			c := *b

@@ -145,3 +145,25 @@ func TestMaxAttributesBytes(t *testing.T) {
 		t.Fatal("the original attributes were modified")
 	}
 }
+
+// A CompleteSpan (protocol 1.1) is cut as its SpanOpen and SpanEndData would be.
+func TestTruncateCompleteSpan(t *testing.T) {
+	l := New(WithMaxAttributeValueLength(4))
+	orig := &bridge.CompleteSpan{
+		Open: &bridge.SpanOpen{Attributes: []attribute.KeyValue{attribute.String("k", "abcdefgh")}},
+		End:  &bridge.SpanEndData{Events: []bridge.SpanEvent{{Name: "e", Attributes: []attribute.KeyValue{attribute.String("m", "123456")}}}},
+	}
+	got := l.Apply(ev(0, 1, orig)).Body.(*bridge.CompleteSpan)
+	if v := got.Open.Attributes[0].Value.AsString(); v != "abcd" {
+		t.Fatalf("open attribute %q", v)
+	}
+	if v := got.End.Events[0].Attributes[0].Value.AsString(); v != "1234" {
+		t.Fatalf("event attribute %q", v)
+	}
+	if orig.Open.Attributes[0].Value.AsString() != "abcdefgh" {
+		t.Fatal("the original event was modified")
+	}
+	if st := l.Stats(); st.TruncatedValues != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}

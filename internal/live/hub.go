@@ -172,10 +172,38 @@ func (h *Hub) Consume(_ context.Context, events []bridge.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	events = expandCompleteSpans(events)
 	h.mu.Lock()
 	h.publish(events)
 	h.mu.Unlock()
 	return nil
+}
+
+// expandCompleteSpans returns events with each CompleteSpan (protocol 1.1) as the
+// SpanOpen and SpanEndData it stands for, so that watchers see one model of a span's
+// life; events itself when it holds none.
+func expandCompleteSpans(events []bridge.Event) []bridge.Event {
+	n := 0
+	for i := range events {
+		if events[i].Kind() == bridge.KindCompleteSpan {
+			n++
+		}
+	}
+	if n == 0 {
+		return events
+	}
+	out := make([]bridge.Event, 0, len(events)+n)
+	for _, e := range events {
+		c, ok := e.Body.(*bridge.CompleteSpan)
+		if !ok || c.Open == nil || c.End == nil {
+			out = append(out, e)
+			continue
+		}
+		open, end := e, e
+		open.Time, open.Body, end.Body = c.Start, c.Open, c.End
+		out = append(out, open, end)
+	}
+	return out
 }
 
 // publish records events; called with h.mu held.

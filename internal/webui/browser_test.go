@@ -73,7 +73,8 @@ func helperApp(endpoint, caFile, token string) int {
 		fmt.Fprintln(os.Stderr, "helper app:", err)
 		return 1
 	}
-	p := processor.New(exp, processor.WithHeartbeatInterval(100*time.Millisecond), processor.WithFlushInterval(20*time.Millisecond))
+	p := processor.New(exp, processor.WithHeartbeatInterval(100*time.Millisecond), processor.WithFlushInterval(20*time.Millisecond),
+		processor.WithAnnounceDelay(0)) // the rename streams at once
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p),
 		sdktrace.WithResource(sdkresource.NewSchemaless(attribute.String("service.name", "shop"))))
 	tr := p.Wrap(sdk).Tracer("shop")
