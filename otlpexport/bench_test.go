@@ -3,7 +3,9 @@ package otlpexport_test
 import (
 	"context"
 	"net"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 )
 
 // countingListener counts the bytes read from its connections: what came over the
@@ -49,10 +52,12 @@ func (c countingConn) Read(p []byte) (int, error) {
 }
 
 // benchSink is a loopback sink that counts bytes on the wire and the spans delivered:
-// plain spans, and spans whose stw.span_end record arrived.
+// plain spans, and spans whose stw.span_end or stw.span record arrived. With onOpen
+// set, it is called for each stw.span_open record.
 type benchSink struct {
 	*otlpsink.Sink
 	bytes, spans, ends atomic.Int64
+	onOpen             func(r *logspb.LogRecord)
 }
 
 func newBenchSink(b *testing.B) *benchSink {
@@ -74,8 +79,13 @@ func newBenchSink(b *testing.B) *benchSink {
 		for _, rl := range req.ResourceLogs {
 			for _, sl := range rl.ScopeLogs {
 				for _, r := range sl.LogRecords {
-					if r.EventName == stwotlp.EventSpanEnd {
+					switch r.EventName {
+					case stwotlp.EventSpanEnd, stwotlp.EventSpan:
 						s.ends.Add(1)
+					case stwotlp.EventSpanOpen:
+						if s.onOpen != nil {
+							s.onOpen(r)
+						}
 					}
 				}
 			}
@@ -103,7 +113,9 @@ const benchChunk = 1000
 // BenchmarkThroughput compares, against one loopback sink, end to end: spans per
 // second delivered and bytes on the wire per span, for (a) the SDK's
 // BatchSpanProcessor with otlptracegrpc (plain spans), (b) processor + otlpexport in
-// events mode, (c) in both mode. Compression is off on both sides, then gzip on
+// events mode (protocol 1.1: the default announce delay, so these short spans leave
+// as one stw.span each), (c) in both mode, (d) events mode announcing every span at
+// once (protocol 1.0: stw.span_open + stw.span_end). Compression is off on both sides, then gzip on
 // both (the _gzip runs). Each span has 10 string attributes of 20 characters.
 func BenchmarkThroughput(b *testing.B) {
 	attrs := make([]attribute.KeyValue, 10)
@@ -172,7 +184,12 @@ func BenchmarkThroughput(b *testing.B) {
 		for _, m := range []struct {
 			name string
 			mode otlpexport.Mode
-		}{{"b_processor_events", otlpexport.ModeEvents}, {"c_processor_both", otlpexport.ModeBoth}} {
+			opts []processor.Option
+		}{
+			{"b_processor_events", otlpexport.ModeEvents, nil},
+			{"c_processor_both", otlpexport.ModeBoth, nil},
+			{"d_processor_events_v10", otlpexport.ModeEvents, []processor.Option{processor.WithAnnounceDelay(0)}},
+		} {
 			b.Run(m.name+suffix, func(b *testing.B) {
 				sink := newBenchSink(b)
 				exp, err := otlpexport.New(context.Background(), otlpexport.WithEndpoint(sink.Addr()),
@@ -180,7 +197,7 @@ func BenchmarkThroughput(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(processor.New(exp)), sdktrace.WithResource(res))
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(processor.New(exp, m.opts...)), sdktrace.WithResource(res))
 				delivered := sink.ends.Load
 				if m.mode == otlpexport.ModeBoth {
 					delivered = func() int64 { return min(sink.ends.Load(), sink.spans.Load()) }
@@ -189,4 +206,59 @@ func BenchmarkThroughput(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkAnnounceLatency measures, for spans that stay open longer than the announce
+// delay (100 ms, the default), the time from a span's start to its stw.span_open at a
+// loopback sink, at about 10k spans/s (spans of 150 ms, started in steady batches):
+// the delay plus what the pipeline and the network add. It reports the p50 and p99.
+func BenchmarkAnnounceLatency(b *testing.B) {
+	const rate, life = 10_000, 150 * time.Millisecond
+	sink := newBenchSink(b)
+	var mu sync.Mutex
+	var lat []time.Duration
+	sink.onOpen = func(r *logspb.LogRecord) {
+		d := time.Since(time.Unix(0, int64(r.TimeUnixNano)))
+		mu.Lock()
+		lat = append(lat, d)
+		mu.Unlock()
+	}
+	exp, err := otlpexport.New(context.Background(), otlpexport.WithEndpoint(sink.Addr()), otlpexport.WithInsecure())
+	if err != nil {
+		b.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(processor.New(exp)))
+	tr := tp.Tracer("bench")
+	ctx := context.Background()
+	b.ResetTimer()
+	tick := time.NewTicker(10 * time.Millisecond) // rate/100 spans per tick
+	defer tick.Stop()
+	for range b.N { // each iteration: one second of load, every span living its full life
+		var open []trace.Span
+		var started []time.Time
+		for n := 0; n < rate || len(open) > 0; {
+			now := <-tick.C
+			for k := 0; k < rate/100 && n < rate; k++ {
+				_, s := tr.Start(ctx, "long")
+				open, started = append(open, s), append(started, now)
+				n++
+			}
+			for len(open) > 0 && time.Since(started[0]) >= life {
+				open[0].End()
+				open, started = open[1:], started[1:]
+			}
+		}
+	}
+	b.StopTimer()
+	if err := tp.Shutdown(ctx); err != nil {
+		b.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lat) == 0 {
+		b.Fatal("no stw.span_open arrived")
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "p99-ms")
 }

@@ -69,7 +69,7 @@ func ExampleWithAnnounceDelay() {
 
 	ctx, job := tracer.Start(context.Background(), "job")
 	_, query := tracer.Start(ctx, "query")
-	query.End() // within the delay: one event
+	query.End()                            // within the delay: one event
 	_ = p.ForceFlush(context.Background()) // announces what is still open
 	job.End()
 

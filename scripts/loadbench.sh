@@ -118,9 +118,11 @@ measure() {
 echo "loadbench: $RATE spans/s for $DURATION, 4 spans per trace, $ROUNDS rounds; CPU: $(nproc) cores" >&2
 
 # bridge_run NAME [flags]: stwbridge (flags added) forwarding the load to a fresh sink.
+# A NAME ending in -v11 sends each span as one protocol 1.1 stw.span record.
 bridge_run() {
-	local name=$1
+	local name=$1 mode=events
 	shift
+	[[ $name == *-v11 ]] && mode=complete
 	start_sink "$name"
 	local addr
 	addr=$("$LOAD" freeport)
@@ -129,7 +131,7 @@ bridge_run() {
 	local pid=$!
 	pids+=("$pid")
 	wait_listen "$addr"
-	measure "$name" "$pid" events "$addr"
+	measure "$name" "$pid" "$mode" "$addr"
 	kill -TERM "$pid"
 	wait "$pid" || true
 	stop_sink
@@ -183,6 +185,7 @@ YAML
 # with gzip as the Collector; the Collector on the same spans as plain OTLP traces.
 for ((round = 1; round <= ROUNDS; round++)); do
 	bridge_run stwbridge
+	bridge_run stwbridge-v11
 	bridge_run stwbridge-gzip --config "$work/gzip.yaml"
 	collector_run
 done

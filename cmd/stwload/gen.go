@@ -26,9 +26,11 @@ type generator struct {
 }
 
 // request is one trace: its lifecycle events split into the opens (sent at once) and
-// the ends (sent one tick later), and the same spans complete.
+// the ends (sent one tick later), the same spans as protocol 1.1 stw.span events (as
+// the processor sends spans that end within its announce delay), and complete.
 type request struct {
 	opens, ends []bridge.Event
+	completes   []bridge.Event
 	spans       []bridge.Span
 }
 
@@ -136,6 +138,12 @@ func (g *generator) request(start time.Time, dur time.Duration) request {
 	for i := range r.ends {
 		r.ends[i].Sequence = seq
 		seq++
+	}
+	for i := range r.opens {
+		c := r.ends[i]
+		c.Sequence = uint64(i)
+		c.Body = &bridge.CompleteSpan{Start: r.opens[i].Time, Open: r.opens[i].Body.(*bridge.SpanOpen), End: r.ends[i].Body.(*bridge.SpanEndData)}
+		r.completes = append(r.completes, c)
 	}
 	return r
 }

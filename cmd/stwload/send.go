@@ -45,7 +45,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("stwload send", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.endpoint, "endpoint", "127.0.0.1:4317", "host:port of the OTLP/gRPC receiver (plaintext)")
-	fs.StringVar(&c.mode, "mode", "events", "events: STW lifecycle events as OTLP logs; spans: the same spans as plain OTLP traces")
+	fs.StringVar(&c.mode, "mode", "events", "events: STW lifecycle events as OTLP logs; complete: each span as one protocol 1.1 stw.span record at its end; spans: the same spans as plain OTLP traces")
 	fs.IntVar(&c.rate, "rate", 10000, "spans per second, in total; 0 sends flat out")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to send (0: until --spans)")
 	fs.IntVar(&c.total, "spans", 0, "stop after this many spans (0: until --duration)")
@@ -57,8 +57,8 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if c.mode != "events" && c.mode != "spans" {
-		return fmt.Errorf("--mode %q: use events or spans", c.mode)
+	if c.mode != "events" && c.mode != "complete" && c.mode != "spans" {
+		return fmt.Errorf("--mode %q: use events, complete or spans", c.mode)
 	}
 	if c.duration <= 0 && c.total <= 0 {
 		return fmt.Errorf("set --duration or --spans, or the load never ends")
@@ -144,12 +144,18 @@ func worker(ctx context.Context, c sendConfig, id int, st *sendStats, budget *at
 			}
 		default:
 			var batch []bridge.Event
-			for _, r := range next {
-				batch = append(batch, r.opens...)
+			if c.mode == "events" {
+				for _, r := range next {
+					batch = append(batch, r.opens...)
+				}
 			}
 			ended := 0
 			for _, r := range pending {
-				batch = append(batch, r.ends...)
+				if c.mode == "complete" {
+					batch = append(batch, r.completes...)
+				} else {
+					batch = append(batch, r.ends...)
+				}
 				ended += len(r.ends)
 			}
 			if len(batch) > 0 {

@@ -59,7 +59,7 @@ func TestSendToSink(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	for _, mode := range []string{"spans", "events"} {
+	for _, mode := range []string{"spans", "events", "complete"} {
 		var out bytes.Buffer
 		err := runSend(context.Background(), []string{"--endpoint", addr, "--mode", mode, "--spans", "200", "--rate", "0", "--batch", "40", "--duration", "0"}, &out, os.Stderr)
 		if err != nil || !strings.Contains(out.String(), "sent 200 spans") {
@@ -76,7 +76,7 @@ func TestSendToSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	final := sinkOut.String()
-	for _, want := range []string{"logs=400", "opens=200", "p99_ms="} {
+	for _, want := range []string{"logs=600", "opens=200", "p99_ms="} { // events: 2 records a span, complete: 1
 		if !strings.Contains(final, want) {
 			t.Errorf("sink report %q lacks %q", final, want)
 		}
