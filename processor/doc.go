@@ -100,13 +100,21 @@
 // given, the BatchSpanProcessor's environment variables apply, with the same meaning:
 //
 //   - OTEL_BSP_MAX_QUEUE_SIZE: the queue bound, counted in events, not spans (a span
-//     takes at least two, its open and its end, and a stream whose root does not end
-//     last one more, its Outcome). A count above DefaultMaxQueueEvents also raises
+//     takes one when it ends within the announce delay, else at least two, its open
+//     and its end, and a stream whose root does not end last one more, its Outcome). A count above DefaultMaxQueueEvents also raises
 //     the byte bound in proportion, unless WithMaxQueueBytes is given.
 //   - OTEL_BSP_SCHEDULE_DELAY: the flush interval, in milliseconds.
 //   - OTEL_BSP_MAX_EXPORT_BATCH_SIZE: the batch size, in events (at most the queue size).
 //   - OTEL_BSP_EXPORT_TIMEOUT: the bound of one delivery to the sink, in milliseconds
 //     (default 2 min, not the BatchSpanProcessor's 30 s: see DefaultExportTimeout).
+//
+// and one of stwbridge's own:
+//
+//   - STWBRIDGE_ANNOUNCE_DELAY: how long a span's SpanOpen is held back, in
+//     milliseconds (default: the flush interval). A span that ends sooner is sent as
+//     one CompleteSpan event (protocol 1.1, docs/PROTOCOL.md); one still open then is
+//     announced as it stands. 0 announces every span the moment it starts, as a
+//     protocol 1.0 producer does (for a receiver that speaks only 1.0).
 //
 // Invalid values are logged and ignored.
 package processor
