@@ -33,6 +33,7 @@ import (
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/bridge/workerd"
+	"github.com/stwbridge/stwbridge/internal/options"
 )
 
 // Defaults of the handler.
@@ -131,22 +132,11 @@ func NewHandler(pub Publisher, opts ...Option) *Handler {
 	if pub == nil {
 		panic("stwingest: NewHandler needs a Publisher (the forwarder's *bridge.Pipeline)")
 	}
-	o := Options{}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if o.MaxErrors <= 0 {
-		o.MaxErrors = DefaultMaxErrors
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if o.MaxInvocations <= 0 {
-		o.MaxInvocations = DefaultMaxInvocations
-	}
+	o := options.Apply(opts)
+	options.Positive(&o.MaxBodyBytes, DefaultMaxBodyBytes)
+	options.Positive(&o.MaxErrors, DefaultMaxErrors)
+	options.NonZero(&o.Logger, slog.Default())
+	options.Positive(&o.MaxInvocations, DefaultMaxInvocations)
 	return &Handler{pub: pub, opts: o, inv: make(map[bridge.StreamID]invocation), resources: make(map[resourceKey]*resource.Resource)}
 }
 
