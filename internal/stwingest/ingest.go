@@ -166,7 +166,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed: POST tail events to /v1/stw", r.Method))
 		return
 	}
-	if msg := checkContentType(r.Header.Get("Content-Type")); msg != "" {
+	if msg := CheckContentType(r.Header.Get("Content-Type")); msg != "" {
 		h.fail(w, http.StatusUnsupportedMediaType, msg)
 		return
 	}
@@ -188,7 +188,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			resp.Errors = append(resp.Errors, truncate(err.Error(), maxErrorLen))
 		}
 	}
-	orderBySequence(events)
+	OrderBySequence(events)
 	unsampled := 0
 	sampled := make([]bridge.Event, 0, len(events))
 	h.mu.Lock()
@@ -340,10 +340,10 @@ func tooLarge(limit int64) string {
 	return fmt.Sprintf("request body over the limit of %d bytes: send smaller batches", limit)
 }
 
-// checkContentType returns why the content type is refused, or "" when it is fine.
+// CheckContentType returns why the content type ct is refused, or "" when it is fine.
 // JSON arrays and NDJSON are told apart by the body, so any of the JSON types will do;
 // a missing type is taken as JSON.
-func checkContentType(ct string) string {
+func CheckContentType(ct string) string {
 	if ct == "" {
 		return ""
 	}
@@ -359,9 +359,9 @@ func checkContentType(ct string) string {
 	return fmt.Sprintf("content type %q not supported: send application/json (an array) or application/x-ndjson", mt)
 }
 
-// orderBySequence puts the events of each invocation in sequence order, keeping the
+// OrderBySequence puts the events of each invocation in sequence order, keeping the
 // invocations in the order they first appear.
-func orderBySequence(events []bridge.Event) {
+func OrderBySequence(events []bridge.Event) {
 	first := make(map[bridge.StreamID]int)
 	for i, e := range events {
 		if _, ok := first[e.StreamID]; !ok {
