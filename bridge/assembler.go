@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/stwbridge/stwbridge/internal/options"
 )
 
 // AssemblerStats are the assembler's counters.
@@ -82,43 +84,18 @@ var (
 
 // NewAssembler returns an assembler that hands complete spans to next.
 func NewAssembler(next SpanConsumer, opts ...AssemblerOption) *Assembler {
-	o := AssemblerOptions{}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.OrphanAfter <= 0 {
-		o.OrphanAfter = DefaultOrphanAfter
-	}
-	if o.StreamTimeout <= 0 {
-		o.StreamTimeout = DefaultStreamTimeout
-	}
-	if o.ReorderWindow <= 0 {
-		o.ReorderWindow = DefaultReorderWindow
-	}
-	if o.ReorderTimeout <= 0 {
-		o.ReorderTimeout = DefaultReorderTimeout
-	}
-	if o.MaxOpenSpans <= 0 {
-		o.MaxOpenSpans = DefaultMaxOpenSpans
-	}
-	if o.MaxAttributesPerSpan <= 0 {
-		o.MaxAttributesPerSpan = DefaultMaxAttributesPerSpan
-	}
-	if o.MaxEventsPerSpan <= 0 {
-		o.MaxEventsPerSpan = DefaultMaxEventsPerSpan
-	}
-	if o.MaxOpenSpansPerStream == 0 {
-		o.MaxOpenSpansPerStream = DefaultMaxOpenSpansPerStream
-	}
-	if o.MaxLateSpans == 0 {
-		o.MaxLateSpans = DefaultMaxLateSpans
-	}
-	if o.MaxLateBytes == 0 {
-		o.MaxLateBytes = DefaultMaxLateBytes
-	}
-	if o.ForgetLateAfter == 0 {
-		o.ForgetLateAfter = DefaultForgetLateAfter
-	}
+	o := options.Apply(opts)
+	options.Positive(&o.OrphanAfter, DefaultOrphanAfter)
+	options.Positive(&o.StreamTimeout, DefaultStreamTimeout)
+	options.Positive(&o.ReorderWindow, DefaultReorderWindow)
+	options.Positive(&o.ReorderTimeout, DefaultReorderTimeout)
+	options.Positive(&o.MaxOpenSpans, DefaultMaxOpenSpans)
+	options.Positive(&o.MaxAttributesPerSpan, DefaultMaxAttributesPerSpan)
+	options.Positive(&o.MaxEventsPerSpan, DefaultMaxEventsPerSpan)
+	options.NonZero(&o.MaxOpenSpansPerStream, DefaultMaxOpenSpansPerStream)
+	options.NonZero(&o.MaxLateSpans, DefaultMaxLateSpans)
+	options.NonZero(&o.MaxLateBytes, DefaultMaxLateBytes)
+	options.NonZero(&o.ForgetLateAfter, DefaultForgetLateAfter)
 	if o.RequestHeaders == nil {
 		o.RequestHeaders = DefaultRequestHeaders
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/stwbridge/stwbridge/internal/options"
 )
 
 // Defaults of the pipeline.
@@ -72,25 +74,13 @@ func WithConsumeTimeout(d time.Duration) PipelineOption {
 func WithLogger(l *slog.Logger) PipelineOption { return func(o *PipelineOptions) { o.Logger = l } }
 
 func (o *PipelineOptions) setDefaults() {
-	if o.MaxQueueEvents <= 0 {
-		o.MaxQueueEvents = DefaultMaxQueueEvents
-	}
-	if o.MaxQueueBytes <= 0 {
-		o.MaxQueueBytes = DefaultMaxQueueBytes
-	}
-	if o.BatchSize <= 0 {
-		o.BatchSize = DefaultBatchSize
-	}
+	options.Positive(&o.MaxQueueEvents, DefaultMaxQueueEvents)
+	options.Positive(&o.MaxQueueBytes, DefaultMaxQueueBytes)
+	options.Positive(&o.BatchSize, DefaultBatchSize)
 	o.BatchSize = min(o.BatchSize, o.MaxQueueEvents)
-	if o.FlushInterval <= 0 {
-		o.FlushInterval = DefaultFlushInterval
-	}
-	if o.ConsumeTimeout <= 0 {
-		o.ConsumeTimeout = DefaultConsumeTimeout
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	options.Positive(&o.FlushInterval, DefaultFlushInterval)
+	options.Positive(&o.ConsumeTimeout, DefaultConsumeTimeout)
+	options.NonZero(&o.Logger, slog.Default())
 }
 
 // PipelineStats are the pipeline's counters, summed over its tails.
@@ -137,10 +127,7 @@ type Pipeline struct {
 // NewPipeline starts a pipeline delivering to tails, one worker goroutine per tail.
 // Nil tails are ignored.
 func NewPipeline(tails []Tail, opts ...PipelineOption) *Pipeline {
-	var o PipelineOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := options.Apply(opts)
 	o.setDefaults()
 	p := &Pipeline{}
 	for i, t := range tails {

@@ -4,11 +4,9 @@ package main
 // between real OTel SDK apps, a real OpenTelemetry Collector and an OTLP test sink.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -248,31 +246,8 @@ func TestKilledAppSpansBecomeUnfinished(t *testing.T) {
 
 	app := exec.Command(os.Args[0], "-test.run=^$")
 	app.Env = append(os.Environ(), helperEnv+"="+b.grpc)
-	out, err := app.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	app.Stderr = os.Stderr
-	if err := app.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer app.Process.Kill()
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if sc.Text() == "READY" {
-				ready <- true
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	select {
-	case <-ready:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the helper app never got ready")
-	}
+	testenv.StartUntilLine(t, app, "READY", 20*time.Second)
 	// While the app lives, its heartbeats keep its open spans from being reported.
 	time.Sleep(2 * streamTimeout)
 	if sp := findSpan(sink, "doomed request"); sp != nil {

@@ -1,16 +1,12 @@
 package stwworkerdreceiver
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
-	"slices"
 
-	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/bridge/workerd"
 	"github.com/stwbridge/stwbridge/collector/internal/stwcodec"
 	"github.com/stwbridge/stwbridge/internal/stwingest"
@@ -40,7 +36,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed: POST tail events", r.Method))
 		return
 	}
-	if msg := checkContentType(r.Header.Get("Content-Type")); msg != "" {
+	if msg := stwingest.CheckContentType(r.Header.Get("Content-Type")); msg != "" {
 		fail(w, http.StatusUnsupportedMediaType, msg)
 		return
 	}
@@ -80,7 +76,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, code, resp)
 		return
 	}
-	orderBySequence(events)
+	stwingest.OrderBySequence(events)
 
 	ctx := h.obs.StartLogsOp(r.Context())
 	ld, err := stwcodec.EventsToLogs(events)
@@ -103,41 +99,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, resp)
 	}
-}
-
-// orderBySequence puts the events of each invocation in sequence order, keeping the
-// invocations in the order they first appear.
-func orderBySequence(events []bridge.Event) {
-	first := make(map[bridge.StreamID]int)
-	for i, e := range events {
-		if _, ok := first[e.StreamID]; !ok {
-			first[e.StreamID] = i
-		}
-	}
-	slices.SortStableFunc(events, func(a, b bridge.Event) int {
-		if c := cmp.Compare(first[a.StreamID], first[b.StreamID]); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Sequence, b.Sequence)
-	})
-}
-
-// checkContentType returns why the content type is refused, or "" when it is fine: any
-// of the JSON types (arrays and NDJSON are told apart by the body), or none.
-func checkContentType(ct string) string {
-	if ct == "" {
-		return ""
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return fmt.Sprintf("content type %q does not parse: %v", ct, err)
-	}
-	switch mt {
-	case "application/json", "application/x-ndjson", "application/ndjson",
-		"application/jsonl", "application/x-jsonlines", "text/plain":
-		return ""
-	}
-	return fmt.Sprintf("content type %q not supported: send application/json (an array) or application/x-ndjson", mt)
 }
 
 func fail(w http.ResponseWriter, code int, msg string) {

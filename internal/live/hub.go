@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stwbridge/stwbridge/bridge"
+	"github.com/stwbridge/stwbridge/internal/options"
 )
 
 // Defaults of the hub's options.
@@ -79,27 +80,12 @@ func WithMaxOpenSpans(spans int) Option { return func(o *Options) { o.MaxOpenSpa
 func WithMaxWatchers(n int) Option { return func(o *Options) { o.MaxWatchers = n } }
 
 func resolveOptions(opts []Option) Options {
-	var o Options
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
-		}
-	}
-	if o.MaxOpenSpans <= 0 {
-		o.MaxOpenSpans = DefaultMaxOpenSpans
-	}
-	if o.MaxWatchers <= 0 {
-		o.MaxWatchers = DefaultMaxWatchers
-	}
-	if o.buffer <= 0 {
-		o.buffer = DefaultBuffer
-	}
-	if o.keepAlive <= 0 {
-		o.keepAlive = DefaultKeepAlive
-	}
-	if o.writeTimeout <= 0 {
-		o.writeTimeout = DefaultWriteTimeout
-	}
+	o := options.Apply(opts)
+	options.Positive(&o.MaxOpenSpans, DefaultMaxOpenSpans)
+	options.Positive(&o.MaxWatchers, DefaultMaxWatchers)
+	options.Positive(&o.buffer, DefaultBuffer)
+	options.Positive(&o.keepAlive, DefaultKeepAlive)
+	options.Positive(&o.writeTimeout, DefaultWriteTimeout)
 	return o
 }
 

@@ -27,6 +27,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/stwbridge/stwbridge/internal/options"
 )
 
 // Defaults.
@@ -113,22 +115,11 @@ type Limiter struct {
 // New builds a Limiter. It fails when no limit is given or the percentage cannot be
 // resolved. Call Start to begin sampling and Stop to end it.
 func New(opts ...Option) (*Limiter, error) {
-	var o Options
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.CheckInterval <= 0 {
-		o.CheckInterval = DefaultCheckInterval
-	}
-	if o.RetryAfter <= 0 {
-		o.RetryAfter = DefaultRetryAfter
-	}
-	if o.minGCInterval <= 0 {
-		o.minGCInterval = DefaultMinGCInterval
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o := options.Apply(opts)
+	options.Positive(&o.CheckInterval, DefaultCheckInterval)
+	options.Positive(&o.RetryAfter, DefaultRetryAfter)
+	options.Positive(&o.minGCInterval, DefaultMinGCInterval)
+	options.NonZero(&o.Logger, slog.Default())
 	if o.readMemory == nil {
 		o.readMemory = readHeap
 	}

@@ -126,26 +126,26 @@ func (s *Sink) notifyLocked() {
 func (s *Sink) Spans() []*tracepb.Span {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*tracepb.Span
-	for _, req := range s.traces {
-		for _, rs := range req.ResourceSpans {
-			for _, ss := range rs.ScopeSpans {
-				out = append(out, ss.Spans...)
-			}
-		}
-	}
-	return out
+	return flatten(s.traces, (*coltracepb.ExportTraceServiceRequest).GetResourceSpans,
+		(*tracepb.ResourceSpans).GetScopeSpans, (*tracepb.ScopeSpans).GetSpans)
 }
 
 // LogRecords returns every log record received so far, flattened.
 func (s *Sink) LogRecords() []*logspb.LogRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*logspb.LogRecord
-	for _, req := range s.logs {
-		for _, rl := range req.ResourceLogs {
-			for _, sl := range rl.ScopeLogs {
-				out = append(out, sl.LogRecords...)
+	return flatten(s.logs, (*collogspb.ExportLogsServiceRequest).GetResourceLogs,
+		(*logspb.ResourceLogs).GetScopeLogs, (*logspb.ScopeLogs).GetLogRecords)
+}
+
+// flatten returns the items of every scope of every resource of reqs, in order.
+func flatten[Req, Res, Scope, Item any](reqs []Req, resources func(Req) []Res,
+	scopes func(Res) []Scope, items func(Scope) []Item) []Item {
+	var out []Item
+	for _, req := range reqs {
+		for _, res := range resources(req) {
+			for _, sc := range scopes(res) {
+				out = append(out, items(sc)...)
 			}
 		}
 	}

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
+	"github.com/stwbridge/stwbridge/internal/options"
 	"github.com/stwbridge/stwbridge/internal/wal"
 	"github.com/stwbridge/stwbridge/stwotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -168,32 +169,17 @@ type Queue struct {
 type replayKey struct{}
 
 // Open opens (or creates) the log in the data directory dir.
-func Open(dir string, options ...Option) (*Queue, error) {
+func Open(dir string, opt ...Option) (*Queue, error) {
 	if dir == "" {
 		return nil, errors.New("persist: no data directory given")
 	}
-	var opts Options
-	for _, o := range options {
-		o(&opts)
-	}
-	if opts.MaxBytes <= 0 {
-		opts.MaxBytes = DefaultMaxBytes
-	}
-	if opts.CheckpointInterval <= 0 {
-		opts.CheckpointInterval = DefaultCheckpointInterval
-	}
-	if opts.CheckpointTimeout <= 0 {
-		opts.CheckpointTimeout = DefaultCheckpointTimeout
-	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if opts.RetryAfter <= 0 {
-		opts.RetryAfter = DefaultRetryAfter
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	opts := options.Apply(opt)
+	options.Positive(&opts.MaxBytes, DefaultMaxBytes)
+	options.Positive(&opts.CheckpointInterval, DefaultCheckpointInterval)
+	options.Positive(&opts.CheckpointTimeout, DefaultCheckpointTimeout)
+	options.Positive(&opts.MaxBodyBytes, DefaultMaxBodyBytes)
+	options.Positive(&opts.RetryAfter, DefaultRetryAfter)
+	options.NonZero(&opts.Logger, slog.Default())
 	segment := min(int64(wal.DefaultSegmentBytes), max(opts.MaxBytes/8, 4096))
 	w, err := wal.Open(dir, wal.WithMaxBytes(opts.MaxBytes), wal.WithSegmentBytes(segment),
 		wal.WithMaxRecordBytes(int(min(opts.MaxBytes, math.MaxInt32))), wal.WithLogger(opts.Logger))

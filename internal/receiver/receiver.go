@@ -18,6 +18,7 @@ import (
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/metrics"
+	"github.com/stwbridge/stwbridge/internal/options"
 	"github.com/stwbridge/stwbridge/stwotlp"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -106,20 +107,11 @@ type Receiver struct {
 }
 
 // New returns a receiver that hands what it decodes to c.
-func New(c Consumer, options ...Option) *Receiver {
-	var opts Options
-	for _, o := range options {
-		o(&opts)
-	}
-	if opts.MaxRecvMsgSize <= 0 {
-		opts.MaxRecvMsgSize = DefaultMaxRecvMsgSize
-	}
-	if opts.MaxRequestBodySize <= 0 {
-		opts.MaxRequestBodySize = DefaultMaxRequestBodySize
-	}
-	if opts.RetryAfter <= 0 {
-		opts.RetryAfter = DefaultRetryAfter
-	}
+func New(c Consumer, opt ...Option) *Receiver {
+	opts := options.Apply(opt)
+	options.Positive(&opts.MaxRecvMsgSize, DefaultMaxRecvMsgSize)
+	options.Positive(&opts.MaxRequestBodySize, DefaultMaxRequestBodySize)
+	options.Positive(&opts.RetryAfter, DefaultRetryAfter)
 	return &Receiver{consumer: c, opts: opts}
 }
 

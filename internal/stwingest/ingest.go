@@ -33,6 +33,7 @@ import (
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/bridge/workerd"
+	"github.com/stwbridge/stwbridge/internal/options"
 )
 
 // Defaults of the handler.
@@ -131,22 +132,11 @@ func NewHandler(pub Publisher, opts ...Option) *Handler {
 	if pub == nil {
 		panic("stwingest: NewHandler needs a Publisher (the forwarder's *bridge.Pipeline)")
 	}
-	o := Options{}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if o.MaxErrors <= 0 {
-		o.MaxErrors = DefaultMaxErrors
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if o.MaxInvocations <= 0 {
-		o.MaxInvocations = DefaultMaxInvocations
-	}
+	o := options.Apply(opts)
+	options.Positive(&o.MaxBodyBytes, DefaultMaxBodyBytes)
+	options.Positive(&o.MaxErrors, DefaultMaxErrors)
+	options.NonZero(&o.Logger, slog.Default())
+	options.Positive(&o.MaxInvocations, DefaultMaxInvocations)
 	return &Handler{pub: pub, opts: o, inv: make(map[bridge.StreamID]invocation), resources: make(map[resourceKey]*resource.Resource)}
 }
 
@@ -176,7 +166,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed: POST tail events to /v1/stw", r.Method))
 		return
 	}
-	if msg := checkContentType(r.Header.Get("Content-Type")); msg != "" {
+	if msg := CheckContentType(r.Header.Get("Content-Type")); msg != "" {
 		h.fail(w, http.StatusUnsupportedMediaType, msg)
 		return
 	}
@@ -198,7 +188,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			resp.Errors = append(resp.Errors, truncate(err.Error(), maxErrorLen))
 		}
 	}
-	orderBySequence(events)
+	OrderBySequence(events)
 	unsampled := 0
 	sampled := make([]bridge.Event, 0, len(events))
 	h.mu.Lock()
@@ -350,10 +340,10 @@ func tooLarge(limit int64) string {
 	return fmt.Sprintf("request body over the limit of %d bytes: send smaller batches", limit)
 }
 
-// checkContentType returns why the content type is refused, or "" when it is fine.
+// CheckContentType returns why the content type ct is refused, or "" when it is fine.
 // JSON arrays and NDJSON are told apart by the body, so any of the JSON types will do;
 // a missing type is taken as JSON.
-func checkContentType(ct string) string {
+func CheckContentType(ct string) string {
 	if ct == "" {
 		return ""
 	}
@@ -369,9 +359,9 @@ func checkContentType(ct string) string {
 	return fmt.Sprintf("content type %q not supported: send application/json (an array) or application/x-ndjson", mt)
 }
 
-// orderBySequence puts the events of each invocation in sequence order, keeping the
+// OrderBySequence puts the events of each invocation in sequence order, keeping the
 // invocations in the order they first appear.
-func orderBySequence(events []bridge.Event) {
+func OrderBySequence(events []bridge.Event) {
 	first := make(map[bridge.StreamID]int)
 	for i, e := range events {
 		if _, ok := first[e.StreamID]; !ok {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
+	"github.com/stwbridge/stwbridge/internal/options"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -88,26 +89,15 @@ type group struct {
 var _ bridge.SpanConsumer = (*Printer)(nil)
 
 // New returns a printer writing to w; it prints each trace GroupWait after its last span.
-func New(w io.Writer, options ...Option) *Printer {
-	var opts Options
-	for _, o := range options {
-		o(&opts)
-	}
-	if opts.GroupWait <= 0 {
-		opts.GroupWait = DefaultGroupWait
-	}
-	if opts.MaxAttributes <= 0 {
-		opts.MaxAttributes = DefaultMaxAttributes
-	}
+func New(w io.Writer, opt ...Option) *Printer {
+	opts := options.Apply(opt)
+	options.Positive(&opts.GroupWait, DefaultGroupWait)
+	options.Positive(&opts.MaxAttributes, DefaultMaxAttributes)
 	if opts.now == nil {
 		opts.now = time.Now
 	}
-	if opts.OpenAfter == 0 {
-		opts.OpenAfter = DefaultOpenAfter
-	}
-	if opts.MaxOpen <= 0 {
-		opts.MaxOpen = DefaultMaxOpen
-	}
+	options.NonZero(&opts.OpenAfter, DefaultOpenAfter)
+	options.Positive(&opts.MaxOpen, DefaultMaxOpen)
 	p := &Printer{opts: opts, w: w, pending: map[trace.TraceID]*group{}, open: map[openKey]*openSpan{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go p.loop()

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/stwbridge/stwbridge/internal/options"
 )
 
 // Defaults.
@@ -133,22 +135,11 @@ type WAL struct {
 // Open opens (creating if needed) the log in dir, checks every segment, cuts a torn
 // record at the end, and is ready to Replay and Append.
 func Open(dir string, opts ...Option) (*WAL, error) {
-	var o Options
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.MaxBytes <= 0 {
-		o.MaxBytes = DefaultMaxBytes
-	}
-	if o.SegmentBytes <= 0 {
-		o.SegmentBytes = DefaultSegmentBytes
-	}
-	if o.MaxRecordBytes <= 0 {
-		o.MaxRecordBytes = DefaultMaxRecordBytes
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o := options.Apply(opts)
+	options.Positive(&o.MaxBytes, DefaultMaxBytes)
+	options.Positive(&o.SegmentBytes, DefaultSegmentBytes)
+	options.Positive(&o.MaxRecordBytes, DefaultMaxRecordBytes)
+	options.NonZero(&o.Logger, slog.Default())
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("wal: create data directory: %w", err)
 	}

@@ -5,7 +5,6 @@ package webui_test
 // to it, and Debian's chromium, driven by chromedp, shows them.
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -163,30 +162,7 @@ func startApp(t *testing.T, b *bridge, caFile, token string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEndpoint+"="+b.grpc, helperCA+"="+caFile, helperToken+"="+token)
 	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if sc.Text() == "READY" {
-				ready <- true
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the helper app did not get ready within 30s")
-	}
+	testenv.StartUntilLine(t, cmd, "READY", 30*time.Second)
 	return cmd
 }
 
