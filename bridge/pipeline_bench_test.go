@@ -57,45 +57,33 @@ func plBenchSpan() sdktrace.ReadOnlySpan {
 	}.Snapshot()
 }
 
-// benchSerialParallel runs two sub-benchmarks, "serial" (b.Loop) and "parallel"
-// (b.RunParallel), of the op that setup returns; setup runs before the timer starts,
-// done after it stops.
-func benchSerialParallel(b *testing.B, setup func(b *testing.B) (op, done func())) {
-	run := func(b *testing.B, parallel bool) {
-		op, done := setup(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		if parallel {
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					op()
-				}
-			})
-		} else {
-			for b.Loop() {
-				op()
-			}
-		}
-		b.StopTimer()
-		done()
-	}
-	b.Run("serial", func(b *testing.B) { run(b, false) })
-	b.Run("parallel", func(b *testing.B) { run(b, true) })
-}
-
 // BenchmarkPublish measures Publish of a pre-built event into a pipeline with one tail
 // that does nothing, the counterpart of BenchmarkBSPOnEnd. A producer that does
 // nothing but publish outruns any worker, so some events are dropped (cheaper than
 // queueing them); drops/op says how many, for both benchmarks.
 func BenchmarkPublish(b *testing.B) {
-	benchSerialParallel(b, func(b *testing.B) (op, done func()) {
+	run := func(b *testing.B, parallel bool) {
 		p := NewPipeline([]Tail{TailFunc(func(context.Context, []Event) error { return nil })})
 		e := plBenchEvent()
-		return func() { p.Publish(e) }, func() {
-			_ = p.Shutdown(context.Background())
-			b.ReportMetric(float64(p.Stats().Dropped)/float64(b.N), "drops/op")
+		b.ReportAllocs()
+		b.ResetTimer()
+		if parallel {
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					p.Publish(e)
+				}
+			})
+		} else {
+			for b.Loop() {
+				p.Publish(e)
+			}
 		}
-	})
+		b.StopTimer()
+		_ = p.Shutdown(context.Background())
+		b.ReportMetric(float64(p.Stats().Dropped)/float64(b.N), "drops/op")
+	}
+	b.Run("serial", func(b *testing.B) { run(b, false) })
+	b.Run("parallel", func(b *testing.B) { run(b, true) })
 }
 
 // plCountingExporter counts the spans it is given and does nothing else.
@@ -110,34 +98,62 @@ func (*plCountingExporter) Shutdown(context.Context) error { return nil }
 // BenchmarkBSPOnEnd is the baseline: the OTel SDK's BatchSpanProcessor enqueueing a
 // pre-built ended span, with an exporter that does nothing.
 func BenchmarkBSPOnEnd(b *testing.B) {
-	benchSerialParallel(b, func(b *testing.B) (op, done func()) {
+	run := func(b *testing.B, parallel bool) {
 		exp := &plCountingExporter{}
 		bsp := sdktrace.NewBatchSpanProcessor(exp)
 		s := plBenchSpan()
-		return func() { bsp.OnEnd(s) }, func() {
-			// Shutdown exports what is queued: the rest was dropped by OnEnd.
-			_ = bsp.Shutdown(context.Background())
-			b.ReportMetric(float64(int64(b.N)-exp.spans.Load())/float64(b.N), "drops/op")
+		b.ReportAllocs()
+		b.ResetTimer()
+		if parallel {
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					bsp.OnEnd(s)
+				}
+			})
+		} else {
+			for b.Loop() {
+				bsp.OnEnd(s)
+			}
 		}
-	})
+		b.StopTimer()
+		// Shutdown exports what is queued: the rest was dropped by OnEnd.
+		_ = bsp.Shutdown(context.Background())
+		b.ReportMetric(float64(int64(b.N)-exp.spans.Load())/float64(b.N), "drops/op")
+	}
+	b.Run("serial", func(b *testing.B) { run(b, false) })
+	b.Run("parallel", func(b *testing.B) { run(b, true) })
 }
 
 // BenchmarkPublishFull measures the drop path: the only tail is stuck, so its queue
 // is full and every Publish drops (and counts) the event. Its counterpart is
 // BenchmarkBSPOnEndFull.
 func BenchmarkPublishFull(b *testing.B) {
-	benchSerialParallel(b, func(b *testing.B) (op, done func()) {
+	run := func(b *testing.B, parallel bool) {
 		release := make(chan struct{})
 		p := NewPipeline([]Tail{TailFunc(func(context.Context, []Event) error { <-release; return nil })},
 			WithMaxQueueEvents(64))
 		e := plBenchEvent()
 		for p.Publish(e) {
 		}
-		return func() { p.Publish(e) }, func() {
-			close(release)
-			_ = p.Shutdown(context.Background())
+		b.ReportAllocs()
+		b.ResetTimer()
+		if parallel {
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					p.Publish(e)
+				}
+			})
+		} else {
+			for b.Loop() {
+				p.Publish(e)
+			}
 		}
-	})
+		b.StopTimer()
+		close(release)
+		_ = p.Shutdown(context.Background())
+	}
+	b.Run("serial", func(b *testing.B) { run(b, false) })
+	b.Run("parallel", func(b *testing.B) { run(b, true) })
 }
 
 // stuckExporter blocks in ExportSpans until released.
@@ -152,18 +168,32 @@ func (stuckExporter) Shutdown(context.Context) error { return nil }
 // BenchmarkBSPOnEndFull is the baseline of BenchmarkPublishFull: the
 // BatchSpanProcessor's exporter is stuck, its queue full, and every OnEnd drops.
 func BenchmarkBSPOnEndFull(b *testing.B) {
-	benchSerialParallel(b, func(b *testing.B) (op, done func()) {
+	run := func(b *testing.B, parallel bool) {
 		exp := stuckExporter{release: make(chan struct{})}
 		bsp := sdktrace.NewBatchSpanProcessor(exp, sdktrace.WithMaxQueueSize(64), sdktrace.WithMaxExportBatchSize(64))
 		s := plBenchSpan()
 		for range 1000 { // fill the queue, and the batch the worker holds
 			bsp.OnEnd(s)
 		}
-		return func() { bsp.OnEnd(s) }, func() {
-			close(exp.release)
-			_ = bsp.Shutdown(context.Background())
+		b.ReportAllocs()
+		b.ResetTimer()
+		if parallel {
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					bsp.OnEnd(s)
+				}
+			})
+		} else {
+			for b.Loop() {
+				bsp.OnEnd(s)
+			}
 		}
-	})
+		b.StopTimer()
+		close(exp.release)
+		_ = bsp.Shutdown(context.Background())
+	}
+	b.Run("serial", func(b *testing.B) { run(b, false) })
+	b.Run("parallel", func(b *testing.B) { run(b, true) })
 }
 
 // BenchmarkPublishPaired runs Publish and the BatchSpanProcessor's OnEnd in
