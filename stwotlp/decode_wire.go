@@ -452,6 +452,11 @@ func (d *fastDecoder) parseKeyValue(b []byte, record bool) (*commonpb.KeyValue, 
 		}
 		switch num {
 		case 1:
+			// Every occurrence must be valid UTF-8, as proto.Unmarshal checks each,
+			// though the last one wins.
+			if !utf8.Valid(v) {
+				return nil, false
+			}
 			key = v
 		case 2:
 			if valueSeen {
@@ -462,9 +467,6 @@ func (d *fastDecoder) parseKeyValue(b []byte, record bool) (*commonpb.KeyValue, 
 			return nil, false
 		}
 		b = rest
-	}
-	if !utf8.Valid(key) {
-		return nil, false
 	}
 	kv := d.newKV()
 	kv.Key = d.str(key)

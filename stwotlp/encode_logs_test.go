@@ -269,16 +269,35 @@ func randLinks(r *rand.Rand, bad bool) []bridge.Link {
 	return links
 }
 
+// randSpanOpen returns a SpanOpen with fields set at random.
+func randSpanOpen(r *rand.Rand, bad bool) *bridge.SpanOpen {
+	str := func() string { return randString(r, bad) }
+	ts, _ := trace.ParseTraceState([]string{"", "a=1", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"}[r.IntN(3)])
+	var parent trace.SpanID
+	copy(parent[:], randID(r, 8))
+	return &bridge.SpanOpen{Name: str(), SpanKind: trace.SpanKind(r.IntN(6)), Parent: parent, TraceState: ts,
+		TraceFlags: trace.TraceFlags(r.IntN(256)), RemoteParent: r.IntN(2) == 0, Attributes: randAttrs(r, 2, bad), Links: randLinks(r, bad)}
+}
+
+// randSpanEnd returns a SpanEndData with fields set at random.
+func randSpanEnd(r *rand.Rand, bad bool) *bridge.SpanEndData {
+	str := func() string { return randString(r, bad) }
+	var events []bridge.SpanEvent
+	for range r.IntN(3) {
+		events = append(events, bridge.SpanEvent{Name: str(), Time: randTime(r), Attributes: randAttrs(r, 1, bad), DroppedAttributeCount: r.IntN(2)})
+	}
+	return &bridge.SpanEndData{Status: bridge.Status{Code: codes.Code(r.IntN(3)), Description: str()},
+		Attributes: randAttrs(r, 2, bad), Events: events, Links: randLinks(r, bad),
+		DroppedAttributes: r.IntN(3), DroppedEvents: r.IntN(3), DroppedLinks: r.IntN(3), ChildSpanCount: r.IntN(3),
+		Unfinished: r.IntN(2) == 0, StreamContinues: r.IntN(2) == 0, Outcome: []string{"", "ok", "canceled"}[r.IntN(3)]}
+}
+
 // randBody returns a body of any kind, with fields set at random.
 func randBody(r *rand.Rand, bad bool) bridge.Body {
 	str := func() string { return randString(r, bad) }
-	switch r.IntN(14) {
+	switch r.IntN(15) {
 	case 0:
-		ts, _ := trace.ParseTraceState([]string{"", "a=1", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"}[r.IntN(3)])
-		var parent trace.SpanID
-		copy(parent[:], randID(r, 8))
-		return &bridge.SpanOpen{Name: str(), SpanKind: trace.SpanKind(r.IntN(6)), Parent: parent, TraceState: ts,
-			TraceFlags: trace.TraceFlags(r.IntN(256)), RemoteParent: r.IntN(2) == 0, Attributes: randAttrs(r, 2, bad), Links: randLinks(r, bad)}
+		return randSpanOpen(r, bad)
 	case 1:
 		return &bridge.UpdateName{Name: str()}
 	case 2:
@@ -286,14 +305,7 @@ func randBody(r *rand.Rand, bad bool) bridge.Body {
 	case 3:
 		return &bridge.StatusUpdate{Status: bridge.Status{Code: codes.Code(r.IntN(3)), Description: str()}}
 	case 4:
-		var events []bridge.SpanEvent
-		for range r.IntN(3) {
-			events = append(events, bridge.SpanEvent{Name: str(), Time: randTime(r), Attributes: randAttrs(r, 1, bad), DroppedAttributeCount: r.IntN(2)})
-		}
-		return &bridge.SpanEndData{Status: bridge.Status{Code: codes.Code(r.IntN(3)), Description: str()},
-			Attributes: randAttrs(r, 2, bad), Events: events, Links: randLinks(r, bad),
-			DroppedAttributes: r.IntN(3), DroppedEvents: r.IntN(3), DroppedLinks: r.IntN(3), ChildSpanCount: r.IntN(3),
-			Unfinished: r.IntN(2) == 0, Outcome: []string{"", "ok", "canceled"}[r.IntN(3)]}
+		return randSpanEnd(r, bad)
 	case 5:
 		return &bridge.Heartbeat{}
 	case 6:
@@ -328,6 +340,8 @@ func randBody(r *rand.Rand, bad bool) bridge.Body {
 		return &bridge.StreamDiagnostic{DroppedEvents: r.Uint64() >> r.IntN(64)}
 	case 12:
 		return &bridge.DiagnosticChannel{Channel: str(), Message: str()}
+	case 13:
+		return &bridge.CompleteSpan{Start: randTime(r), Open: randSpanOpen(r, bad), End: randSpanEnd(r, bad)}
 	}
 	return nil // an event without a body
 }
