@@ -800,7 +800,7 @@ func fuzzAssemble(t *testing.T, data []byte) {
 			}
 			var b bridge.Body
 			attrs := []attribute.KeyValue{attribute.Int(fmt.Sprint("k", seq%3), int(seq))}
-			switch k % 13 {
+			switch k % 15 {
 			case 0:
 				b = nil
 			case 1:
@@ -833,6 +833,16 @@ func fuzzAssemble(t *testing.T, data []byte) {
 				b = &bridge.Return{StatusCode: int(seq) * 20}
 			case 12:
 				b = &bridge.StreamDiagnostic{DroppedEvents: uint64(span)}
+			case 13:
+				var parent trace.SpanID
+				if seq%3 != 0 {
+					parent = spanID(int(seq % 8))
+				}
+				b = &bridge.CompleteSpan{Start: t0.Add(time.Duration(seq/2) * time.Millisecond),
+					Open: &bridge.SpanOpen{Name: "c", Parent: parent, RemoteParent: seq%4 == 0, Attributes: attrs},
+					End:  &bridge.SpanEndData{StreamContinues: seq%5 == 0, Unfinished: seq%7 == 0}}
+			case 14:
+				b = &bridge.DiagnosticChannel{Channel: "ch", Message: fmt.Sprint(seq)}
 			}
 			var id bridge.StreamID
 			if str > 0 {
