@@ -40,6 +40,8 @@ trap cleanup EXIT
 echo "loadbench: building stwbridge and stwload" >&2
 go build -o "$work/stwbridge" ./cmd/stwbridge
 go build -o "$work/stwload" ./cmd/stwload
+# otelcol-stw: a Collector with the stw connector (collector/, a module of its own).
+(cd collector && go build -o "$work/otelcol-stw" ./cmd/otelcol-stw)
 LOAD=$work/stwload
 TCK=$(getconf CLK_TCK)
 
@@ -180,6 +182,52 @@ YAML
 	stop_sink
 }
 
+# connector_run: otelcol-stw, the Collector with the stw connector, on the same
+# lifecycle events as stwbridge: otlp receiver (logs) -> stw -> batch -> otlp_grpc.
+connector_run() {
+	start_sink otelcol-stw
+	local addr pid
+	addr=$("$LOAD" freeport)
+	cat > "$work/otelcol-stw.$round.yaml" <<YAML
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: "$addr"
+connectors:
+  stw:
+processors:
+  batch:
+exporters:
+  otlp_grpc:
+    endpoint: "$SINK_ADDR"
+    tls:
+      insecure: true
+service:
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: warn
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [stw]
+    traces:
+      receivers: [stw]
+      processors: [batch]
+      exporters: [otlp_grpc]
+YAML
+	"$work/otelcol-stw" --config "file:$work/otelcol-stw.$round.yaml" > "$work/otelcol-stw.$round.log" 2>&1 &
+	pid=$!
+	pids+=("$pid")
+	wait_listen "$addr"
+	measure otelcol-stw "$pid" events "$addr"
+	kill -TERM "$pid"
+	wait "$pid" || true
+	stop_sink
+}
+
 # 1. and 2., alternating each round: stwbridge (lifecycle events in, assembled spans
 # out) with its defaults (no compression downstream, as the OTLP spec's default), then
 # with gzip as the Collector; the Collector on the same spans as plain OTLP traces.
@@ -188,6 +236,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	bridge_run stwbridge-v11
 	bridge_run stwbridge-gzip --config "$work/gzip.yaml"
 	collector_run
+	connector_run
 done
 round=vis
 
