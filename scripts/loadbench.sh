@@ -141,18 +141,22 @@ bridge_run() {
 
 printf 'exporter:\n  compression: gzip\n' > "$work/gzip.yaml"
 
-# collector_run: the Collector forwarding the same spans as plain OTLP traces (its
-# defaults: batch processor, OTLP exporter with its sending queue and gzip).
-collector_run() {
-	start_sink collector
+# otelcol_run NAME BINARY MODE EXTRA PIPELINES: a Collector (BINARY) with an otlp
+# receiver, the batch processor and an OTLP exporter to a fresh sink, fed the load in
+# MODE. EXTRA is more top-level YAML (connectors, say; may be empty), PIPELINES its
+# service pipelines (indented for "pipelines:").
+otelcol_run() {
+	local name=$1 bin=$2 mode=$3 extra=$4 pipelines=$5
+	start_sink "$name"
 	local addr pid
 	addr=$("$LOAD" freeport)
-	cat > "$work/otelcol.$round.yaml" <<YAML
+	cat > "$work/$name.$round.yaml" <<YAML
 receivers:
   otlp:
     protocols:
       grpc:
         endpoint: "$addr"
+$extra
 processors:
   batch:
 exporters:
@@ -167,65 +171,38 @@ service:
     logs:
       level: warn
   pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [otlp_grpc]
+$pipelines
 YAML
-	"$OTELCOL" --config "file:$work/otelcol.$round.yaml" > "$work/otelcol.$round.log" 2>&1 &
+	"$bin" --config "file:$work/$name.$round.yaml" > "$work/$name.$round.log" 2>&1 &
 	pid=$!
 	pids+=("$pid")
 	wait_listen "$addr"
-	measure collector "$pid" spans "$addr"
+	measure "$name" "$pid" "$mode" "$addr"
 	kill -TERM "$pid"
 	wait "$pid" || true
 	stop_sink
 }
 
+# collector_run: the Collector forwarding the same spans as plain OTLP traces (its
+# defaults: batch processor, OTLP exporter with its sending queue and gzip).
+collector_run() {
+	otelcol_run collector "$OTELCOL" spans "" "    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [otlp_grpc]"
+}
+
 # connector_run: otelcol-stw, the Collector with the stw connector, on the same
 # lifecycle events as stwbridge: otlp receiver (logs) -> stw -> batch -> otlp_grpc.
 connector_run() {
-	start_sink otelcol-stw
-	local addr pid
-	addr=$("$LOAD" freeport)
-	cat > "$work/otelcol-stw.$round.yaml" <<YAML
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: "$addr"
-connectors:
-  stw:
-processors:
-  batch:
-exporters:
-  otlp_grpc:
-    endpoint: "$SINK_ADDR"
-    tls:
-      insecure: true
-service:
-  telemetry:
-    metrics:
-      level: none
-    logs:
-      level: warn
-  pipelines:
-    logs:
+	otelcol_run otelcol-stw "$work/otelcol-stw" events "connectors:
+  stw:" "    logs:
       receivers: [otlp]
       exporters: [stw]
     traces:
       receivers: [stw]
       processors: [batch]
-      exporters: [otlp_grpc]
-YAML
-	"$work/otelcol-stw" --config "file:$work/otelcol-stw.$round.yaml" > "$work/otelcol-stw.$round.log" 2>&1 &
-	pid=$!
-	pids+=("$pid")
-	wait_listen "$addr"
-	measure otelcol-stw "$pid" events "$addr"
-	kill -TERM "$pid"
-	wait "$pid" || true
-	stop_sink
+      exporters: [otlp_grpc]"
 }
 
 # 1. and 2., alternating each round: stwbridge (lifecycle events in, assembled spans
