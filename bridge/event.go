@@ -20,6 +20,18 @@ func (id StreamID) String() string { return hex.EncodeToString(id[:]) }
 // IsValid reports whether the id is not all zeros.
 func (id StreamID) IsValid() bool { return id != StreamID{} }
 
+// AloneStreamID returns the stream id of a span alone in its stream (protocol 1.1: a
+// CompleteSpan with Alone set travels without a stream id or sequence): the trace id
+// with the span id folded into its last 8 bytes. It differs from the trace id itself,
+// which stands for a missing stream id in version 1, since a span id is never zero.
+func AloneStreamID(t trace.TraceID, s trace.SpanID) StreamID {
+	id := StreamID(t)
+	for i, b := range s {
+		id[8+i] ^= b
+	}
+	return id
+}
+
 // Event is the envelope of every STW event: which span and stream it concerns, where it
 // stands in its stream, when it happened, and its typed Body.
 //
@@ -277,10 +289,16 @@ type StreamDiagnostic struct {
 // CompleteSpan reports in one event a span that ended before it was announced
 // (protocol 1.1): what its SpanOpen and SpanEndData would have carried. The envelope's
 // Time is the end time; Open.Name is the span's final name.
+//
+// Alone marks a span that is its stream's only event: a root (no parent, or a remote
+// one) that ended before its announcement while no other event of its stream was
+// sent. Such an event has sequence 0 and the stream id AloneStreamID, and travels
+// without either (docs/PROTOCOL.md, "A span alone in its stream").
 type CompleteSpan struct {
 	Start time.Time
 	Open  *SpanOpen
 	End   *SpanEndData
+	Alone bool
 }
 
 func (*SpanOpen) Kind() Kind          { return KindSpanOpen }

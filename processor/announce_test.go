@@ -53,8 +53,45 @@ func TestAnnounceDelayShortSpanIsOneEvent(t *testing.T) {
 		len(r.Open.Attributes) != 1 || r.End.StreamContinues {
 		t.Fatalf("root CompleteSpan open %+v end %+v", *r.Open, *r.End)
 	}
+	if c.Alone || r.Alone {
+		t.Fatalf("a stream of two spans sent a span alone: child %v, root %v", c.Alone, r.Alone)
+	}
 	if st := p.Stats(); st.CompleteSpans != 2 || st.LateAnnounced != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A root span that ends within the announce delay, with nothing else of its stream
+// sent or held back, is alone in its stream: sequence 0 under the stream id receivers
+// derive (it travels without one). A root whose child is still held back is not.
+func TestAnnounceDelaySpanAlone(t *testing.T) {
+	p, sdk, rec := setup(t, WithAnnounceDelay(time.Hour))
+	tracer := p.Wrap(sdk).Tracer("t")
+	_, lone := tracer.Start(context.Background(), "GET /health")
+	lone.End()
+	remote := trace.ContextWithRemoteSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled, Remote: true}))
+	_, served := tracer.Start(remote, "POST /orders")
+	served.End()
+	ctx, parent := tracer.Start(context.Background(), "job")
+	_, child := tracer.Start(ctx, "step")
+	parent.End()
+	child.End()
+	flush(t, p)
+
+	evs := rec.all()
+	checkStreams(t, evs)
+	for _, s := range []trace.Span{lone, served} {
+		sc := s.SpanContext()
+		e, c, ok := find[*bridge.CompleteSpan](evs, sc.SpanID())
+		if !ok || !c.Alone || e.Sequence != 0 || e.StreamID != bridge.AloneStreamID(sc.TraceID(), sc.SpanID()) {
+			t.Fatalf("span %s: alone %v, sequence %d, stream %s; want alone at 0 under the derived id\n%s",
+				sc.SpanID(), c != nil && c.Alone, e.Sequence, e.StreamID, dump(evs))
+		}
+	}
+	_, c, ok := find[*bridge.CompleteSpan](evs, parent.SpanContext().SpanID())
+	if !ok || c.Alone || !c.End.StreamContinues {
+		t.Fatalf("root ending before its held-back child: alone %v, continues %v\n%s", c != nil && c.Alone, c != nil && c.End.StreamContinues, dump(evs))
 	}
 }
 

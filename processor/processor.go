@@ -342,6 +342,13 @@ func (p *Processor) endLocked(st *spanState, name string, end time.Time, outcome
 		// take it for its stream's root only when it has no local parent.
 		st.open.Name, st.lastName = name, name
 		body := &bridge.CompleteSpan{Start: st.rw.StartTime(), Open: &st.open, End: &st.end}
+		if st == str.root && str.next == 0 && str.shown == 0 && str.held == 0 &&
+			(!st.open.Parent.IsValid() || st.open.RemoteParent) {
+			// Nothing of the stream was sent and nothing will follow: the span travels
+			// alone, without stream id or sequence, under the id receivers derive.
+			body.Alone = true
+			str.id = bridge.AloneStreamID(str.traceID, st.spanID)
+		}
 		if published = p.publishLocked(str, st.envelope(end, body)); published {
 			p.completeSpans.Add(1)
 		}

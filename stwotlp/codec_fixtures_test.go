@@ -160,10 +160,22 @@ func sampleEvents() []bridge.Event {
 			Body:     b,
 		}
 	}
+	// A span alone in its stream (version 1.1): a root of its own trace, sequence 0,
+	// under the stream id receivers derive, since it travels without one.
+	alone := bridge.Event{
+		TraceID: testParentTraceID(), SpanID: testSpanID, Time: at(3 * time.Millisecond),
+		Resource: testResource, Scope: testScope,
+		Body: &bridge.CompleteSpan{Start: at(time.Millisecond), Alone: true,
+			Open: &bridge.SpanOpen{Name: "GET /health", SpanKind: trace.SpanKindServer, TraceFlags: trace.FlagsSampled,
+				Attributes: []attribute.KeyValue{attribute.String("http.request.method", "GET")}},
+			End: &bridge.SpanEndData{Status: bridge.Status{Code: codes.Ok}}},
+	}
+	alone.StreamID = bridge.AloneStreamID(alone.TraceID, alone.SpanID)
+	events = append(events, alone)
 	// The diagnostic stands for three dropped events: its sequence is the last of them.
 	for i := range events {
 		if events[i].Kind() == bridge.KindStreamDiagnostic {
-			for j := i; j < len(events); j++ {
+			for j := i; j < len(events)-1; j++ {
 				events[j].Sequence += 3
 			}
 			break
@@ -202,4 +214,11 @@ func scopesEqual(a, b *instrumentation.Scope) bool {
 
 func dump(e bridge.Event) string {
 	return fmt.Sprintf("%+v body=%+v", e, e.Body)
+}
+
+// testParentTraceID returns a trace id other than testTraceID, for a stream of its own.
+func testParentTraceID() trace.TraceID {
+	id := testTraceID
+	id[0] ^= 0xff
+	return id
 }

@@ -196,7 +196,7 @@ type recordFields struct {
 	dispatchNS, info, spanOutcome                                     *commonpb.AnyValue
 	outcome, cpuTime, wallTime                                        *commonpb.AnyValue
 	excType, excMessage, excStack, returnStatus, diagDropped          *commonpb.AnyValue
-	logTruncated, diagChannel, unsampled, start, continues            *commonpb.AnyValue
+	logTruncated, diagChannel, unsampled, continues                   *commonpb.AnyValue
 }
 
 var emptyValue = &commonpb.AnyValue{}
@@ -247,8 +247,6 @@ func (f *recordFields) collect(kvs []*commonpb.KeyValue) {
 			f.childCount = v
 		case AttrUnfinished:
 			f.unfinished = v
-		case AttrSpanStart:
-			f.start = v
 		case AttrStreamContinues:
 			f.continues = v
 		case AttrOnsetExecModel:
@@ -342,7 +340,10 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 			return e, fmt.Errorf("%s is %d: this receiver speaks version 1 only", AttrProtocolVersion, v)
 		}
 	}
+	alone := kind == bridge.KindCompleteSpan && f.streamID == nil && f.sequence == nil
 	switch {
+	case alone:
+		e.StreamID = bridge.AloneStreamID(e.TraceID, e.SpanID)
 	case f.streamID != nil:
 		e.StreamID = r.streamID(AttrStreamID, f.streamID)
 	case e.TraceID.IsValid():
@@ -350,10 +351,13 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 	default:
 		return e, fmt.Errorf("%s is missing and the record has no trace_id to stand for it", AttrStreamID)
 	}
-	if f.sequence == nil {
-		return e, fmt.Errorf("%s is missing: every stw.* record needs its int sequence number in its stream", AttrSequence)
+	switch {
+	case alone:
+	case f.sequence == nil:
+		return e, fmt.Errorf("%s is missing: every stw.* record needs its int sequence number in its stream, but a stw.span alone in its stream, which has neither it nor %s", AttrSequence, AttrStreamID)
+	default:
+		e.Sequence = uint64(r.count(AttrSequence, f.sequence))
 	}
-	e.Sequence = uint64(r.count(AttrSequence, f.sequence))
 	if r.err != nil {
 		return e, r.err
 	}
@@ -371,13 +375,20 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 		if f.name == nil {
 			return e, fmt.Errorf("%s is missing: stw.span needs the span's name", AttrSpanName)
 		}
-		if f.start == nil {
-			return e, fmt.Errorf("%s is missing: stw.span needs the span's start time", AttrSpanStart)
+		if rec.TimeUnixNano == 0 {
+			return e, errors.New("time_unix_nano is missing: stw.span carries the span's start there (and its end in observed_time_unix_nano)")
+		}
+		if rec.ObservedTimeUnixNano == 0 {
+			return e, errors.New("observed_time_unix_nano is missing: stw.span carries the span's end there (and its start in time_unix_nano)")
+		}
+		if rec.ObservedTimeUnixNano < rec.TimeUnixNano {
+			return e, errors.New("observed_time_unix_nano (the span's end) is before time_unix_nano (its start) on a stw.span")
 		}
 		// The record's attributes and links are all the Open's: it has one list of each.
-		b := &bridge.CompleteSpan{Start: timeFromUnixNano(uint64(r.count(AttrSpanStart, f.start))), Open: r.spanOpen(rec, &f), End: r.spanEnd(nil, &f)}
-		if b.Start.After(e.Time) {
-			return e, fmt.Errorf("%s is after the record's time_unix_nano (the span's end)", AttrSpanStart)
+		b := &bridge.CompleteSpan{Start: e.Time, Open: r.spanOpen(rec, &f), End: r.spanEnd(nil, &f), Alone: alone}
+		e.Time = timeFromUnixNano(rec.ObservedTimeUnixNano)
+		if alone && ((b.Open.Parent.IsValid() && !b.Open.RemoteParent) || b.End.StreamContinues) {
+			return e, fmt.Errorf("a stw.span without %s and %s stands alone in its stream, so it must be a root (no parent, or a remote one) that does not continue: give it its stream's id and sequence", AttrStreamID, AttrSequence)
 		}
 		e.Body = b
 	case bridge.KindUpdateName:

@@ -3,6 +3,7 @@ package stwotlp
 import (
 	"encoding/hex"
 	"slices"
+	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"go.opentelemetry.io/otel/attribute"
@@ -28,6 +29,7 @@ const (
 	lrFlags          = 8
 	lrTraceID        = 9
 	lrSpanID         = 10
+	lrObservedTime   = 11
 	lrEventName      = 12
 )
 
@@ -35,7 +37,12 @@ const (
 // field-number order.
 func appendRecordWire(b []byte, e *bridge.Event) []byte {
 	b, m := beginMsg(b, 2)
-	if t := unixNano(e.Time); t != 0 {
+	// A stw.span's time is its start; its end travels as the observed time.
+	recordTime, observed := e.Time, time.Time{}
+	if c, ok := e.Body.(*bridge.CompleteSpan); ok {
+		recordTime, observed = c.Start, e.Time
+	}
+	if t := unixNano(recordTime); t != 0 {
 		b = protowire.AppendTag(b, lrTime, protowire.Fixed64Type)
 		b = protowire.AppendFixed64(b, t)
 	}
@@ -91,14 +98,21 @@ func appendRecordWire(b []byte, e *bridge.Event) []byte {
 		b = protowire.AppendTag(b, lrSpanID, protowire.BytesType)
 		b = protowire.AppendBytes(b, e.SpanID[:])
 	}
+	if t := unixNano(observed); t != 0 {
+		b = protowire.AppendTag(b, lrObservedTime, protowire.Fixed64Type)
+		b = protowire.AppendFixed64(b, t)
+	}
 	b = appendString(b, lrEventName, EventName(e.Kind()))
 	return endMsg(b, m)
 }
 
 // appendRecordAttrs appends the record attributes of e (field 6), envelope first.
 func appendRecordAttrs(b []byte, e *bridge.Event) []byte {
-	b = appendHexKV(b, lrAttributes, AttrStreamID, e.StreamID[:]) // on every record (version 1)
-	b = appendIntKV(b, lrAttributes, AttrSequence, int64(e.Sequence))
+	if c, ok := e.Body.(*bridge.CompleteSpan); !ok || !c.Alone {
+		// On every record but a span alone in its stream (version 1.1).
+		b = appendHexKV(b, lrAttributes, AttrStreamID, e.StreamID[:])
+		b = appendIntKV(b, lrAttributes, AttrSequence, int64(e.Sequence))
+	}
 	switch x := e.Body.(type) {
 	case *bridge.SpanOpen:
 		b = appendSpanOpenKVs(b, x, x.Links)
@@ -111,7 +125,6 @@ func appendRecordAttrs(b []byte, e *bridge.Event) []byte {
 		b = appendSpanEndKVs(b, x, x.Links)
 	case *bridge.CompleteSpan:
 		b = appendSpanOpenKVs(b, x.Open, nil)
-		b = appendIntKV(b, lrAttributes, AttrSpanStart, int64(unixNano(x.Start)))
 		b = appendSpanEndKVs(b, x.End, concatLinks(x.Open.Links, x.End.Links))
 	case *bridge.Onset:
 		if x.Parent.IsValid() {

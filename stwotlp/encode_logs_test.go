@@ -341,7 +341,7 @@ func randBody(r *rand.Rand, bad bool) bridge.Body {
 	case 12:
 		return &bridge.DiagnosticChannel{Channel: str(), Message: str()}
 	case 13:
-		return &bridge.CompleteSpan{Start: randTime(r), Open: randSpanOpen(r, bad), End: randSpanEnd(r, bad)}
+		return &bridge.CompleteSpan{Start: randTime(r), Open: randSpanOpen(r, bad), End: randSpanEnd(r, bad), Alone: r.IntN(3) == 0}
 	}
 	return nil // an event without a body
 }

@@ -74,8 +74,11 @@ func (ar *arena) encodeRecord(rec *logspb.LogRecord, e *bridge.Event, ids []byte
 	a := make([]*commonpb.KeyValue, 0, 4)
 	// Version 1 requires stw.stream_id on every record, even where it equals the
 	// trace id (the stream of a new trace); receivers tolerate its absence.
-	a = append(a, ar.keyValue(AttrStreamID, ar.str(e.StreamID.String())))
-	a = append(a, ar.keyValue(AttrSequence, ar.int(int64(e.Sequence))))
+	// A span alone in its stream (version 1.1) travels without either.
+	if c, ok := e.Body.(*bridge.CompleteSpan); !ok || !c.Alone {
+		a = append(a, ar.keyValue(AttrStreamID, ar.str(e.StreamID.String())))
+		a = append(a, ar.keyValue(AttrSequence, ar.int(int64(e.Sequence))))
+	}
 
 	switch b := e.Body.(type) {
 	case *bridge.SpanOpen:
@@ -84,7 +87,7 @@ func (ar *arena) encodeRecord(rec *logspb.LogRecord, e *bridge.Event, ids []byte
 		rec.Body = ar.attributesBody(b.Attributes)
 	case *bridge.CompleteSpan:
 		a = ar.appendSpanOpen(a, b.Open, nil)
-		a = append(a, ar.keyValue(AttrSpanStart, ar.int(int64(unixNano(b.Start)))))
+		rec.TimeUnixNano, rec.ObservedTimeUnixNano = unixNano(b.Start), unixNano(e.Time)
 		end := *b.End
 		end.Links = concatLinks(b.Open.Links, b.End.Links)
 		a = ar.appendSpanEnd(a, &end)

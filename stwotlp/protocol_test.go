@@ -67,6 +67,14 @@ func protocolExamples() []struct {
 	rootEnd := rootOpen
 	rootEnd.Sequence, rootEnd.Time, rootEnd.Body = 1, at(2*time.Second), &bridge.SpanEndData{}
 
+	alone := bridge.Event{TraceID: testTraceID, SpanID: testSpanID, Time: at(3 * time.Millisecond),
+		Resource: testResource, Scope: testScope,
+		Body: &bridge.CompleteSpan{Start: at(time.Millisecond), Alone: true,
+			Open: &bridge.SpanOpen{Name: "GET /health", SpanKind: trace.SpanKindServer, TraceFlags: trace.FlagsSampled,
+				Attributes: []attribute.KeyValue{attribute.String("http.request.method", "GET")}},
+			End: &bridge.SpanEndData{}}}
+	alone.StreamID = bridge.AloneStreamID(alone.TraceID, alone.SpanID)
+
 	unfinished := bridge.Span{TraceID: testTraceID, SpanID: testSpanID, Parent: testParentID, TraceFlags: trace.FlagsSampled,
 		Name: "POST /checkout", SpanKind: trace.SpanKindServer, Start: at(0), End: at(30 * time.Second),
 		Attributes: []attribute.KeyValue{attribute.String("http.request.method", "POST")},
@@ -101,6 +109,7 @@ func protocolExamples() []struct {
 				Attributes: []attribute.KeyValue{attribute.String("db.system.name", "postgresql"), attribute.String("db.operation.name", "SELECT")}},
 			End: &bridge.SpanEndData{Attributes: []attribute.KeyValue{attribute.Int("db.response.returned_rows", 3)}},
 		}))},
+		{"span_alone", record(alone)},
 		{"unfinished_span", SpansRequest([]bridge.Span{unfinished})},
 	}
 }

@@ -58,9 +58,6 @@ const (
 	AttrChildSpanCount    = "stw.span.child_span_count"
 	AttrSpanOutcome       = "stw.span.outcome"
 	AttrUnfinished        = "stw.unfinished"
-	// AttrSpanStart is the start time of the span of a stw.span record (int, Unix
-	// nanoseconds); the record's time_unix_nano is its end.
-	AttrSpanStart = "stw.span.start"
 	// AttrStreamContinues, true on a stream root's stw.span_end or stw.span, says that
 	// the stream does not end there: spans the producer has not announced are open.
 	AttrStreamContinues = "stw.stream.continues"

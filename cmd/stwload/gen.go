@@ -139,10 +139,16 @@ func (g *generator) request(start time.Time, dur time.Duration) request {
 		r.ends[i].Sequence = seq
 		seq++
 	}
-	for i := range r.opens {
+	// As the processor sends them: the children as they end, then the root, which ends
+	// the stream; a root without children is alone in its stream.
+	for k := range r.opens {
+		i := (k + 1) % len(r.opens)
 		c := r.ends[i]
-		c.Sequence = uint64(i)
-		c.Body = &bridge.CompleteSpan{Start: r.opens[i].Time, Open: r.opens[i].Body.(*bridge.SpanOpen), End: r.ends[i].Body.(*bridge.SpanEndData)}
+		body := &bridge.CompleteSpan{Start: r.opens[i].Time, Open: r.opens[i].Body.(*bridge.SpanOpen), End: r.ends[i].Body.(*bridge.SpanEndData)}
+		c.Sequence, c.Body = uint64(k), body
+		if len(r.opens) == 1 {
+			body.Alone, c.StreamID = true, bridge.AloneStreamID(c.TraceID, c.SpanID)
+		}
 		r.completes = append(r.completes, c)
 	}
 	return r
