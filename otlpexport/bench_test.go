@@ -1,8 +1,13 @@
 package otlpexport_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"net"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -61,9 +66,19 @@ type benchSink struct {
 }
 
 func newBenchSink(b *testing.B) *benchSink {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := startBenchSink()
 	if err != nil {
 		b.Fatal(err)
+	}
+	b.Cleanup(s.Stop)
+	return s
+}
+
+// startBenchSink starts a benchSink on 127.0.0.1.
+func startBenchSink() (*benchSink, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
 	}
 	s := &benchSink{}
 	s.Sink = otlpsink.Serve(countingListener{Listener: lis, n: &s.bytes})
@@ -92,8 +107,92 @@ func newBenchSink(b *testing.B) *benchSink {
 		}
 		return nil
 	}
-	b.Cleanup(s.Stop)
-	return s
+	return s, nil
+}
+
+// benchSinkEnv, set to 1, makes the test binary the sink process of
+// BenchmarkThroughput (see TestMain).
+const benchSinkEnv = "STWBRIDGE_BENCH_SINK_PROCESS"
+
+// TestMain runs the tests, or, with benchSinkEnv set, serves as a sink process.
+func TestMain(m *testing.M) {
+	if os.Getenv(benchSinkEnv) == "1" {
+		if err := serveSinkProcess(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench sink:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// serveSinkProcess runs a benchSink, writes its address to out, then answers each
+// line read from in with its counts ("bytes spans ends"), until in closes.
+func serveSinkProcess(in io.Reader, out io.Writer) error {
+	s, err := startBenchSink()
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	fmt.Fprintln(out, s.Addr())
+	for sc := bufio.NewScanner(in); sc.Scan(); {
+		fmt.Fprintln(out, s.bytes.Load(), s.spans.Load(), s.ends.Load())
+	}
+	return nil
+}
+
+// sinkProcess is a benchSink in a process of its own (the test binary, re-run with
+// benchSinkEnv), so that the CPU time of the benchmark's process is the
+// application's and its exporter's alone, not the receiver's decoding too.
+type sinkProcess struct {
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Scanner
+	addr string
+}
+
+func newSinkProcess(b *testing.B) *sinkProcess {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchSinkEnv+"=1")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	p := &sinkProcess{cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	b.Cleanup(func() {
+		p.in.Close()
+		if err := p.cmd.Wait(); err != nil {
+			b.Errorf("bench sink process: %v", err)
+		}
+	})
+	if !p.out.Scan() {
+		b.Fatalf("bench sink process wrote no address: %v", p.out.Err())
+	}
+	p.addr = p.out.Text()
+	return p
+}
+
+// counts asks the sink process for the bytes it read, the spans and the span ends
+// (stw.span_end and stw.span records) it received.
+func (p *sinkProcess) counts(b *testing.B) (bytes, spans, ends int64) {
+	if _, err := fmt.Fprintln(p.in, "counts"); err != nil {
+		b.Fatal(err)
+	}
+	if !p.out.Scan() {
+		b.Fatalf("bench sink process: no counts: %v", p.out.Err())
+	}
+	if _, err := fmt.Sscan(p.out.Text(), &bytes, &spans, &ends); err != nil {
+		b.Fatalf("bench sink process: counts %q: %v", p.out.Text(), err)
+	}
+	return bytes, spans, ends
 }
 
 // cpuTime returns the user and system CPU time of the process so far.
@@ -110,8 +209,9 @@ func cpuTime() time.Duration {
 // span), so neither drops and both deliver every span.
 const benchChunk = 1000
 
-// BenchmarkThroughput compares, against one loopback sink, end to end: spans per
-// second delivered and bytes on the wire per span, for (a) the SDK's
+// BenchmarkThroughput compares, against one loopback sink in a process of its own,
+// end to end: spans per second delivered, bytes on the wire per span, and the CPU time
+// of the application's process (the SDK, the span processor and the exporter) per span, for (a) the SDK's
 // BatchSpanProcessor with otlptracegrpc (plain spans), (b) processor + otlpexport in
 // events mode (protocol 1.1: the default announce delay, so these short spans leave
 // as one stw.span each), (c) in both mode, (d) events mode announcing every span at
@@ -124,7 +224,8 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 	res := resource.NewSchemaless(attribute.String("service.name", "bench"))
 
-	run := func(b *testing.B, sink *benchSink, tp *sdktrace.TracerProvider, delivered func() int64) {
+	// delivered picks, of the sink's counts, the spans delivered.
+	run := func(b *testing.B, sink *sinkProcess, tp *sdktrace.TracerProvider, delivered func(spans, ends int64) int64) {
 		ctx := context.Background()
 		tr := tp.Tracer("bench")
 		b.ReportAllocs()
@@ -146,13 +247,14 @@ func BenchmarkThroughput(b *testing.B) {
 		elapsed := time.Since(start)
 		cpu := cpuTime() - cpu0
 		b.StopTimer()
-		if got := delivered(); got != int64(b.N) {
+		bytes, spans, ends := sink.counts(b)
+		if got := delivered(spans, ends); got != int64(b.N) {
 			b.Fatalf("delivered %d spans of %d", got, b.N)
 		}
 		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "spans/s")
-		b.ReportMetric(float64(sink.bytes.Load())/float64(b.N), "bytes/span")
-		// CPU time of the whole process (app, exporter and sink) per span: steadier
-		// than spans/s on a busy machine.
+		b.ReportMetric(float64(bytes)/float64(b.N), "bytes/span")
+		// CPU time of the application's process (SDK, processor, exporter; the sink
+		// runs in its own) per span: steadier than spans/s on a busy machine.
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/span")
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -169,8 +271,8 @@ func BenchmarkThroughput(b *testing.B) {
 			suffix, compression = "_gzip", "gzip"
 		}
 		b.Run("a_bsp_otlptracegrpc"+suffix, func(b *testing.B) {
-			sink := newBenchSink(b)
-			opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(sink.Addr()), otlptracegrpc.WithInsecure()}
+			sink := newSinkProcess(b)
+			opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(sink.addr), otlptracegrpc.WithInsecure()}
 			if gzip {
 				opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
 			}
@@ -179,7 +281,7 @@ func BenchmarkThroughput(b *testing.B) {
 				b.Fatal(err)
 			}
 			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-			run(b, sink, tp, sink.spans.Load)
+			run(b, sink, tp, func(spans, _ int64) int64 { return spans })
 		})
 		for _, m := range []struct {
 			name string
@@ -191,16 +293,16 @@ func BenchmarkThroughput(b *testing.B) {
 			{"d_processor_events_v10", otlpexport.ModeEvents, []processor.Option{processor.WithAnnounceDelay(0)}},
 		} {
 			b.Run(m.name+suffix, func(b *testing.B) {
-				sink := newBenchSink(b)
-				exp, err := otlpexport.New(context.Background(), otlpexport.WithEndpoint(sink.Addr()),
+				sink := newSinkProcess(b)
+				exp, err := otlpexport.New(context.Background(), otlpexport.WithEndpoint(sink.addr),
 					otlpexport.WithInsecure(), otlpexport.WithCompression(compression), otlpexport.WithMode(m.mode))
 				if err != nil {
 					b.Fatal(err)
 				}
 				tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(processor.New(exp, m.opts...)), sdktrace.WithResource(res))
-				delivered := sink.ends.Load
+				delivered := func(_, ends int64) int64 { return ends }
 				if m.mode == otlpexport.ModeBoth {
-					delivered = func() int64 { return min(sink.ends.Load(), sink.spans.Load()) }
+					delivered = func(spans, ends int64) int64 { return min(ends, spans) }
 				}
 				run(b, sink, tp, delivered)
 			})

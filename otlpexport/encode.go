@@ -25,8 +25,10 @@ func (e *Exporter) queueEvents(ctx context.Context, events []bridge.Event) error
 		if shard != nil {
 			keep = func(i int) bool { return int(shard[i]) == k }
 		}
-		buf, parts := stwotlp.SplitEvents(events, e.maxRequestBytes, keep)
-		errs = append(errs, e.queueParts(ctx, k, signalLogs, buf, parts))
+		w := getWireBuf()
+		var parts []stwotlp.Part
+		w.b, parts = stwotlp.SplitEvents(w.b, events, e.maxRequestBytes, keep)
+		errs = append(errs, e.queueParts(ctx, k, signalLogs, w, parts))
 	}
 	return errors.Join(errs...)
 }
@@ -34,20 +36,24 @@ func (e *Exporter) queueEvents(ctx context.Context, events []bridge.Event) error
 // queueSpans encodes complete spans straight to wire format, as requests of at most
 // WithMaxRequestBytes, and queues them on shard k.
 func (e *Exporter) queueSpans(ctx context.Context, spans []bridge.Span, k int) error {
-	buf, parts := stwotlp.SplitSpans(spans, e.maxRequestBytes)
-	return e.queueParts(ctx, k, signalTraces, buf, parts)
+	w := getWireBuf()
+	var parts []stwotlp.Part
+	w.b, parts = stwotlp.SplitSpans(w.b, spans, e.maxRequestBytes)
+	return e.queueParts(ctx, k, signalTraces, w, parts)
 }
 
-// queueParts queues the encoded requests parts of buf on shard k.
-func (e *Exporter) queueParts(ctx context.Context, k int, sig signal, buf []byte, parts []stwotlp.Part) error {
+// queueParts queues the encoded requests parts of w on shard k.
+func (e *Exporter) queueParts(ctx context.Context, k int, sig signal, w *wireBuf, parts []stwotlp.Part) error {
 	c, what := &e.logs.counters, "log records"
 	if sig == signalTraces {
 		c, what = &e.traces.counters, "spans"
 	}
 	dropped := 0
+	w.refs.Store(int32(len(parts)) + 1) // and one for this loop, so that no early delivery returns w
+	defer w.delivered()
 	for _, p := range parts {
-		wire := buf[p.Start:p.End:p.End]
-		if !e.push(ctx, k, &request{signal: sig, wire: wire, items: p.Items, bytes: len(wire)}, c) {
+		wire := w.b[p.Start:p.End:p.End]
+		if !e.push(ctx, k, &request{signal: sig, wire: wire, buf: w, items: p.Items, bytes: len(wire)}, c) {
 			dropped += p.Items
 		}
 	}

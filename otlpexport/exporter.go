@@ -355,17 +355,20 @@ func (e *Exporter) runSender(snd *sender) {
 		if len(batch) == 0 {
 			return
 		}
-		e.send(snd, batch)
+		delivered := e.send(snd, batch)
 		for _, r := range batch {
 			e.flight.release(r)
+			if delivered {
+				r.buf.delivered()
+			}
 		}
 		clear(batch)
 	}
 }
 
 // send exports a batch of requests of one signal as one request, with retries, and
-// counts the outcome.
-func (e *Exporter) send(snd *sender, batch []*request) {
+// counts the outcome; it reports whether the receiver acknowledged it.
+func (e *Exporter) send(snd *sender, batch []*request) bool {
 	sig := batch[0].signal
 	c, what := snd.logs, "log records"
 	if sig == signalTraces {
@@ -379,14 +382,14 @@ func (e *Exporter) send(snd *sender, batch []*request) {
 	if e.ctx.Err() != nil {
 		// Shutdown's deadline passed: what is left is given up, not sent.
 		st.counters.failed.Add(uint64(items))
-		return
+		return false
 	}
 	wire, err := encodeBatch(batch)
 	if err != nil {
 		st.counters.failed.Add(uint64(items))
 		e.log.log(slog.LevelError, "encode:"+st.cfg.signal, "otlpexport: a request could not be encoded, "+what+" lost",
 			slog.Int(what, items), slog.Any("error", err))
-		return
+		return false
 	}
 	var p partial
 	attempts, err := e.retry.do(e.ctx, func(ctx context.Context) error {
@@ -410,7 +413,7 @@ func (e *Exporter) send(snd *sender, batch []*request) {
 			slog.Int("attempts", attempts),
 			slog.String("why", reason),
 			slog.Any("error", err))
-		return
+		return false
 	}
 	st.counters.requests.Add(1)
 	rejected := min(max(p.rejected, 0), int64(items))
@@ -423,6 +426,7 @@ func (e *Exporter) send(snd *sender, batch []*request) {
 			slog.Int(what, items),
 			slog.String("message", p.message))
 	}
+	return true
 }
 
 // refusalHint says what to do about a non-retryable refusal.

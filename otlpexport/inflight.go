@@ -23,10 +23,11 @@ type request struct {
 	signal signal
 	logs   *collogspb.ExportLogsServiceRequest
 	traces *coltracepb.ExportTraceServiceRequest
-	wire   []byte // the request in wire format when it was encoded so (AppendSpansWire)
-	items  int    // log records or spans in it
-	bytes  int    // its protobuf size, computed (and cached in the messages) when encoded
-	weight int64  // its share of the byte bound: bytes, at most the bound
+	wire   []byte   // the request in wire format when it was encoded so (AppendSpansWire)
+	buf    *wireBuf // the buffer wire was cut from, when it is reused after delivery
+	items  int      // log records or spans in it
+	bytes  int      // its protobuf size, computed (and cached in the messages) when encoded
+	weight int64    // its share of the byte bound: bytes, at most the bound
 }
 
 // inFlight bounds the requests handed to the senders and not finished yet (being

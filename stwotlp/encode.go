@@ -1,6 +1,7 @@
 package stwotlp
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -45,15 +46,16 @@ type Part struct{ Start, End, Items int }
 
 // SplitEvents encodes the events i with a body for which keep(i) is true (all of them
 // when keep is nil) as AppendEvents does, but as requests of at most limit bytes each;
-// a record too big on its own goes alone. It returns a new buffer and the requests'
-// places in it; no parts when no event was kept.
-func SplitEvents(events []bridge.Event, limit int, keep func(i int) bool) ([]byte, []Part) {
-	return logsCodec.split(nil, events, limit, keep, true)
+// a record too big on its own goes alone. It appends the requests to buf (which may
+// be nil; a caller that reuses buffers passes one with len 0) and returns it with the
+// requests' places in it; no parts when no event was kept.
+func SplitEvents(buf []byte, events []bridge.Event, limit int, keep func(i int) bool) ([]byte, []Part) {
+	return logsCodec.split(buf, events, limit, keep, true)
 }
 
 // SplitSpans is SplitEvents for spans.
-func SplitSpans(spans []bridge.Span, limit int) ([]byte, []Part) {
-	return spansCodec.split(nil, spans, limit, nil, true)
+func SplitSpans(buf []byte, spans []bridge.Span, limit int) ([]byte, []Part) {
+	return spansCodec.split(buf, spans, limit, nil, true)
 }
 
 // EventsRequest is AppendEvents as a message, for callers that hand requests to a
@@ -141,19 +143,15 @@ func (c *codec[T]) split(buf []byte, items []T, limit int, keep func(int) bool, 
 	if n == 0 {
 		return buf, nil
 	}
-	sized := buf == nil
-	if sized {
-		if enc.hint == 0 {
-			enc.hint = 256
-		}
-		buf = make([]byte, 0, n*enc.hint+256)
+	if enc.hint == 0 {
+		enc.hint = 256
 	}
+	start := len(buf)
+	buf = slices.Grow(buf, n*enc.hint+256)
 	buf = enc.write(c, buf, items, limit)
-	if sized {
-		// Room for an eighth more next time: growing the buffer copies it all.
-		per := len(buf) / n
-		enc.hint = per + per/8 + 1
-	}
+	// Room for an eighth more next time: growing the buffer copies it all.
+	per := (len(buf) - start) / n
+	enc.hint = per + per/8 + 1
 	if !parts {
 		return buf, nil
 	}

@@ -40,7 +40,7 @@ func checkEventsWire(t testing.TB, events []bridge.Event) {
 // against want (see checkSplit).
 func checkEventsSplit(t testing.TB, events []bridge.Event, want *collogspb.ExportLogsServiceRequest, limit int) {
 	t.Helper()
-	buf, parts := SplitEvents(events, limit, nil)
+	buf, parts := SplitEvents(nil, events, limit, nil)
 	items := 0
 	for i := range events {
 		if events[i].Body != nil {

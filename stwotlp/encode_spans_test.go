@@ -25,7 +25,7 @@ func checkSpansWire(t testing.TB, spans []bridge.Span) {
 	checkAppendWire(t, "AppendSpans", func(buf []byte) []byte { return AppendSpans(buf, spans) },
 		want, &coltracepb.ExportTraceServiceRequest{})
 	limit := proto.Size(want)/3 + 1
-	buf, parts := SplitSpans(spans, limit)
+	buf, parts := SplitSpans(nil, spans, limit)
 	checkSplit(t, buf, parts, len(spans), limit, want, func(req *coltracepb.ExportTraceServiceRequest) (out []proto.Message) {
 		for _, rs := range req.ResourceSpans {
 			for _, ss := range rs.ScopeSpans {
