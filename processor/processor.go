@@ -173,8 +173,7 @@ func (p *Processor) OnStart(parent context.Context, s sdktrace.ReadWriteSpan) {
 	}
 
 	str := &st.own
-	str.traceID = sc.TraceID()
-	str.id = newStreamID()
+	str.traceID = sc.TraceID() // its id is drawn when it first publishes (publishLocked)
 	str.root = st
 	str.open = 1
 	st.str = str

@@ -27,7 +27,7 @@ import (
 type stream struct {
 	mu sync.Mutex
 
-	id      bridge.StreamID
+	id      bridge.StreamID // zero until the stream first publishes; guarded by mu
 	traceID trace.TraceID
 	root    *spanState // its SpanID, Resource, Scope and start go on the stream's own events
 
@@ -104,6 +104,10 @@ func newStreamID() bridge.StreamID {
 // event: the pipeline then reports the run of refused sequence numbers to the sink in
 // a StreamDiagnostic, so a receiver can account for every number.
 func (p *Processor) publishLocked(str *stream, e bridge.Event) bool {
+	if !str.id.IsValid() {
+		// Drawn on first use: a span alone in its stream never needs a random id.
+		str.id = newStreamID()
+	}
 	e.StreamID = str.id
 	e.Sequence = str.next
 	str.next++
