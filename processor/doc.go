@@ -112,7 +112,8 @@
 //
 //   - STWBRIDGE_ANNOUNCE_DELAY: how long a span's SpanOpen is held back, in
 //     milliseconds (default: the flush interval). A span that ends sooner is sent as
-//     one CompleteSpan event (protocol 1.1, docs/PROTOCOL.md); one still open then is
+//     one CompleteSpan event (protocol 1.1, docs/PROTOCOL.md; a root with nothing else
+//     in its stream travels alone, without stream id or sequence); one still open then is
 //     announced as it stands. 0 announces every span the moment it starts, as a
 //     protocol 1.0 producer does (for a receiver that speaks only 1.0).
 //
