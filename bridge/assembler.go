@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/stwbridge/stwbridge/internal/options"
 )
 
@@ -55,14 +57,19 @@ type Assembler struct {
 	// parked holds the streams with nothing open or held back, in a form without
 	// pointers (see park): most streams spend most of their remembered time so, and
 	// the garbage collector then has nothing to scan in them.
-	parked   map[StreamID]parkedStream
-	epoch    time.Time // the clock's first reading; parked arrival times count from it
-	now      time.Time // the clock's reading at the start of the current call
-	open     map[spanKey]*openSpan
-	late     lateSpans   // emitted unfinished, kept for a late end
-	free     []*openSpan // finished spans' records, zeroed, for newSpan to reuse
-	stats    AssemblerStats
-	out      []Span // spans completed by the current call
+	parked map[StreamID]parkedStream
+	epoch  time.Time // the clock's first reading; parked arrival times count from it
+	now    time.Time // the clock's reading at the start of the current call
+	open   map[spanKey]*openSpan
+	late   lateSpans   // emitted unfinished, kept for a late end
+	free   []*openSpan // finished spans' records, zeroed, for newSpan to reuse
+	stats  AssemblerStats
+	out    []Span // spans completed by the current call
+	// Scratch space of mergeAttrs: the attributes of a span unpacked, and packed.
+	kvBuf   []attribute.KeyValue
+	packBuf []byte
+	// fresh are the spans opened by the current call, their attributes not packed yet.
+	fresh    []*openSpan
 	shutdown bool
 
 	spareMu sync.Mutex // guards spare; taken last, under mu or emitMu
@@ -70,8 +77,8 @@ type Assembler struct {
 }
 
 // Bounds of what the assembler keeps for reuse: the records of finished spans, and
-// the capacity of a slice of emitted spans (a larger one, as a shutdown or a sweep of
-// many unfinished spans makes, is left to the garbage collector).
+// the capacity of a slice of emitted (or opened) spans (a larger one, as a shutdown or
+// a sweep of many unfinished spans makes, is left to the garbage collector).
 const (
 	maxFreeSpans = 1024
 	maxSpareOut  = 4096
@@ -181,7 +188,7 @@ func (a *Assembler) Sweep(ctx context.Context) error {
 	}
 	reason := fmt.Sprintf("still open after %s", a.opts.OrphanAfter)
 	for _, sp := range a.open {
-		if now.Sub(sp.openedAt) > a.opts.OrphanAfter {
+		if sinceEpoch-sp.openedAt > a.opts.OrphanAfter {
 			a.emitUnfinished(sp, neverEnded(reason), time.Time{})
 		}
 	}
@@ -219,6 +226,20 @@ func (a *Assembler) stop(ctx context.Context, reportOpen bool) error {
 	return a.emit(ctx)
 }
 
+// settle packs the attributes of the spans the current call opened that are still
+// open (the others have been recycled or packed already).
+func (a *Assembler) settle() {
+	for _, sp := range a.fresh {
+		a.packBuf = sp.settle(a.packBuf)
+	}
+	if cap(a.fresh) > maxSpareOut {
+		a.fresh = nil // a large call's; kept, it would hold their records
+		return
+	}
+	clear(a.fresh)
+	a.fresh = a.fresh[:0]
+}
+
 // Stats returns the counters so far.
 func (a *Assembler) Stats() AssemblerStats {
 	a.mu.Lock()
@@ -236,6 +257,7 @@ func (a *Assembler) Stats() AssemblerStats {
 // emit hands the spans completed so far to next. It is called with a.mu held and
 // releases it, holding emitMu so that spans leave in the order they were completed.
 func (a *Assembler) emit(ctx context.Context) error {
+	a.settle()
 	spans := a.out
 	a.out = nil
 	if len(spans) == 0 {

@@ -27,12 +27,13 @@ func (a *Assembler) remember(sp *openSpan) {
 	if o.MaxLateSpans < 0 || o.MaxLateBytes < 0 || o.ForgetLateAfter < 0 {
 		return
 	}
-	size := spanSize(&sp.span)
+	a.packBuf = sp.settle(a.packBuf)
+	size := sp.size()
 	if size > o.MaxLateBytes {
 		a.stats.LateForgotten++
 		return
 	}
-	key := spanKey{sp.span.TraceID, sp.span.SpanID}
+	key := sp.key()
 	if old, ok := a.late.spans[key]; ok {
 		a.late.bytes -= old.size
 	} else {
@@ -127,13 +128,18 @@ func (a *Assembler) ReleaseMemory() int {
 	return freed
 }
 
-// spanSize estimates the memory a remembered span holds, in bytes, as Event.Size
-// does for events (Resource and Scope, shared, are not counted).
-func spanSize(s *Span) int {
-	n := int(unsafe.Sizeof(openSpan{})) + len(s.Name) + len(s.Status.Description) +
-		traceStateSize(s.TraceState) + attributesSize(s.Attributes) + linksSize(s.Links)
-	for i := range s.Events {
-		ev := &s.Events[i]
+// size estimates the memory a remembered span holds, in bytes, as Event.Size does
+// for events (Resource, Scope and stream, shared, are not counted).
+func (sp *openSpan) size() int {
+	n := int(unsafe.Sizeof(openSpan{})) + len(sp.name) + len(sp.attrs)
+	x := sp.extra
+	if x == nil {
+		return n
+	}
+	n += int(unsafe.Sizeof(spanExtra{})) + len(x.status.Description) + traceStateSize(x.traceState) +
+		linksSize(x.links)
+	for i := range x.events {
+		ev := &x.events[i]
 		n += sizeSpanEvent + len(ev.Name) + attributesSize(ev.Attributes)
 	}
 	return n

@@ -21,7 +21,8 @@ func (a *Assembler) keepEvent(s *streamState, key spanKey, e Event) {
 		}
 	}
 	if sp != nil {
-		sp.events = append(sp.events, e)
+		x := sp.more()
+		x.kept = append(x.kept, e)
 	}
 }
 
@@ -32,7 +33,9 @@ func (a *Assembler) Snapshot() []Event {
 	a.mu.Lock()
 	var events []Event
 	for _, sp := range a.open {
-		events = append(events, sp.events...)
+		if sp.extra != nil {
+			events = append(events, sp.extra.kept...)
+		}
 	}
 	for _, s := range a.streams {
 		for _, h := range s.pending {
