@@ -64,10 +64,9 @@ type Assembler struct {
 	late   lateSpans   // emitted unfinished, kept for a late end
 	free   []*openSpan // finished spans' records, zeroed, for newSpan to reuse
 	stats  AssemblerStats
-	out    []Span // spans completed by the current call
-	// Scratch space of mergeAttrs: the attributes of a span unpacked, and packed.
-	kvBuf   []attribute.KeyValue
-	packBuf []byte
+	out    []Span               // spans completed by the current call
+	packer packer               // of the open spans' attributes
+	kvBuf  []attribute.KeyValue // scratch space of mergeAttrs
 	// fresh are the spans opened by the current call, their attributes not packed yet.
 	fresh    []*openSpan
 	shutdown bool
@@ -230,7 +229,7 @@ func (a *Assembler) stop(ctx context.Context, reportOpen bool) error {
 // open (the others have been recycled or packed already).
 func (a *Assembler) settle() {
 	for _, sp := range a.fresh {
-		a.packBuf = sp.settle(a.packBuf)
+		sp.settle(&a.packer)
 	}
 	if cap(a.fresh) > maxSpareOut {
 		a.fresh = nil // a large call's; kept, it would hold their records

@@ -27,7 +27,7 @@ func (a *Assembler) remember(sp *openSpan) {
 	if o.MaxLateSpans < 0 || o.MaxLateBytes < 0 || o.ForgetLateAfter < 0 {
 		return
 	}
-	a.packBuf = sp.settle(a.packBuf)
+	sp.settle(&a.packer)
 	size := sp.size()
 	if size > o.MaxLateBytes {
 		a.stats.LateForgotten++

@@ -9,26 +9,63 @@ import (
 
 // packedAttrs holds the attributes of an open span in a compact private encoding, in
 // one string: 64 bytes per attribute.KeyValue and a slice header become the bytes of
-// its key and value and a few more. An open span is mostly waiting; its attributes are
+// its value and a few more. An open span is mostly waiting; its attributes are
 // unpacked when it ends, or when an event changes them.
 //
-// The encoding: the count (uvarint), then each attribute as its key (uvarint length,
-// bytes) and its value: a type byte (attribute.Type) and then, by type, nothing
-// (EMPTY), one byte (BOOL), a zigzag varint (INT64), 8 bytes little-endian (FLOAT64),
-// a string (STRING, BYTESLICE), or a count and that many elements (the slices; MAP
-// elements are key and value). Unpacked strings are substrings of the packed one.
+// The encoding: the count (uvarint), then each attribute as its key and its value.
+// A key is a uvarint: 2i+1 for the key numbered i in the packer's table, else 2n and
+// the key's n bytes. A value is a type byte (attribute.Type) and then, by type,
+// nothing (EMPTY), one byte (BOOL), a zigzag varint (INT64), 8 bytes little-endian
+// (FLOAT64), a string (uvarint length, bytes: STRING, BYTESLICE), or a count and that
+// many elements (the slices; MAP elements are key and value). Unpacked strings are
+// substrings of the packed one, or keys of the table.
 type packedAttrs string
 
-// packAttrs packs kvs, appending to buf (scratch space, returned for reuse).
-func packAttrs(buf []byte, kvs []attribute.KeyValue) (packedAttrs, []byte) {
+// Bounds of a packer's key table: keys repeat from span to span (http.request.method,
+// url.path), but a producer could send any number of distinct ones; those past the
+// bounds are packed whole.
+const (
+	maxTableKeys   = 1 << 12
+	maxTableKeyLen = 128
+)
+
+// packer packs and unpacks attributes. It numbers the keys it packs (up to
+// maxTableKeys of up to maxTableKeyLen bytes), so that a packed key takes a byte or
+// two; it never forgets one, as packed attributes refer to it.
+type packer struct {
+	buf   []byte // scratch space
+	index map[attribute.Key]uint64
+	keys  []attribute.Key
+}
+
+// pack packs kvs.
+func (pk *packer) pack(kvs []attribute.KeyValue) packedAttrs {
 	if len(kvs) == 0 {
-		return "", buf
+		return ""
 	}
-	buf = binary.AppendUvarint(buf[:0], uint64(len(kvs)))
+	b := binary.AppendUvarint(pk.buf[:0], uint64(len(kvs)))
 	for _, kv := range kvs {
-		buf = appendKeyValue(buf, kv)
+		b = pk.appendKeyValue(b, kv)
 	}
-	return packedAttrs(buf), buf
+	pk.buf = b
+	return packedAttrs(b)
+}
+
+func (pk *packer) appendKey(b []byte, k attribute.Key) []byte {
+	i, ok := pk.index[k]
+	if !ok && len(pk.keys) < maxTableKeys && len(k) <= maxTableKeyLen {
+		if pk.index == nil {
+			pk.index = make(map[attribute.Key]uint64)
+		}
+		i, ok = uint64(len(pk.keys)), true
+		pk.index[k] = i
+		pk.keys = append(pk.keys, k)
+	}
+	if ok {
+		return binary.AppendUvarint(b, 2*i+1)
+	}
+	b = binary.AppendUvarint(b, 2*uint64(len(k)))
+	return append(b, k...)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -36,11 +73,11 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func appendKeyValue(b []byte, kv attribute.KeyValue) []byte {
-	return appendValue(appendString(b, string(kv.Key)), kv.Value)
+func (pk *packer) appendKeyValue(b []byte, kv attribute.KeyValue) []byte {
+	return pk.appendValue(pk.appendKey(b, kv.Key), kv.Value)
 }
 
-func appendValue(b []byte, v attribute.Value) []byte {
+func (pk *packer) appendValue(b []byte, v attribute.Value) []byte {
 	t := v.Type()
 	b = append(b, byte(t))
 	switch t {
@@ -65,9 +102,9 @@ func appendValue(b []byte, v attribute.Value) []byte {
 	case attribute.STRINGSLICE:
 		return appendSlice(b, v.AsStringSlice(), appendString)
 	case attribute.SLICE:
-		return appendSlice(b, v.AsSlice(), appendValue)
+		return appendSlice(b, v.AsSlice(), pk.appendValue)
 	case attribute.MAP:
-		return appendSlice(b, v.AsMap(), appendKeyValue)
+		return appendSlice(b, v.AsMap(), pk.appendKeyValue)
 	}
 	return b // EMPTY: the type says it all
 }
@@ -87,20 +124,20 @@ func boolByte(x bool) byte {
 	return 0
 }
 
-// unpack returns the attributes, in a new slice with room for extra more.
-func (p packedAttrs) unpack(extra int) []attribute.KeyValue {
+// unpack returns the attributes p packs, in a new slice with room for extra more.
+func (pk *packer) unpack(p packedAttrs, extra int) []attribute.KeyValue {
 	if p == "" && extra == 0 {
 		return nil
 	}
-	return p.appendTo(nil, extra)
+	return pk.appendTo(nil, p, extra)
 }
 
-// appendTo appends the attributes to dst, with room for extra more.
-func (p packedAttrs) appendTo(dst []attribute.KeyValue, extra int) []attribute.KeyValue {
+// appendTo appends the attributes p packs to dst, with room for extra more.
+func (pk *packer) appendTo(dst []attribute.KeyValue, p packedAttrs, extra int) []attribute.KeyValue {
 	if p == "" {
 		return growKeyValues(dst, extra)
 	}
-	u := unpacker{p: string(p)}
+	u := unpacker{p: string(p), keys: pk.keys}
 	n := int(u.uvarint())
 	dst = growKeyValues(dst, n+extra)
 	for range n {
@@ -118,11 +155,12 @@ func growKeyValues(kvs []attribute.KeyValue, n int) []attribute.KeyValue {
 	return grown
 }
 
-// unpacker reads a packedAttrs from its start. The packed form is the assembler's own
-// (packAttrs), so it is never malformed.
+// unpacker reads a packedAttrs from its start, with the keys of its packer. The
+// packed form is the packer's own, so it is never malformed.
 type unpacker struct {
-	p string
-	i int
+	p    string
+	i    int
+	keys []attribute.Key
 }
 
 func (u *unpacker) uvarint() uint64 {
@@ -164,8 +202,19 @@ func (u *unpacker) string() string {
 	return s
 }
 
+func (u *unpacker) key() attribute.Key {
+	x := u.uvarint()
+	if x&1 != 0 {
+		return u.keys[x>>1]
+	}
+	n := int(x >> 1)
+	k := u.p[u.i : u.i+n]
+	u.i += n
+	return attribute.Key(k)
+}
+
 func (u *unpacker) keyValue() attribute.KeyValue {
-	k := attribute.Key(u.string())
+	k := u.key()
 	return attribute.KeyValue{Key: k, Value: u.value()}
 }
 

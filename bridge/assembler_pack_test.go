@@ -1,7 +1,9 @@
 package bridge_test
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +26,7 @@ var everyKind = []attribute.KeyValue{
 	attribute.Float64("float", -0.1),
 	attribute.String("string", "héllo\x00"),
 	attribute.String("", "empty key"),
+	attribute.String(strings.Repeat("long key ", 20), "v"),
 	attribute.String("long", string(make([]byte, 300))),
 	{Key: "bytes", Value: attribute.ByteSliceValue([]byte{0, 1, 0xff})},
 	attribute.BoolSlice("bools", []bool{true, false}),
@@ -116,5 +119,30 @@ func TestOpenSpanPackedUnfinishedThenLate(t *testing.T) {
 	late := spans[1].Attributes
 	if len(late) != len(everyKind) || late[5] != attribute.Int("zero", 5) || !reflect.DeepEqual(late[:5], everyKind[:5]) {
 		t.Errorf("late attributes %v", late)
+	}
+}
+
+// Distinct keys past what the packer numbers are packed whole.
+func TestOpenSpanPackedManyKeys(t *testing.T) {
+	const spans = 6000
+	a, col := newAssembler(t, newClock(), bridge.WithMaxOpenSpansPerStream(-1))
+	var opens, ends []bridge.Event
+	for i := range spans {
+		id := trace.SpanID{1, byte(i >> 8), byte(i)}
+		attrs := []attribute.KeyValue{attribute.Int(fmt.Sprintf("key %d", i), i), attribute.String("shared", "v")}
+		opens = append(opens, bridge.Event{TraceID: tid, SpanID: id, Time: t0, Body: &bridge.SpanOpen{Name: "s", Attributes: attrs}})
+		ends = append(ends, bridge.Event{TraceID: tid, SpanID: id, Time: t0, Body: &bridge.SpanEndData{}})
+	}
+	consume(t, a, opens...)
+	consume(t, a, ends...)
+	got := col.all()
+	if len(got) != spans {
+		t.Fatalf("%d spans, want %d", len(got), spans)
+	}
+	for i, sp := range got {
+		want := []attribute.KeyValue{attribute.Int(fmt.Sprintf("key %d", i), i), attribute.String("shared", "v")}
+		if !reflect.DeepEqual(sp.Attributes, want) {
+			t.Fatalf("span %d: attributes %v, want %v", i, sp.Attributes, want)
+		}
 	}
 }

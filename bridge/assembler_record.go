@@ -98,12 +98,12 @@ func (sp *openSpan) setStatus(st Status) {
 }
 
 // pack stores the content of span (all but its ids, times, resource, scope and
-// stream, which newSpan sets) in sp; buf is scratch space, returned for reuse.
-func (sp *openSpan) pack(span *Span, buf []byte) []byte {
+// stream, which newSpan sets) in sp, its attributes packed by pk.
+func (sp *openSpan) pack(span *Span, pk *packer) {
 	sp.open = nil
 	sp.parent = span.Parent
 	sp.name = span.Name
-	sp.attrs, buf = packAttrs(buf, span.Attributes)
+	sp.attrs = pk.pack(span.Attributes)
 	sp.kind = uint8(span.SpanKind)
 	sp.traceFlags = span.TraceFlags
 	sp.flags &^= spanRemoteParent
@@ -128,7 +128,6 @@ func (sp *openSpan) pack(span *Span, buf []byte) []byte {
 	} else {
 		*sp.more() = x
 	}
-	return buf
 }
 
 // isEmpty reports whether x holds nothing but exact times.
@@ -140,8 +139,8 @@ func (x *spanExtra) isEmpty() bool {
 
 // unpack returns the span, its End zero, and whether its attributes are its own: in
 // a new slice with room for extra more, unless the span is fresh (then those of its
-// SpanOpen).
-func (sp *openSpan) unpack(extra int) (Span, bool) {
+// SpanOpen). pk is the packer of its attributes.
+func (sp *openSpan) unpack(extra int, pk *packer) (Span, bool) {
 	span := Span{
 		TraceID:      sp.trace,
 		SpanID:       sp.id,
@@ -170,26 +169,24 @@ func (sp *openSpan) unpack(extra int) (Span, bool) {
 		span.Attributes = sp.open.Attributes
 		return span, false
 	}
-	span.Attributes = sp.attrs.unpack(extra)
+	span.Attributes = pk.unpack(sp.attrs, extra)
 	return span, true
 }
 
 // appendAttrs appends the span's attributes to dst, with room for extra more.
-func (sp *openSpan) appendAttrs(dst []attribute.KeyValue, extra int) []attribute.KeyValue {
+func (sp *openSpan) appendAttrs(dst []attribute.KeyValue, extra int, pk *packer) []attribute.KeyValue {
 	if sp.open != nil {
 		return append(growKeyValues(dst, len(sp.open.Attributes)+extra), sp.open.Attributes...)
 	}
-	return sp.attrs.appendTo(dst, extra)
+	return pk.appendTo(dst, sp.attrs, extra)
 }
 
-// settle packs the attributes of a fresh span; buf is scratch space, returned for
-// reuse.
-func (sp *openSpan) settle(buf []byte) []byte {
+// settle packs the attributes of a fresh span with pk.
+func (sp *openSpan) settle(pk *packer) {
 	if sp.open != nil {
-		sp.attrs, buf = packAttrs(buf, sp.open.Attributes)
+		sp.attrs = pk.pack(sp.open.Attributes)
 		sp.open = nil
 	}
-	return buf
 }
 
 // setTimes sets the span's start and the latest time an event concerned it: packed

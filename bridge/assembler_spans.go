@@ -143,7 +143,7 @@ func (a *Assembler) openSpan(s *streamState, e Event, b *SpanOpen) {
 	if fresh {
 		span.Attributes = nil // the event's: packed when the call returns (settle)
 	}
-	a.packBuf = sp.pack(&span, a.packBuf)
+	sp.pack(&span, &a.packer)
 	if fresh {
 		sp.open = b
 		a.fresh = append(a.fresh, sp)
@@ -248,9 +248,9 @@ func (a *Assembler) mergeAttrs(sp *openSpan, attrs []attribute.KeyValue) {
 	if len(attrs) == 0 {
 		return
 	}
-	kvs := sp.appendAttrs(a.kvBuf[:0], len(attrs))
+	kvs := sp.appendAttrs(a.kvBuf[:0], len(attrs), &a.packer)
 	kvs, dropped := a.mergeAttributes(kvs, true, attrs)
-	sp.attrs, a.packBuf = packAttrs(a.packBuf, kvs)
+	sp.attrs = a.packer.pack(kvs)
 	sp.open = nil
 	clear(kvs) // the scratch space keeps no strings
 	a.kvBuf = kvs[:0]
@@ -308,7 +308,7 @@ func (a *Assembler) endSpan(s *streamState, e Event, b *SpanEndData) {
 		}
 	}
 	sp.seen(e.Time)
-	span, owned := sp.unpack(len(b.Attributes))
+	span, owned := sp.unpack(len(b.Attributes), &a.packer)
 	owned = a.applyEnd(&span, owned, b)
 	subrequest := sp.flags&spanSubrequest != 0
 	switch {
@@ -322,7 +322,7 @@ func (a *Assembler) endSpan(s *streamState, e Event, b *SpanEndData) {
 		if b.Status.Code == codes.Error && b.Status.Description != "" {
 			desc = b.Status.Description
 		}
-		a.packBuf = sp.pack(&span, a.packBuf) // remembered with what its end brought
+		sp.pack(&span, &a.packer) // remembered with what its end brought
 		a.emitUnfinished(sp, desc, e.Time)
 	default:
 		a.unlink(sp)
@@ -379,7 +379,7 @@ func (a *Assembler) unlink(sp *openSpan) {
 
 // finish emits an open span that really ended at end.
 func (a *Assembler) finish(sp *openSpan, end time.Time) {
-	span, owned := sp.unpack(0)
+	span, owned := sp.unpack(0, &a.packer)
 	a.unlink(sp)
 	span.End = end
 	a.emitSpan(&span, sp.flags&spanSubrequest != 0, owned)
@@ -429,7 +429,7 @@ func (a *Assembler) emitUnfinished(sp *openSpan, desc string, end time.Time) {
 			end = sp.stream.lastTime
 		}
 	}
-	span, owned := sp.unpack(0)
+	span, owned := sp.unpack(0, &a.packer)
 	a.unlink(sp)
 	span.End = end
 	span.Unfinished = true
