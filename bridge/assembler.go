@@ -60,7 +60,7 @@ type Assembler struct {
 	parked map[StreamID]parkedStream
 	epoch  time.Time // the clock's first reading; parked arrival times count from it
 	now    time.Time // the clock's reading at the start of the current call
-	open   map[spanKey]*openSpan
+	open   spanTable
 	late   lateSpans   // emitted unfinished, kept for a late end
 	free   []*openSpan // finished spans' records, zeroed, for newSpan to reuse
 	stats  AssemblerStats
@@ -114,7 +114,7 @@ func NewAssembler(next SpanConsumer, opts ...AssemblerOption) *Assembler {
 		streams: make(map[StreamID]*streamState),
 		parked:  make(map[StreamID]parkedStream),
 		epoch:   o.Now(),
-		open:    make(map[spanKey]*openSpan),
+		open:    newSpanTable(),
 		late:    lateSpans{spans: make(map[spanKey]lateSpan)},
 	}
 }
@@ -186,7 +186,7 @@ func (a *Assembler) Sweep(ctx context.Context) error {
 		}
 	}
 	reason := fmt.Sprintf("still open after %s", a.opts.OrphanAfter)
-	for _, sp := range a.open {
+	for sp := range a.open.all() {
 		if sinceEpoch-sp.openedAt > a.opts.OrphanAfter {
 			a.emitUnfinished(sp, neverEnded(reason), time.Time{})
 		}
@@ -218,7 +218,7 @@ func (a *Assembler) stop(ctx context.Context, reportOpen bool) error {
 		}
 	}
 	if reportOpen {
-		for _, sp := range a.open {
+		for sp := range a.open.all() {
 			a.emitUnfinished(sp, neverEnded("the assembler shut down while it was open"), time.Time{})
 		}
 	}
@@ -244,7 +244,7 @@ func (a *Assembler) Stats() AssemblerStats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := a.stats
-	st.OpenSpans = len(a.open)
+	st.OpenSpans = a.open.len()
 	st.LateSpans, st.LateBytes = len(a.late.spans), a.late.bytes
 	st.Streams = len(a.streams) + len(a.parked)
 	for _, s := range a.streams {

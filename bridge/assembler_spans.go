@@ -75,7 +75,7 @@ func (a *Assembler) apply(s *streamState, e Event) {
 // find returns the open span an event concerns and notes when it was seen; it counts
 // the event as rejected when the span is not open.
 func (a *Assembler) find(key spanKey, e Event) *openSpan {
-	sp := a.open[key]
+	sp := a.open.get(key)
 	if sp == nil {
 		a.stats.Rejected++
 		return nil
@@ -87,13 +87,13 @@ func (a *Assembler) find(key spanKey, e Event) *openSpan {
 // refusal returns the counter of the reason why a span of key cannot open in stream s,
 // or nil when it can.
 func (a *Assembler) refusal(s *streamState, key spanKey) *uint64 {
-	if a.open[key] != nil {
+	if a.open.get(key) != nil {
 		return &a.stats.Rejected // opened twice under different sequence numbers
 	}
 	if n := a.opts.MaxOpenSpansPerStream; n > 0 && int(s.nOpen) >= n && s.id.IsValid() {
 		return &a.stats.StreamOverflow
 	}
-	if len(a.open) >= a.opts.MaxOpenSpans {
+	if a.open.len() >= a.opts.MaxOpenSpans {
 		return &a.stats.Overflow
 	}
 	return nil
@@ -123,7 +123,7 @@ func (a *Assembler) newSpan(s *streamState, e Event) *openSpan {
 		stream:   s,
 	}
 	sp.setTimes(e.Time, e.Time)
-	a.open[key] = sp
+	a.open.put(sp)
 	s.nOpen++
 	sp.next = s.spans
 	if s.spans != nil {
@@ -298,7 +298,7 @@ func (a *Assembler) applyEnd(span *Span, owned bool, b *SpanEndData) bool {
 
 func (a *Assembler) endSpan(s *streamState, e Event, b *SpanEndData) {
 	key := spanKey{e.TraceID, e.SpanID}
-	sp := a.open[key]
+	sp := a.open.get(key)
 	late := sp == nil
 	if late {
 		// Its unfinished form went out already: emit the real one too.
@@ -357,7 +357,7 @@ func (a *Assembler) completeSpan(s *streamState, e Event, b *CompleteSpan) {
 
 // unlink removes an open span from the open set and its stream's list.
 func (a *Assembler) unlink(sp *openSpan) {
-	delete(a.open, sp.key())
+	a.open.del(sp)
 	s := sp.stream
 	s.nOpen--
 	if sp.extra != nil {

@@ -131,7 +131,7 @@ func (a *Assembler) chooseRoot(s *streamState, key spanKey, b *SpanOpen) {
 		return
 	}
 	if b.Parent.IsValid() && !b.RemoteParent {
-		if p := a.open[spanKey{key.trace, b.Parent}]; p != nil && p.stream == s {
+		if p := a.open.get(spanKey{key.trace, b.Parent}); p != nil && p.stream == s {
 			return
 		}
 	}

@@ -334,7 +334,7 @@ func (a *Assembler) target(s *streamState, e Event) *openSpan {
 	if s.inv == nil {
 		a.stats.NoOnset++
 	}
-	sp := a.open[spanKey{e.TraceID, e.SpanID}]
+	sp := a.open.get(spanKey{e.TraceID, e.SpanID})
 	if sp == nil && s.inv != nil {
 		sp = s.inv.root
 	}
@@ -413,7 +413,7 @@ func (a *Assembler) ret(s *streamState, e Event, b *Return) {
 		sp = s.inv.root
 	}
 	if sp == nil {
-		sp = a.open[spanKey{e.TraceID, e.SpanID}]
+		sp = a.open.get(spanKey{e.TraceID, e.SpanID})
 	}
 	if sp == nil {
 		a.stats.Rejected++
