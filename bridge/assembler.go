@@ -155,8 +155,9 @@ func (a *Assembler) Sweep(ctx context.Context) error {
 	for _, s := range a.streams {
 		a.expireWait(s, now)
 	}
+	sinceEpoch := now.Sub(a.epoch)
 	for _, s := range a.streams {
-		silent := now.Sub(s.lastArrival)
+		silent := sinceEpoch - s.lastArrival
 		if s.spans != nil && silent > a.opts.StreamTimeout && s.id.IsValid() {
 			reason := fmt.Sprintf("no event from its producer for %s", a.opts.StreamTimeout)
 			for s.spans != nil {
@@ -175,7 +176,6 @@ func (a *Assembler) Sweep(ctx context.Context) error {
 			a.park(s)
 		}
 	}
-	sinceEpoch := now.Sub(a.epoch)
 	for id, p := range a.parked {
 		keep := a.opts.StreamTimeout
 		if p.flags&parkedEnded == 0 {

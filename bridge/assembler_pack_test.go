@@ -146,3 +146,31 @@ func TestOpenSpanPackedManyKeys(t *testing.T) {
 		}
 	}
 }
+
+// An unfinished span ends at the latest time of its stream, kept exactly whatever its
+// kind (the stream packs it when it can).
+func TestUnfinishedEndsAtStreamsLatestTimeExactly(t *testing.T) {
+	lasts := map[string]time.Time{
+		"utc":       t0.Add(time.Hour),
+		"local":     t0.Add(time.Hour).Local(),
+		"zone":      t0.Add(time.Hour).In(time.FixedZone("X", -7200)),
+		"monotonic": time.Now(),
+	}
+	for name, last := range lasts {
+		t.Run(name, func(t *testing.T) {
+			a, col := newAssembler(t, newClock())
+			s := &stream{id: sid}
+			consume(t, a, s.add(1, 0, &bridge.SpanOpen{Name: "open"}), s.add(2, 0, &bridge.SpanOpen{Name: "other"}))
+			hb := s.add(2, 0, &bridge.Heartbeat{})
+			hb.Time = last
+			consume(t, a, hb)
+			if err := a.Shutdown(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			spans := col.all()
+			if len(spans) != 2 || spans[0].End != last || spans[1].End != last {
+				t.Fatalf("spans %+v, want both ended at %v", spans, last)
+			}
+		})
+	}
+}

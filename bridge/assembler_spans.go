@@ -425,8 +425,8 @@ func neverEnded(reason string) string { return "span never ended: " + reason }
 func (a *Assembler) emitUnfinished(sp *openSpan, desc string, end time.Time) {
 	if end.IsZero() {
 		end = sp.lastSeenTime()
-		if sp.stream.lastTime.After(end) {
-			end = sp.stream.lastTime
+		if t := sp.stream.latest(); t.After(end) {
+			end = t
 		}
 	}
 	span, owned := sp.unpack(0, &a.packer)

@@ -431,11 +431,12 @@ func (a *Assembler) ret(s *streamState, e Event, b *Return) {
 }
 
 func (a *Assembler) diagnostic(s *streamState, e Event, b *StreamDiagnostic) {
-	s.droppedN = addSat(s.droppedN, b.DroppedEvents)
+	r := s.more()
+	r.droppedN = addSat(r.droppedN, b.DroppedEvents)
 	a.stats.Dropped = addSat(a.stats.Dropped, b.DroppedEvents)
 	if s.inv != nil && s.inv.root != nil {
 		s.inv.root.seen(e.Time)
-		a.mergeAttrs(s.inv.root, []attribute.KeyValue{attribute.Int64("stw.dropped_events", int64(min(s.droppedN, 1<<62)))})
+		a.mergeAttrs(s.inv.root, []attribute.KeyValue{attribute.Int64("stw.dropped_events", int64(min(r.droppedN, 1<<62)))})
 	}
 }
 
