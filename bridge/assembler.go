@@ -57,16 +57,17 @@ type Assembler struct {
 	// parked holds the streams with nothing open or held back, in a form without
 	// pointers (see park): most streams spend most of their remembered time so, and
 	// the garbage collector then has nothing to scan in them.
-	parked map[StreamID]parkedStream
-	epoch  time.Time // the clock's first reading; parked arrival times count from it
-	now    time.Time // the clock's reading at the start of the current call
-	open   spanTable
-	late   lateSpans   // emitted unfinished, kept for a late end
-	free   []*openSpan // finished spans' records, zeroed, for newSpan to reuse
-	stats  AssemblerStats
-	out    []Span               // spans completed by the current call
-	packer packer               // of the open spans' attributes
-	kvBuf  []attribute.KeyValue // scratch space of mergeAttrs
+	parked  map[StreamID]parkedStream
+	epoch   time.Time // the clock's first reading; parked arrival times count from it
+	now     time.Time // the clock's reading at the start of the current call
+	open    spanTable
+	late    lateSpans   // emitted unfinished, kept for a late end
+	free    []*openSpan // finished spans' records, zeroed, for newSpan to reuse
+	stats   AssemblerStats
+	out     []Span               // spans completed by the current call
+	packer  packer               // of the open spans' attributes
+	origins map[origin]*origin   // shared by open spans (originOf)
+	kvBuf   []attribute.KeyValue // scratch space of mergeAttrs
 	// fresh are the spans opened by the current call, their attributes not packed yet.
 	fresh    []*openSpan
 	shutdown bool

@@ -112,8 +112,8 @@ func (a *Assembler) compactLate() {
 // ReleaseMemory forgets what the assembler keeps only to do better later, for a caller
 // short of memory (the forwarder's memory limiter): the spans emitted unfinished (a
 // late end of theirs is then rejected), the parked idle streams (a stream that resumes
-// is then taken as new) and the records kept for reuse. Open spans are kept. It
-// returns the estimated bytes let go.
+// is then taken as new) and the records and origins kept for reuse. Open spans are
+// kept. It returns the estimated bytes let go.
 func (a *Assembler) ReleaseMemory() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -122,6 +122,7 @@ func (a *Assembler) ReleaseMemory() int {
 	a.late = lateSpans{spans: make(map[spanKey]lateSpan)}
 	a.parked = make(map[StreamID]parkedStream)
 	a.free = nil
+	a.origins = nil
 	a.spareMu.Lock()
 	a.spare = nil
 	a.spareMu.Unlock()

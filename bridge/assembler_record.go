@@ -30,8 +30,7 @@ type openSpan struct {
 	start    int64         // packed, with startFlags (unless spanExactTimes)
 	lastSeen int64         // latest event time concerning it, packed, with seenFlags
 	openedAt time.Duration // clock time it opened, since Assembler.epoch, for OrphanAfter
-	resource *resource.Resource
-	scope    *instrumentation.Scope
+	origin   *origin       // its Resource and Scope; nil when it has neither
 	stream   *streamState
 	extra    *spanExtra // nil while the span has none of it
 	// open, while the span is fresh (opened by the current call), is its SpanOpen,
@@ -55,6 +54,34 @@ const (
 	// spanExactTimes: start and lastSeen do not pack exactly and are in extra.
 	spanExactTimes
 )
+
+// origin is the Resource and Scope of open spans: producers share them between many
+// spans, and a span refers to both with one pointer (see Assembler.originOf).
+type origin struct {
+	resource *resource.Resource
+	scope    *instrumentation.Scope
+}
+
+// maxOrigins bounds the origins an Assembler shares; past it, it starts afresh (spans
+// keep theirs).
+const maxOrigins = 1024
+
+// originOf returns the shared origin of a span with this resource and scope.
+func (a *Assembler) originOf(res *resource.Resource, scope *instrumentation.Scope) *origin {
+	if res == nil && scope == nil {
+		return nil
+	}
+	k := origin{res, scope}
+	if o := a.origins[k]; o != nil {
+		return o
+	}
+	if len(a.origins) >= maxOrigins || a.origins == nil {
+		a.origins = make(map[origin]*origin)
+	}
+	o := &k
+	a.origins[k] = o
+	return o
+}
 
 // spanExtra is what an open span holds beyond what most spans have.
 type spanExtra struct {
@@ -150,9 +177,10 @@ func (sp *openSpan) unpack(extra int, pk *packer) (Span, bool) {
 		Name:         sp.name,
 		SpanKind:     trace.SpanKind(sp.kind),
 		Start:        sp.startTime(),
-		Resource:     sp.resource,
-		Scope:        sp.scope,
 		StreamID:     sp.stream.id,
+	}
+	if sp.origin != nil {
+		span.Resource, span.Scope = sp.origin.resource, sp.origin.scope
 	}
 	if x := sp.extra; x != nil {
 		span.TraceState = x.traceState

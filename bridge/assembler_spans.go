@@ -118,8 +118,7 @@ func (a *Assembler) newSpan(s *streamState, e Event) *openSpan {
 		trace:    e.TraceID,
 		id:       e.SpanID,
 		openedAt: a.now.Sub(a.epoch),
-		resource: resourceOf(s, e),
-		scope:    e.Scope,
+		origin:   a.originOf(resourceOf(s, e), e.Scope),
 		stream:   s,
 	}
 	sp.setTimes(e.Time, e.Time)
