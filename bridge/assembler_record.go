@@ -18,9 +18,9 @@ type spanKey struct {
 // openSpan is a span being assembled, kept compact since a long-running span may stay
 // open for minutes: what its Span needs and no more, its times packed (packTime), its
 // attributes packed (packedAttrs) once the call that opened it returns (a span that
-// ends in the same call is never packed), and what few spans have (status, events, links,
-// trace state, ...) in extra. unpack gives the Span. It is linked into its stream's
-// list of open spans.
+// ends in the same call is never packed), and what few spans have (status, events,
+// links, trace state, ...) in extra. unpack gives the Span. It is linked into its
+// stream's list of open spans.
 type openSpan struct {
 	trace    trace.TraceID
 	id       trace.SpanID
