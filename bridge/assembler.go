@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/stwbridge/stwbridge/internal/options"
 )
 
@@ -55,14 +57,19 @@ type Assembler struct {
 	// parked holds the streams with nothing open or held back, in a form without
 	// pointers (see park): most streams spend most of their remembered time so, and
 	// the garbage collector then has nothing to scan in them.
-	parked   map[StreamID]parkedStream
-	epoch    time.Time // the clock's first reading; parked arrival times count from it
-	now      time.Time // the clock's reading at the start of the current call
-	open     map[spanKey]*openSpan
-	late     lateSpans   // emitted unfinished, kept for a late end
-	free     []*openSpan // finished spans' records, zeroed, for newSpan to reuse
-	stats    AssemblerStats
-	out      []Span // spans completed by the current call
+	parked  map[StreamID]parkedStream
+	epoch   time.Time // the clock's first reading; parked arrival times count from it
+	now     time.Time // the clock's reading at the start of the current call
+	open    spanTable
+	late    lateSpans   // emitted unfinished, kept for a late end
+	free    []*openSpan // finished spans' records, zeroed, for newSpan to reuse
+	stats   AssemblerStats
+	out     []Span               // spans completed by the current call
+	packer  packer               // of the open spans' attributes
+	origins map[origin]*origin   // shared by open spans (originOf)
+	kvBuf   []attribute.KeyValue // scratch space of mergeAttrs
+	// fresh are the spans opened by the current call, their attributes not packed yet.
+	fresh    []*openSpan
 	shutdown bool
 
 	spareMu sync.Mutex // guards spare; taken last, under mu or emitMu
@@ -70,8 +77,8 @@ type Assembler struct {
 }
 
 // Bounds of what the assembler keeps for reuse: the records of finished spans, and
-// the capacity of a slice of emitted spans (a larger one, as a shutdown or a sweep of
-// many unfinished spans makes, is left to the garbage collector).
+// the capacity of a slice of emitted (or opened) spans (a larger one, as a shutdown or
+// a sweep of many unfinished spans makes, is left to the garbage collector).
 const (
 	maxFreeSpans = 1024
 	maxSpareOut  = 4096
@@ -108,7 +115,7 @@ func NewAssembler(next SpanConsumer, opts ...AssemblerOption) *Assembler {
 		streams: make(map[StreamID]*streamState),
 		parked:  make(map[StreamID]parkedStream),
 		epoch:   o.Now(),
-		open:    make(map[spanKey]*openSpan),
+		open:    newSpanTable(),
 		late:    lateSpans{spans: make(map[spanKey]lateSpan)},
 	}
 }
@@ -149,8 +156,9 @@ func (a *Assembler) Sweep(ctx context.Context) error {
 	for _, s := range a.streams {
 		a.expireWait(s, now)
 	}
+	sinceEpoch := now.Sub(a.epoch)
 	for _, s := range a.streams {
-		silent := now.Sub(s.lastArrival)
+		silent := sinceEpoch - s.lastArrival
 		if s.spans != nil && silent > a.opts.StreamTimeout && s.id.IsValid() {
 			reason := fmt.Sprintf("no event from its producer for %s", a.opts.StreamTimeout)
 			for s.spans != nil {
@@ -169,7 +177,6 @@ func (a *Assembler) Sweep(ctx context.Context) error {
 			a.park(s)
 		}
 	}
-	sinceEpoch := now.Sub(a.epoch)
 	for id, p := range a.parked {
 		keep := a.opts.StreamTimeout
 		if p.flags&parkedEnded == 0 {
@@ -180,8 +187,8 @@ func (a *Assembler) Sweep(ctx context.Context) error {
 		}
 	}
 	reason := fmt.Sprintf("still open after %s", a.opts.OrphanAfter)
-	for _, sp := range a.open {
-		if now.Sub(sp.openedAt) > a.opts.OrphanAfter {
+	for sp := range a.open.all() {
+		if sinceEpoch-sp.openedAt > a.opts.OrphanAfter {
 			a.emitUnfinished(sp, neverEnded(reason), time.Time{})
 		}
 	}
@@ -212,11 +219,25 @@ func (a *Assembler) stop(ctx context.Context, reportOpen bool) error {
 		}
 	}
 	if reportOpen {
-		for _, sp := range a.open {
+		for sp := range a.open.all() {
 			a.emitUnfinished(sp, neverEnded("the assembler shut down while it was open"), time.Time{})
 		}
 	}
 	return a.emit(ctx)
+}
+
+// settle packs the attributes of the spans the current call opened that are still
+// open (the others have been recycled or packed already).
+func (a *Assembler) settle() {
+	for _, sp := range a.fresh {
+		sp.settle(&a.packer)
+	}
+	if cap(a.fresh) > maxSpareOut {
+		a.fresh = nil // a large call's; kept, it would hold their records
+		return
+	}
+	clear(a.fresh)
+	a.fresh = a.fresh[:0]
 }
 
 // Stats returns the counters so far.
@@ -224,7 +245,7 @@ func (a *Assembler) Stats() AssemblerStats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := a.stats
-	st.OpenSpans = len(a.open)
+	st.OpenSpans = a.open.len()
 	st.LateSpans, st.LateBytes = len(a.late.spans), a.late.bytes
 	st.Streams = len(a.streams) + len(a.parked)
 	for _, s := range a.streams {
@@ -236,6 +257,7 @@ func (a *Assembler) Stats() AssemblerStats {
 // emit hands the spans completed so far to next. It is called with a.mu held and
 // releases it, holding emitMu so that spans leave in the order they were completed.
 func (a *Assembler) emit(ctx context.Context) error {
+	a.settle()
 	spans := a.out
 	a.out = nil
 	if len(spans) == 0 {

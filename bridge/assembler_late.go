@@ -27,12 +27,13 @@ func (a *Assembler) remember(sp *openSpan) {
 	if o.MaxLateSpans < 0 || o.MaxLateBytes < 0 || o.ForgetLateAfter < 0 {
 		return
 	}
-	size := spanSize(&sp.span)
+	sp.settle(&a.packer)
+	size := sp.size()
 	if size > o.MaxLateBytes {
 		a.stats.LateForgotten++
 		return
 	}
-	key := spanKey{sp.span.TraceID, sp.span.SpanID}
+	key := sp.key()
 	if old, ok := a.late.spans[key]; ok {
 		a.late.bytes -= old.size
 	} else {
@@ -111,8 +112,8 @@ func (a *Assembler) compactLate() {
 // ReleaseMemory forgets what the assembler keeps only to do better later, for a caller
 // short of memory (the forwarder's memory limiter): the spans emitted unfinished (a
 // late end of theirs is then rejected), the parked idle streams (a stream that resumes
-// is then taken as new) and the records kept for reuse. Open spans are kept. It
-// returns the estimated bytes let go.
+// is then taken as new) and the records and origins kept for reuse. Open spans are
+// kept. It returns the estimated bytes let go.
 func (a *Assembler) ReleaseMemory() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -121,19 +122,25 @@ func (a *Assembler) ReleaseMemory() int {
 	a.late = lateSpans{spans: make(map[spanKey]lateSpan)}
 	a.parked = make(map[StreamID]parkedStream)
 	a.free = nil
+	a.origins = nil
 	a.spareMu.Lock()
 	a.spare = nil
 	a.spareMu.Unlock()
 	return freed
 }
 
-// spanSize estimates the memory a remembered span holds, in bytes, as Event.Size
-// does for events (Resource and Scope, shared, are not counted).
-func spanSize(s *Span) int {
-	n := int(unsafe.Sizeof(openSpan{})) + len(s.Name) + len(s.Status.Description) +
-		traceStateSize(s.TraceState) + attributesSize(s.Attributes) + linksSize(s.Links)
-	for i := range s.Events {
-		ev := &s.Events[i]
+// size estimates the memory a remembered span holds, in bytes, as Event.Size does
+// for events (Resource, Scope and stream, shared, are not counted).
+func (sp *openSpan) size() int {
+	n := int(unsafe.Sizeof(openSpan{})) + len(sp.name) + len(sp.attrs)
+	x := sp.extra
+	if x == nil {
+		return n
+	}
+	n += int(unsafe.Sizeof(spanExtra{})) + len(x.status.Description) + traceStateSize(x.traceState) +
+		linksSize(x.links)
+	for i := range x.events {
+		ev := &x.events[i]
 		n += sizeSpanEvent + len(ev.Name) + attributesSize(ev.Attributes)
 	}
 	return n

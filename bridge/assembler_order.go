@@ -35,10 +35,8 @@ func (a *Assembler) receive(e Event, now time.Time) *streamState {
 		}
 		a.recent = s
 	}
-	s.lastArrival = now
-	if e.Time.After(s.lastTime) {
-		s.lastTime = e.Time
-	}
+	s.lastArrival = now.Sub(a.epoch)
+	s.noteTime(e.Time)
 	if !e.StreamID.IsValid() {
 		// No stream: no order to restore and no duplicates to recognise.
 		a.stats.Events++
@@ -114,7 +112,8 @@ func (a *Assembler) accountDropped(s *streamState, seq, n uint64) {
 		return
 	}
 	lo = max(lo, s.next)
-	s.dropped = append(s.dropped, seqRange{lo, hi})
+	r := s.more()
+	r.dropped = append(r.dropped, seqRange{lo, hi})
 }
 
 // drain applies the held-back events that are next in order, skipping the numbers
@@ -140,10 +139,13 @@ func (a *Assembler) drain(s *streamState) {
 
 // skipDropped moves past sequence numbers a StreamDiagnostic accounted for.
 func (a *Assembler) skipDropped(s *streamState) bool {
-	for i := 0; i < len(s.dropped); i++ {
-		r := s.dropped[i]
+	if s.rare == nil {
+		return false
+	}
+	for i := 0; i < len(s.rare.dropped); i++ {
+		r := s.rare.dropped[i]
 		if r.hi < s.next {
-			s.dropped = slices.Delete(s.dropped, i, i+1)
+			s.rare.dropped = slices.Delete(s.rare.dropped, i, i+1)
 			i--
 			continue
 		}

@@ -11,7 +11,7 @@ import (
 // goes with the invocation's root, as it was applied. Events that end a span or a
 // stream, and heartbeats, restore nothing and are not kept.
 func (a *Assembler) keepEvent(s *streamState, key spanKey, e Event) {
-	sp := a.open[key]
+	sp := a.open.get(key)
 	switch e.Body.(type) {
 	case *SpanEndData, *Outcome, *Heartbeat:
 		return
@@ -21,7 +21,8 @@ func (a *Assembler) keepEvent(s *streamState, key spanKey, e Event) {
 		}
 	}
 	if sp != nil {
-		sp.events = append(sp.events, e)
+		x := sp.more()
+		x.kept = append(x.kept, e)
 	}
 }
 
@@ -31,8 +32,10 @@ func (a *Assembler) keepEvent(s *streamState, key spanKey, e Event) {
 func (a *Assembler) Snapshot() []Event {
 	a.mu.Lock()
 	var events []Event
-	for _, sp := range a.open {
-		events = append(events, sp.events...)
+	for sp := range a.open.all() {
+		if sp.extra != nil {
+			events = append(events, sp.extra.kept...)
+		}
 	}
 	for _, s := range a.streams {
 		for _, h := range s.pending {

@@ -9,27 +9,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-type spanKey struct {
-	trace trace.TraceID
-	span  trace.SpanID
-}
-
-// openSpan is a span being assembled. It is linked into its stream's list of open spans.
-type openSpan struct {
-	span       Span
-	openedAt   time.Time // clock time it opened, for OrphanAfter
-	lastSeen   time.Time // latest event time concerning it
-	stream     *streamState
-	prev, next *openSpan
-	attrsOwned bool // span.Attributes is ours to change (else shared with an event)
-	// subrequest marks workerd's fetch subrequest span (see normalizeSubrequest).
-	subrequest bool
-	// status is the span's own status, kept when it is emitted unfinished.
-	status Status
-	// events are the events applied to it, kept for Snapshot (KeepEvents).
-	events []Event
-}
-
 // apply applies one event, in order, to the state of its span or stream.
 func (a *Assembler) apply(s *streamState, e Event) {
 	key := spanKey{e.TraceID, e.SpanID}
@@ -39,7 +18,7 @@ func (a *Assembler) apply(s *streamState, e Event) {
 		a.openSpan(s, e, b)
 	case *UpdateName:
 		if sp := a.find(key, e); sp != nil {
-			sp.span.Name = b.Name
+			sp.name = b.Name
 		}
 	case *Attributes:
 		if sp := a.find(key, e); sp != nil {
@@ -47,7 +26,7 @@ func (a *Assembler) apply(s *streamState, e Event) {
 		}
 	case *StatusUpdate:
 		if sp := a.find(key, e); sp != nil && b.Status.Code != codes.Unset {
-			sp.span.Status = b.Status
+			sp.setStatus(b.Status)
 		}
 	case *SpanEndData:
 		a.endSpan(s, e, b)
@@ -64,10 +43,7 @@ func (a *Assembler) apply(s *streamState, e Event) {
 		if !b.Open.Parent.IsValid() || b.Open.RemoteParent {
 			a.chooseRoot(s, key, b.Open)
 		}
-		open, end := e, e
-		open.Time, open.Body, end.Body = b.Start, b.Open, b.End
-		a.openSpan(s, open, b.Open)
-		a.endSpan(s, end, b.End)
+		a.completeSpan(s, e, b)
 		if !b.End.StreamContinues {
 			a.closeIfRootEnded(s, key)
 		}
@@ -99,7 +75,7 @@ func (a *Assembler) apply(s *streamState, e Event) {
 // find returns the open span an event concerns and notes when it was seen; it counts
 // the event as rejected when the span is not open.
 func (a *Assembler) find(key spanKey, e Event) *openSpan {
-	sp := a.open[key]
+	sp := a.open.get(key)
 	if sp == nil {
 		a.stats.Rejected++
 		return nil
@@ -108,25 +84,26 @@ func (a *Assembler) find(key spanKey, e Event) *openSpan {
 	return sp
 }
 
-func (sp *openSpan) seen(t time.Time) {
-	if t.After(sp.lastSeen) {
-		sp.lastSeen = t
-	}
-}
-
-// newSpan opens a span in stream s, or returns nil (counted) past MaxOpenSpans.
-func (a *Assembler) newSpan(s *streamState, e Event) *openSpan {
-	key := spanKey{e.TraceID, e.SpanID}
-	if a.open[key] != nil {
-		a.stats.Rejected++ // opened twice under different sequence numbers
-		return nil
+// refusal returns the counter of the reason why a span of key cannot open in stream s,
+// or nil when it can.
+func (a *Assembler) refusal(s *streamState, key spanKey) *uint64 {
+	if a.open.get(key) != nil {
+		return &a.stats.Rejected // opened twice under different sequence numbers
 	}
 	if n := a.opts.MaxOpenSpansPerStream; n > 0 && int(s.nOpen) >= n && s.id.IsValid() {
-		a.stats.StreamOverflow++
-		return nil
+		return &a.stats.StreamOverflow
 	}
-	if len(a.open) >= a.opts.MaxOpenSpans {
-		a.stats.Overflow++
+	if a.open.len() >= a.opts.MaxOpenSpans {
+		return &a.stats.Overflow
+	}
+	return nil
+}
+
+// newSpan opens a span in stream s, or returns nil (counted) when it cannot.
+func (a *Assembler) newSpan(s *streamState, e Event) *openSpan {
+	key := spanKey{e.TraceID, e.SpanID}
+	if c := a.refusal(s, key); c != nil {
+		*c++
 		return nil
 	}
 	var sp *openSpan
@@ -138,19 +115,14 @@ func (a *Assembler) newSpan(s *streamState, e Event) *openSpan {
 		sp = new(openSpan)
 	}
 	*sp = openSpan{
-		span: Span{
-			TraceID:  e.TraceID,
-			SpanID:   e.SpanID,
-			Start:    e.Time,
-			Resource: resourceOf(s, e),
-			Scope:    e.Scope,
-			StreamID: e.StreamID,
-		},
-		openedAt: a.now,
-		lastSeen: e.Time,
+		trace:    e.TraceID,
+		id:       e.SpanID,
+		openedAt: a.now.Sub(a.epoch),
+		origin:   a.originOf(resourceOf(s, e), e.Scope),
 		stream:   s,
 	}
-	a.open[key] = sp
+	sp.setTimes(e.Time, e.Time)
+	a.open.put(sp)
 	s.nOpen++
 	sp.next = s.spans
 	if s.spans != nil {
@@ -165,25 +137,52 @@ func (a *Assembler) openSpan(s *streamState, e Event, b *SpanOpen) {
 	if sp == nil {
 		return
 	}
-	sp.span.Name = b.Name
-	sp.span.SpanKind = b.SpanKind
-	if sp.span.SpanKind == trace.SpanKindUnspecified {
-		sp.span.SpanKind = trace.SpanKindInternal // OTel's default; workerd sends no kind
+	span, owned, subrequest := a.spanOf(s, e, b)
+	fresh := !owned && len(span.Attributes) > 0
+	if fresh {
+		span.Attributes = nil // the event's: packed when the call returns (settle)
+	}
+	sp.pack(&span, &a.packer)
+	if fresh {
+		sp.open = b
+		a.fresh = append(a.fresh, sp)
+	}
+	if subrequest {
+		sp.flags |= spanSubrequest
+	}
+}
+
+// spanOf returns the span a SpanOpen (in e) opens, its attributes those of the event
+// unless they had to be cut or deduplicated (owned then), and whether it is workerd's
+// fetch subrequest span.
+func (a *Assembler) spanOf(s *streamState, e Event, b *SpanOpen) (span Span, owned, subrequest bool) {
+	span = Span{
+		TraceID:      e.TraceID,
+		SpanID:       e.SpanID,
+		Parent:       b.Parent,
+		RemoteParent: b.RemoteParent,
+		TraceState:   b.TraceState,
+		TraceFlags:   b.TraceFlags,
+		Name:         b.Name,
+		SpanKind:     b.SpanKind,
+		Start:        e.Time,
+		Links:        b.Links,
+		Resource:     resourceOf(s, e),
+		Scope:        e.Scope,
+		StreamID:     e.StreamID,
+	}
+	if span.SpanKind == trace.SpanKindUnspecified {
+		span.SpanKind = trace.SpanKindInternal // OTel's default; workerd sends no kind
 		if s.inv != nil && b.Name == subrequestSpanName {
-			sp.span.SpanKind = trace.SpanKindClient
-			sp.subrequest = true
+			span.SpanKind = trace.SpanKindClient
+			subrequest = true
 		}
 	}
-	sp.span.Parent = b.Parent
-	sp.span.RemoteParent = b.RemoteParent
-	sp.span.TraceState = b.TraceState
-	sp.span.TraceFlags = b.TraceFlags
-	sp.span.Links = b.Links
 	if len(b.Attributes) <= a.opts.MaxAttributesPerSpan && !hasDuplicateKeys(b.Attributes) {
-		sp.span.Attributes = b.Attributes // shared with the event until changed
-	} else {
-		a.mergeAttrs(sp, b.Attributes)
+		span.Attributes = b.Attributes
+		return span, false, subrequest
 	}
+	return span, a.mergeSpanAttrs(&span, false, b.Attributes), subrequest
 }
 
 func hasDuplicateKeys(attrs []attribute.KeyValue) bool {
@@ -207,116 +206,162 @@ func hasDuplicateKeys(attrs []attribute.KeyValue) bool {
 	return false
 }
 
-// mergeAttrs sets attrs on the span: a key already there takes the new value in place,
-// a new key is appended while the span holds fewer than MaxAttributesPerSpan.
+// mergeAttributes sets attrs on kvs: a key already there takes the new value in place,
+// a new key is appended while there are fewer than MaxAttributesPerSpan, the others are
+// dropped (counted). kvs is copied first unless owned (ours to change). It returns
+// the attributes and the number dropped.
+func (a *Assembler) mergeAttributes(kvs []attribute.KeyValue, owned bool, attrs []attribute.KeyValue) ([]attribute.KeyValue, int) {
+	if !owned {
+		kvs = append(make([]attribute.KeyValue, 0, len(kvs)+len(attrs)), kvs...)
+	}
+	dropped := 0
+	for _, kv := range attrs {
+		i := slices.IndexFunc(kvs, func(x attribute.KeyValue) bool { return x.Key == kv.Key })
+		switch {
+		case i >= 0:
+			kvs[i].Value = kv.Value
+		case len(kvs) < a.opts.MaxAttributesPerSpan:
+			kvs = append(kvs, kv)
+		default:
+			dropped++
+		}
+	}
+	a.stats.AttributesDropped += uint64(dropped)
+	return kvs, dropped
+}
+
+// mergeSpanAttrs merges attrs into the attributes of span (see mergeAttributes); it
+// returns whether they are now span's own.
+func (a *Assembler) mergeSpanAttrs(span *Span, owned bool, attrs []attribute.KeyValue) bool {
+	if len(attrs) == 0 {
+		return owned
+	}
+	var dropped int
+	span.Attributes, dropped = a.mergeAttributes(span.Attributes, owned, attrs)
+	span.DroppedAttributes += dropped
+	return true
+}
+
+// mergeAttrs merges attrs into the attributes of an open span (see mergeAttributes).
 func (a *Assembler) mergeAttrs(sp *openSpan, attrs []attribute.KeyValue) {
 	if len(attrs) == 0 {
 		return
 	}
-	sp.ownAttrs(len(attrs))
-	for _, kv := range attrs {
-		i := slices.IndexFunc(sp.span.Attributes, func(x attribute.KeyValue) bool { return x.Key == kv.Key })
-		switch {
-		case i >= 0:
-			sp.span.Attributes[i].Value = kv.Value
-		case len(sp.span.Attributes) < a.opts.MaxAttributesPerSpan:
-			sp.span.Attributes = append(sp.span.Attributes, kv)
-		default:
-			sp.span.DroppedAttributes++
-			a.stats.AttributesDropped++
-		}
+	kvs := sp.appendAttrs(a.kvBuf[:0], len(attrs), &a.packer)
+	kvs, dropped := a.mergeAttributes(kvs, true, attrs)
+	sp.attrs = a.packer.pack(kvs)
+	sp.open = nil
+	clear(kvs) // the scratch space keeps no strings
+	a.kvBuf = kvs[:0]
+	if dropped > 0 {
+		sp.more().droppedAttributes += dropped
 	}
 }
 
-// ownAttrs makes the span's attribute slice its own (copied on first change, with room
-// for extra more), so that changing it cannot touch the event it came from.
-func (sp *openSpan) ownAttrs(extra int) {
-	if sp.attrsOwned {
-		return
-	}
-	owned := make([]attribute.KeyValue, len(sp.span.Attributes), len(sp.span.Attributes)+extra)
-	copy(owned, sp.span.Attributes)
-	sp.span.Attributes = owned
-	sp.attrsOwned = true
-}
-
-func (a *Assembler) addEvent(sp *openSpan, ev SpanEvent) {
-	if len(sp.span.Events) >= a.opts.MaxEventsPerSpan {
-		sp.span.DroppedEvents++
+// appendEvent appends ev to events while they are fewer than MaxEventsPerSpan, else
+// counts it dropped.
+func (a *Assembler) appendEvent(events []SpanEvent, dropped *int, ev SpanEvent) []SpanEvent {
+	if len(events) >= a.opts.MaxEventsPerSpan {
+		*dropped++
 		a.stats.EventsDropped++
-		return
+		return events
 	}
-	sp.span.Events = append(sp.span.Events, ev)
+	return append(events, ev)
+}
+
+// addEvent adds a span event to an open span.
+func (a *Assembler) addEvent(sp *openSpan, ev SpanEvent) {
+	x := sp.more()
+	x.events = a.appendEvent(x.events, &x.droppedEvents, ev)
+}
+
+// applyEnd applies what a SpanEndData brings to span; owned tells whether its
+// attributes are its own, and it returns whether they are now.
+func (a *Assembler) applyEnd(span *Span, owned bool, b *SpanEndData) bool {
+	owned = a.mergeSpanAttrs(span, owned, b.Attributes)
+	for _, ev := range b.Events {
+		span.Events = a.appendEvent(span.Events, &span.DroppedEvents, ev)
+	}
+	if len(b.Links) > 0 {
+		span.Links = append(slices.Clip(span.Links), b.Links...)
+	}
+	if b.Status.Code != codes.Unset {
+		span.Status = b.Status
+	}
+	span.DroppedAttributes += b.DroppedAttributes
+	span.DroppedEvents += b.DroppedEvents
+	span.DroppedLinks += b.DroppedLinks
+	span.ChildSpanCount = b.ChildSpanCount
+	return owned
 }
 
 func (a *Assembler) endSpan(s *streamState, e Event, b *SpanEndData) {
 	key := spanKey{e.TraceID, e.SpanID}
-	sp := a.open[key]
-	late := false
-	if sp == nil {
+	sp := a.open.get(key)
+	late := sp == nil
+	if late {
+		// Its unfinished form went out already: emit the real one too.
 		if sp = a.takeLate(key); sp == nil {
 			a.stats.Rejected++
 			return
 		}
-		// Its unfinished form went out already: emit the real one too, from a copy, as
-		// the emitted span shares slices with it.
-		cp := *sp
-		cp.span.Attributes = slices.Clone(sp.span.Attributes)
-		cp.span.Events = slices.Clip(sp.span.Events)
-		cp.span.Links = slices.Clip(sp.span.Links)
-		cp.attrsOwned = true
-		cp.span.Unfinished = false
-		cp.span.Status = sp.status
-		sp = &cp
-		late = true
 	}
 	sp.seen(e.Time)
-	a.mergeAttrs(sp, b.Attributes)
-	for _, ev := range b.Events {
-		a.addEvent(sp, ev)
-	}
-	if len(b.Links) > 0 {
-		sp.span.Links = append(slices.Clip(sp.span.Links), b.Links...)
-	}
-	if b.Status.Code != codes.Unset {
-		sp.span.Status = b.Status
-	}
-	sp.span.DroppedAttributes += b.DroppedAttributes
-	sp.span.DroppedEvents += b.DroppedEvents
-	sp.span.DroppedLinks += b.DroppedLinks
-	sp.span.ChildSpanCount = b.ChildSpanCount
-	if late {
+	span, owned := sp.unpack(len(b.Attributes), &a.packer)
+	owned = a.applyEnd(&span, owned, b)
+	subrequest := sp.flags&spanSubrequest != 0
+	switch {
+	case late:
 		a.stats.Late++
-		a.normalizeSubrequest(sp)
-		sp.span.End = later(e.Time, sp.span.Start)
-		a.appendOut(sp.span)
-		a.stats.Spans++
-		return
-	}
-	if b.Unfinished {
+		span.End = e.Time
+		a.emitSpan(&span, subrequest, owned)
+	case b.Unfinished:
 		// The producer's own words when it gave any.
 		desc := neverEnded("its producer shut down while it was open")
 		if b.Status.Code == codes.Error && b.Status.Description != "" {
 			desc = b.Status.Description
 		}
+		sp.pack(&span, &a.packer) // remembered with what its end brought
 		a.emitUnfinished(sp, desc, e.Time)
+	default:
+		a.unlink(sp)
+		span.End = e.Time
+		a.emitSpan(&span, subrequest, owned)
+		// Nothing refers to it any more (an unfinished span is remembered, not recycled).
+		if len(a.free) < maxFreeSpans {
+			*sp = openSpan{}
+			a.free = append(a.free, sp)
+		}
+	}
+}
+
+// completeSpan applies a CompleteSpan. The span, whole already, is emitted without
+// being opened, unless it is more than a SpanOpen and a SpanEndData applied at once:
+// when it cannot open (that is counted, and its end applies to what is open or
+// remembered under its key), or comes unfinished (to be remembered).
+func (a *Assembler) completeSpan(s *streamState, e Event, b *CompleteSpan) {
+	open, end := e, e
+	open.Time, open.Body, end.Body = b.Start, b.Open, b.End
+	key := spanKey{e.TraceID, e.SpanID}
+	if b.End.Unfinished || a.refusal(s, key) != nil {
+		a.openSpan(s, open, b.Open)
+		a.endSpan(s, end, b.End)
 		return
 	}
-	sp.span.End = e.Time
-	a.finish(sp)
-	// Nothing refers to it any more (an unfinished span is remembered, not recycled).
-	if len(a.free) < maxFreeSpans {
-		*sp = openSpan{}
-		a.free = append(a.free, sp)
-	}
+	span, owned, subrequest := a.spanOf(s, open, b.Open)
+	owned = a.applyEnd(&span, owned, b.End)
+	span.End = e.Time
+	a.emitSpan(&span, subrequest, owned)
 }
 
 // unlink removes an open span from the open set and its stream's list.
 func (a *Assembler) unlink(sp *openSpan) {
-	delete(a.open, spanKey{sp.span.TraceID, sp.span.SpanID})
+	a.open.del(sp)
 	s := sp.stream
 	s.nOpen--
-	sp.events = nil
+	if sp.extra != nil {
+		sp.extra.kept = nil
+	}
 	if sp.prev != nil {
 		sp.prev.next = sp.next
 	} else if s.spans == sp {
@@ -331,12 +376,22 @@ func (a *Assembler) unlink(sp *openSpan) {
 	}
 }
 
-// finish emits a span that really ended.
-func (a *Assembler) finish(sp *openSpan) {
+// finish emits an open span that really ended at end.
+func (a *Assembler) finish(sp *openSpan, end time.Time) {
+	span, owned := sp.unpack(0, &a.packer)
 	a.unlink(sp)
-	a.normalizeSubrequest(sp)
-	sp.span.End = later(sp.span.End, sp.span.Start)
-	a.appendOut(sp.span)
+	span.End = end
+	a.emitSpan(&span, sp.flags&spanSubrequest != 0, owned)
+}
+
+// emitSpan emits a span that left the open set: a subrequest normalized, its end not
+// before its start. owned tells whether its attributes are its own.
+func (a *Assembler) emitSpan(span *Span, subrequest, owned bool) {
+	if subrequest {
+		a.normalizeSubrequest(span, owned)
+	}
+	span.End = later(span.End, span.Start)
+	a.appendOut(*span)
 	a.stats.Spans++
 }
 
@@ -368,16 +423,17 @@ func neverEnded(reason string) string { return "span never ended: " + reason }
 // last time the span or its stream was seen.
 func (a *Assembler) emitUnfinished(sp *openSpan, desc string, end time.Time) {
 	if end.IsZero() {
-		end = sp.lastSeen
-		if sp.stream.lastTime.After(end) {
-			end = sp.stream.lastTime
+		end = sp.lastSeenTime()
+		if t := sp.stream.latest(); t.After(end) {
+			end = t
 		}
 	}
-	sp.span.End = end
-	sp.span.Unfinished = true
-	sp.status = sp.span.Status
-	sp.span.Status = Status{Code: codes.Error, Description: desc}
-	a.finish(sp)
+	span, owned := sp.unpack(0, &a.packer)
+	a.unlink(sp)
+	span.End = end
+	span.Unfinished = true
+	span.Status = Status{Code: codes.Error, Description: desc}
+	a.emitSpan(&span, sp.flags&spanSubrequest != 0, owned)
 	a.stats.Unfinished++
 	a.remember(sp)
 }

@@ -5,24 +5,91 @@ import (
 	"time"
 )
 
-// streamState is what the assembler knows of a stream that is not parked.
+// streamState is what the assembler knows of a stream that is not parked. It is kept
+// small, as a long-running span may be alone in its stream: what few streams need is
+// in rare.
 type streamState struct {
-	id          StreamID
-	next        uint64 // next sequence number to apply
-	pending     []held // held back, sorted by Sequence, all > next
-	dropped     []seqRange
-	skipped     map[uint64]struct{} // gap numbers given up on; applied if they come late
-	lastArrival time.Time           // clock time of the last event, heartbeats included
-	lastTime    time.Time           // latest event time
-	spans       *openSpan           // open spans of the stream (linked list)
-	droppedN    uint64              // events reported dropped by StreamDiagnostic events
+	id      StreamID
+	next    uint64              // next sequence number to apply
+	pending []held              // held back, sorted by Sequence, all > next
+	skipped map[uint64]struct{} // gap numbers given up on; applied if they come late
+	// lastArrival is the clock time of the last event, heartbeats included, since
+	// Assembler.epoch.
+	lastArrival time.Duration
+	lastTime    int64     // latest event time, packed with timeFlags (see latest)
+	spans       *openSpan // open spans of the stream (linked list)
 	inv         *invocation
+	rare        *streamRare // nil until the stream needs it
 	// root is the stream's local root span once its first SpanOpen is applied
 	// (hasRoot); its end closes the stream when no other span of it is open.
-	root    spanKey
-	nOpen   uint32 // spans in the list, for MaxOpenSpansPerStream
-	ended   bool
-	hasRoot bool
+	root      spanKey
+	nOpen     uint32 // spans in the list, for MaxOpenSpansPerStream
+	ended     bool
+	hasRoot   bool
+	timeFlags uint8 // packTime's flags of lastTime, and streamTimeExact
+}
+
+// streamTimeExact: the latest event time of a stream does not pack exactly, and is in
+// its streamRare (a flag apart from packTime's).
+const streamTimeExact = 1 << 7
+
+// streamRare is what a stream holds beyond what most streams have.
+type streamRare struct {
+	dropped  []seqRange // numbers accounted for by StreamDiagnostic events
+	droppedN uint64     // events reported dropped by StreamDiagnostic events
+	lastTime time.Time  // when streamTimeExact
+}
+
+// newStream returns the state of a stream never seen (or forgotten).
+func newStream(id StreamID) *streamState {
+	return &streamState{id: id, timeFlags: parkedTimeZero}
+}
+
+// more returns the stream's rare part, made when it has none.
+func (s *streamState) more() *streamRare {
+	if s.rare == nil {
+		s.rare = new(streamRare)
+	}
+	return s.rare
+}
+
+// dropped returns the ranges of numbers accounted for by StreamDiagnostic events.
+func (s *streamState) dropped() []seqRange {
+	if s.rare == nil {
+		return nil
+	}
+	return s.rare.dropped
+}
+
+// droppedN returns the number of events reported dropped by StreamDiagnostic events.
+func (s *streamState) droppedN() uint64 {
+	if s.rare == nil {
+		return 0
+	}
+	return s.rare.droppedN
+}
+
+// latest returns the latest event time of the stream.
+func (s *streamState) latest() time.Time {
+	if s.timeFlags&streamTimeExact != 0 {
+		return s.rare.lastTime
+	}
+	return unpackTime(s.lastTime, s.timeFlags)
+}
+
+// noteTime notes an event time of the stream.
+func (s *streamState) noteTime(t time.Time) {
+	if !t.After(s.latest()) {
+		return
+	}
+	if s.timeFlags&streamTimeExact == 0 {
+		if ns, flags, ok := packTime(t); ok {
+			s.lastTime, s.timeFlags = ns, flags
+			return
+		}
+	}
+	s.more().lastTime = t
+	s.timeFlags |= streamTimeExact
 }
 
 // parkedStream is a stream with nothing open, held back or waited for, kept without
@@ -74,18 +141,14 @@ func unpackTime(ns int64, flags uint8) time.Time {
 
 // park moves s to a.parked when it holds nothing but what recognises duplicates and
 // ends it (nothing open, held back, skipped or reported dropped ahead), and its times
-// can be packed exactly; it leaves it alone otherwise.
+// are packed exactly; it leaves it alone otherwise.
 func (a *Assembler) park(s *streamState) {
-	if s.spans != nil || len(s.pending) > 0 || len(s.skipped) > 0 || len(s.dropped) > 0 ||
-		!s.id.IsValid() || (s.inv != nil && s.inv.root != nil) {
+	if s.spans != nil || len(s.pending) > 0 || len(s.skipped) > 0 || len(s.dropped()) > 0 ||
+		!s.id.IsValid() || (s.inv != nil && s.inv.root != nil) || s.timeFlags&streamTimeExact != 0 {
 		return
 	}
-	ns, flags, ok := packTime(s.lastTime)
-	arrival := s.lastArrival.Sub(a.epoch)
-	if !ok || !a.epoch.Add(arrival).Equal(s.lastArrival) {
-		return
-	}
-	p := parkedStream{next: s.next, droppedN: s.droppedN, lastArrival: arrival, lastTime: ns, root: s.root, flags: flags}
+	p := parkedStream{next: s.next, droppedN: s.droppedN(), lastArrival: s.lastArrival, lastTime: s.lastTime,
+		root: s.root, flags: s.timeFlags & (parkedTimeZero | parkedTimeLocal)}
 	if s.ended {
 		p.flags |= parkedEnded
 	}
@@ -103,18 +166,21 @@ func (a *Assembler) park(s *streamState) {
 func (a *Assembler) unpark(id StreamID) *streamState {
 	p, ok := a.parked[id]
 	if !ok {
-		return &streamState{id: id}
+		return newStream(id)
 	}
 	delete(a.parked, id)
 	s := &streamState{
 		id:          id,
 		next:        p.next,
-		droppedN:    p.droppedN,
-		lastArrival: a.epoch.Add(p.lastArrival),
-		lastTime:    unpackTime(p.lastTime, p.flags),
+		lastArrival: p.lastArrival,
+		lastTime:    p.lastTime,
 		root:        p.root,
 		ended:       p.flags&parkedEnded != 0,
 		hasRoot:     p.flags&parkedHasRoot != 0,
+		timeFlags:   p.flags & (parkedTimeZero | parkedTimeLocal),
+	}
+	if p.droppedN != 0 {
+		s.more().droppedN = p.droppedN
 	}
 	if p.flags&parkedInvocation != 0 {
 		s.inv = &invocation{}
@@ -131,7 +197,7 @@ func (a *Assembler) chooseRoot(s *streamState, key spanKey, b *SpanOpen) {
 		return
 	}
 	if b.Parent.IsValid() && !b.RemoteParent {
-		if p := a.open[spanKey{key.trace, b.Parent}]; p != nil && p.stream == s {
+		if p := a.open.get(spanKey{key.trace, b.Parent}); p != nil && p.stream == s {
 			return
 		}
 	}
@@ -158,8 +224,10 @@ func (a *Assembler) endStream(s *streamState, reason string) {
 	for s.spans != nil {
 		a.emitUnfinished(s.spans, neverEnded(reason), time.Time{})
 	}
-	s.dropped = slices.DeleteFunc(s.dropped, func(r seqRange) bool { return r.hi < s.next })
-	if len(s.dropped) == 0 {
-		s.dropped = nil
+	if r := s.rare; r != nil {
+		r.dropped = slices.DeleteFunc(r.dropped, func(d seqRange) bool { return d.hi < s.next })
+		if len(r.dropped) == 0 {
+			r.dropped = nil
+		}
 	}
 }

@@ -14,8 +14,15 @@
 // last). Its code is split by job: assembler.go (lifecycle: Consume, Sweep, Shutdown),
 // assembler_order.go (the per-stream reorder buffer), assembler_streams.go (stream
 // state and idle-stream parking), assembler_spans.go (span merging and emission),
+// assembler_record.go, assembler_pack.go and assembler_table.go (an open span's
+// compact record, its packed attributes, the table of open spans),
 // assembler_late.go (spans remembered after their unfinished report, and
 // ReleaseMemory), assembler_snapshot.go (Snapshot) and invocation.go (workerd events).
+//
+// Memory. A span may stay open for minutes, and a forwarder holds many: an open span
+// is kept compact (about 200 bytes for a span with a few short attributes), its
+// attributes packed in one string once the call that opened it returns. A span that
+// opens and ends in one call (a CompleteSpan always) is never packed.
 //
 // Order. Per stream, events are put back in Sequence order within ReorderWindow events
 // and ReorderTimeout; duplicates are dropped. A StreamDiagnostic{DroppedEvents: n}

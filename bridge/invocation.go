@@ -128,15 +128,13 @@ var subrequestIntKeys = map[attribute.Key]bool{
 
 // normalizeSubrequest applies the HTTP client semantic conventions to workerd's fetch
 // subrequest span as it is emitted (its attributes come in several events); it does
-// nothing to other spans, and nothing more when applied twice.
-func (a *Assembler) normalizeSubrequest(sp *openSpan) {
-	if !sp.subrequest {
-		return
-	}
+// nothing more when applied twice. owned tells whether span's attributes are its own.
+func (a *Assembler) normalizeSubrequest(span *Span, owned bool) {
 	var status int64
 	var haveAddr, havePort, haveErrType bool
 	urlFull := ""
-	for i, kv := range sp.span.Attributes {
+	var add []attribute.KeyValue // to set: numbers sent as strings, and what is missing
+	for _, kv := range span.Attributes {
 		switch kv.Key {
 		case "server.address":
 			haveAddr = true
@@ -154,8 +152,7 @@ func (a *Assembler) normalizeSubrequest(sp *openSpan) {
 			if err != nil {
 				continue // not a number: kept as sent
 			}
-			sp.ownAttrs(0)
-			sp.span.Attributes[i].Value = attribute.Int64Value(v)
+			add = append(add, attribute.Int64(string(kv.Key), v))
 			n, isInt = v, true
 		}
 		switch {
@@ -166,7 +163,6 @@ func (a *Assembler) normalizeSubrequest(sp *openSpan) {
 			havePort = true
 		}
 	}
-	var add []attribute.KeyValue
 	if u, err := url.Parse(urlFull); urlFull != "" && err == nil && u.Hostname() != "" {
 		if !haveAddr {
 			add = append(add, attribute.String("server.address", u.Hostname()))
@@ -181,14 +177,14 @@ func (a *Assembler) normalizeSubrequest(sp *openSpan) {
 	}
 	// 4xx and 5xx are errors for a client; so is a code it cannot interpret.
 	if failed := status != 0 && (status >= 400 || status < 100 || status > 599); failed {
-		if sp.span.Status.Code != codes.Error {
-			sp.span.Status = Status{Code: codes.Error} // the code says it all
+		if span.Status.Code != codes.Error {
+			span.Status = Status{Code: codes.Error} // the code says it all
 		}
 		if !haveErrType {
 			add = append(add, attribute.String("error.type", strconv.FormatInt(status, 10)))
 		}
 	}
-	a.mergeAttrs(sp, add) // within MaxAttributesPerSpan, as any attribute
+	a.mergeSpanAttrs(span, owned, add) // within MaxAttributesPerSpan, as any attribute
 }
 
 var defaultPorts = map[string]int{"http": 80, "https": 443, "ws": 80, "wss": 443}
@@ -217,12 +213,13 @@ func (a *Assembler) onset(s *streamState, e Event, b *Onset) {
 		return
 	}
 	s.inv.root = sp
-	sp.span.Name = invocationName(&b.Info)
-	sp.span.SpanKind = invocationKind(b.Info.Type)
-	sp.span.Parent = b.Parent
-	sp.span.RemoteParent = b.Parent.IsValid()
-	a.mergeAttrs(sp, onsetAttributes(b, a.opts.RequestHeaders))
-	a.mergeAttrs(sp, b.Attributes)
+	sp.name = invocationName(&b.Info)
+	sp.kind = uint8(invocationKind(b.Info.Type))
+	sp.parent = b.Parent
+	if b.Parent.IsValid() {
+		sp.flags |= spanRemoteParent
+	}
+	a.mergeAttrs(sp, append(onsetAttributes(b, a.opts.RequestHeaders), b.Attributes...))
 }
 
 // invocationName names an invocation's root span as the OTel semantic conventions do
@@ -337,7 +334,7 @@ func (a *Assembler) target(s *streamState, e Event) *openSpan {
 	if s.inv == nil {
 		a.stats.NoOnset++
 	}
-	sp := a.open[spanKey{e.TraceID, e.SpanID}]
+	sp := a.open.get(spanKey{e.TraceID, e.SpanID})
 	if sp == nil && s.inv != nil {
 		sp = s.inv.root
 	}
@@ -404,7 +401,7 @@ func (a *Assembler) exception(s *streamState, e Event, b *Exception) {
 	if b.Name != "" {
 		desc = b.Name + ": " + b.Message
 	}
-	sp.span.Status = Status{Code: codes.Error, Description: desc}
+	sp.setStatus(Status{Code: codes.Error, Description: desc})
 }
 
 func (a *Assembler) ret(s *streamState, e Event, b *Return) {
@@ -416,7 +413,7 @@ func (a *Assembler) ret(s *streamState, e Event, b *Return) {
 		sp = s.inv.root
 	}
 	if sp == nil {
-		sp = a.open[spanKey{e.TraceID, e.SpanID}]
+		sp = a.open.get(spanKey{e.TraceID, e.SpanID})
 	}
 	if sp == nil {
 		a.stats.Rejected++
@@ -427,18 +424,19 @@ func (a *Assembler) ret(s *streamState, e Event, b *Return) {
 		return
 	}
 	a.mergeAttrs(sp, []attribute.KeyValue{attribute.Int("http.response.status_code", b.StatusCode)})
-	if b.StatusCode >= 500 && sp.span.Status.Code != codes.Error {
+	if b.StatusCode >= 500 && sp.status().Code != codes.Error {
 		// The status code says it all: no description (HTTP semantic conventions).
-		sp.span.Status = Status{Code: codes.Error}
+		sp.setStatus(Status{Code: codes.Error})
 	}
 }
 
 func (a *Assembler) diagnostic(s *streamState, e Event, b *StreamDiagnostic) {
-	s.droppedN = addSat(s.droppedN, b.DroppedEvents)
+	r := s.more()
+	r.droppedN = addSat(r.droppedN, b.DroppedEvents)
 	a.stats.Dropped = addSat(a.stats.Dropped, b.DroppedEvents)
 	if s.inv != nil && s.inv.root != nil {
 		s.inv.root.seen(e.Time)
-		a.mergeAttrs(s.inv.root, []attribute.KeyValue{attribute.Int64("stw.dropped_events", int64(min(s.droppedN, 1<<62)))})
+		a.mergeAttrs(s.inv.root, []attribute.KeyValue{attribute.Int64("stw.dropped_events", int64(min(r.droppedN, 1<<62)))})
 	}
 }
 
@@ -451,14 +449,13 @@ func (a *Assembler) outcome(s *streamState, e Event, b *Outcome) {
 			attribute.Float64("cloudflare.cpu_time_ms", b.CPUTime.Seconds()*1000),
 			attribute.Float64("cloudflare.wall_time_ms", b.WallTime.Seconds()*1000),
 		})
-		switch {
-		case b.Outcome == "ok" && root.span.Status.Code == codes.Unset:
-			root.span.Status = Status{Code: codes.Ok}
-		case b.Outcome != "ok" && (root.span.Status.Code != codes.Error || root.span.Status.Description == ""):
-			root.span.Status = Status{Code: codes.Error, Description: b.Outcome}
+		switch st := root.status(); {
+		case b.Outcome == "ok" && st.Code == codes.Unset:
+			root.setStatus(Status{Code: codes.Ok})
+		case b.Outcome != "ok" && (st.Code != codes.Error || st.Description == ""):
+			root.setStatus(Status{Code: codes.Error, Description: b.Outcome})
 		}
-		root.span.End = e.Time
-		a.finish(root)
+		a.finish(root, e.Time)
 	}
 	a.endStream(s, fmt.Sprintf("its stream ended (outcome %q) before its end", b.Outcome))
 }
