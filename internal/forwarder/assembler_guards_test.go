@@ -90,7 +90,9 @@ func TestMemoryLimiterRecoversFromLateSpans(t *testing.T) {
 		c.MemoryLimiter.LimitMiB = limitMiB
 		c.MemoryLimiter.CheckInterval = config.Duration(50 * time.Millisecond)
 		c.Receivers.OTLP.GRPC.MaxRecvMsgSizeMiB = 16
+		// The spans keep their 4 MiB maps: no attribute limit cuts them.
 		c.Limits.MaxAttributeValueLength = -1
+		c.Limits.MaxAttributesBytes = -1
 		// Only the memory limiter can free them: no bound of their own would.
 		c.Assembler.MaxLateBytes = 1 << 40
 		c.Assembler.ForgetLateAfter = config.Duration(time.Hour)
