@@ -5,8 +5,14 @@
 #   BenchmarkForwarder/stwbridge   spans/s/core (spans forwarded per CPU second of the
 #                                  forwarder process), rss-MiB (its peak RSS); its defaults
 #   BenchmarkForwarder/stwbridge-gzip   the same with gzip downstream, as the Collector
+#   BenchmarkForwarder/stwbridge-v11   the same, each span as one protocol 1.1 stw.span
 #   BenchmarkForwarder/collector   the same for the Collector (otlpreceiver → batch →
 #                                  otlpexporter), fed the same spans as plain OTLP
+#   BenchmarkForwarder/otelcol-stw the Collector with the stw connector, lifecycle events in
+#   BenchmarkForwarder/stwbridge-v11-spec, collector-spec   stwbridge (stw.span records,
+#                                  each alone in its stream) and the Collector on the
+#                                  OpenTelemetry benchmark's span: one a trace, 10
+#                                  attributes of 20 characters
 #   BenchmarkOpenVisibility/stwbridge-10k   p99-ms / p50-ms from a span's start to its
 #                                  stw.span_open at the downstream sink, 10k spans/s,
 #                                  forward_events on
@@ -117,14 +123,19 @@ measure() {
 		'BEGIN { printf "BenchmarkForwarder/%s\t1\t%.0f spans/s/core\t%.1f rss-MiB\n", n, s / (t / h), r / 1024 }'
 }
 
-echo "loadbench: $RATE spans/s for $DURATION, 4 spans per trace, $ROUNDS rounds; CPU: $(nproc) cores" >&2
+echo "loadbench: $RATE spans/s for $DURATION, 4 spans per trace (-spec runs: 1), $ROUNDS rounds; CPU: $(nproc) cores" >&2
+
+# shape_args NAME: the load generator's shape for a run: a NAME ending in -spec sends
+# the OpenTelemetry benchmark's span (one span a trace, 10 attributes of 20 characters),
+# the others web requests of 4 spans.
+shape_args() { [[ $1 == *-spec ]] && echo "--shape spec" || echo "--shape web"; }
 
 # bridge_run NAME [flags]: stwbridge (flags added) forwarding the load to a fresh sink.
-# A NAME ending in -v11 sends each span as one protocol 1.1 stw.span record.
+# A NAME with -v11 sends each span as one protocol 1.1 stw.span record.
 bridge_run() {
 	local name=$1 mode=events
 	shift
-	[[ $name == *-v11 ]] && mode=complete
+	[[ $name == *-v11* ]] && mode=complete
 	start_sink "$name"
 	local addr
 	addr=$("$LOAD" freeport)
@@ -133,7 +144,8 @@ bridge_run() {
 	local pid=$!
 	pids+=("$pid")
 	wait_listen "$addr"
-	measure "$name" "$pid" "$mode" "$addr"
+	# shellcheck disable=SC2046 # two words: the flag and its value
+	measure "$name" "$pid" "$mode" "$addr" $(shape_args "$name")
 	kill -TERM "$pid"
 	wait "$pid" || true
 	stop_sink
@@ -177,16 +189,17 @@ YAML
 	pid=$!
 	pids+=("$pid")
 	wait_listen "$addr"
-	measure "$name" "$pid" "$mode" "$addr"
+	# shellcheck disable=SC2046 # two words: the flag and its value
+	measure "$name" "$pid" "$mode" "$addr" $(shape_args "$name")
 	kill -TERM "$pid"
 	wait "$pid" || true
 	stop_sink
 }
 
-# collector_run: the Collector forwarding the same spans as plain OTLP traces (its
-# defaults: batch processor, OTLP exporter with its sending queue and gzip).
+# collector_run [NAME]: the Collector forwarding the same spans as plain OTLP traces
+# (its defaults: batch processor, OTLP exporter with its sending queue and gzip).
 collector_run() {
-	otelcol_run collector "$OTELCOL" spans "" "    traces:
+	otelcol_run "${1:-collector}" "$OTELCOL" spans "" "    traces:
       receivers: [otlp]
       processors: [batch]
       exporters: [otlp_grpc]"
@@ -214,6 +227,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	bridge_run stwbridge-gzip --config "$work/gzip.yaml"
 	collector_run
 	connector_run
+	bridge_run stwbridge-v11-spec
+	collector_run collector-spec
 done
 round=vis
 

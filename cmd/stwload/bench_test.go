@@ -16,7 +16,7 @@ import (
 // opens one span.
 func BenchmarkOpenSpanMemory(b *testing.B) {
 	const spans = 40_000
-	gen := newGenerator(7, 4)
+	gen := newGenerator(7, 4, false)
 	discard := bridge.SpanConsumerFunc(func(context.Context, []bridge.Span) error { return nil })
 	open := func(a *bridge.Assembler, n int) {
 		for n > 0 {

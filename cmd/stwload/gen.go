@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
@@ -22,8 +23,20 @@ type generator struct {
 	res      *resource.Resource
 	scope    *instrumentation.Scope
 	spansPer int
+	spec     bool // the OpenTelemetry benchmark's span (specAttrs) instead of a web request
 	next     uint64
 }
+
+// specAttrs are the attributes of the span of the OpenTelemetry SDK benchmarks (and
+// of otlpexport's BenchmarkThroughput): 10 strings of 20 characters.
+var specAttrs = func() []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 10)
+	for i := range attrs {
+		c := string(rune('a' + i))
+		attrs[i] = attribute.String("attr."+c, strings.Repeat(c, 20))
+	}
+	return attrs
+}()
 
 // request is one trace: its lifecycle events split into the opens (sent at once) and
 // the ends (sent one tick later), the same spans as protocol 1.1 stw.span events (as
@@ -34,7 +47,12 @@ type request struct {
 	spans       []bridge.Span
 }
 
-func newGenerator(seed uint64, spansPerTrace int) *generator {
+// newGenerator makes traces of spansPerTrace spans (a server span and its children),
+// or, with spec, traces of one span: the OpenTelemetry benchmark's.
+func newGenerator(seed uint64, spansPerTrace int, spec bool) *generator {
+	if spec {
+		spansPerTrace = 1
+	}
 	return &generator{
 		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		res: resource.NewSchemaless(
@@ -46,6 +64,7 @@ func newGenerator(seed uint64, spansPerTrace int) *generator {
 		),
 		scope:    &instrumentation.Scope{Name: "github.com/stwbridge/stwbridge/cmd/stwload", Version: "1"},
 		spansPer: max(spansPerTrace, 1),
+		spec:     spec,
 		next:     seed << 40,
 	}
 }
@@ -113,6 +132,9 @@ func (g *generator) request(start time.Time, dur time.Duration) request {
 				attrs = []attribute.KeyValue{attribute.String("template.name", "checkout.html"), attribute.Int("template.bytes", 18342)}
 			}
 		}
+		if g.spec {
+			kind, name, attrs = trace.SpanKindInternal, "operation", specAttrs
+		}
 		open := bridge.Event{TraceID: tid, SpanID: ids[i], StreamID: sid, Sequence: seq, Time: start,
 			Resource: g.res, Scope: g.scope,
 			Body: &bridge.SpanOpen{Name: name, SpanKind: kind, Parent: parent, TraceFlags: trace.FlagsSampled, Attributes: attrs}}
@@ -122,7 +144,7 @@ func (g *generator) request(start time.Time, dur time.Duration) request {
 		end := start.Add(dur)
 		st := bridge.Status{}
 		endAttrs := []attribute.KeyValue{}
-		if i == 0 {
+		if i == 0 && !g.spec {
 			endAttrs = append(endAttrs, attribute.Int("http.response.status_code", status))
 			if status >= 500 {
 				st = bridge.Status{Code: codes.Error, Description: "internal error"}

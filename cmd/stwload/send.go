@@ -30,6 +30,7 @@ type sendConfig struct {
 	duration      time.Duration
 	total         int
 	spansPerTrace int
+	spec          bool
 	tick          time.Duration
 	batch         int
 	workers       int
@@ -50,12 +51,20 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to send (0: until --spans)")
 	fs.IntVar(&c.total, "spans", 0, "stop after this many spans (0: until --duration)")
 	fs.IntVar(&c.spansPerTrace, "spans-per-trace", 4, "spans per trace: a server span and its children")
+	shape := fs.String("shape", "web", "web: traces of a server span and its children (--spans-per-trace); spec: traces of one span, the OpenTelemetry benchmark's (10 string attributes of 20 characters), alone in its stream")
 	fs.DurationVar(&c.tick, "tick", 10*time.Millisecond, "at a fixed rate: one request per worker per tick; spans end one tick after they start")
 	fs.IntVar(&c.batch, "batch", 256, "the most spans per request (flat out: every request)")
 	fs.IntVar(&c.workers, "workers", 2, "concurrent senders, each with its own connection and its own streams")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated ids and attributes")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch *shape {
+	case "web":
+	case "spec":
+		c.spec, c.spansPerTrace = true, 1
+	default:
+		return fmt.Errorf("--shape %q: use web or spec", *shape)
 	}
 	if c.mode != "events" && c.mode != "complete" && c.mode != "spans" {
 		return fmt.Errorf("--mode %q: use events, complete or spans", c.mode)
@@ -109,7 +118,7 @@ func worker(ctx context.Context, c sendConfig, id int, st *sendStats, budget *at
 	export := func(ctx context.Context, method string, req []byte, resp proto.Message) error {
 		return conn.Invoke(ctx, method, wireRequest(req), resp)
 	}
-	gen := newGenerator(c.seed*1000+uint64(id)+1, c.spansPerTrace)
+	gen := newGenerator(c.seed*1000+uint64(id)+1, c.spansPerTrace, c.spec)
 
 	// At a fixed rate, each tick sends what the rate asks for since the start, so a
 	// slow tick is made up by the next instead of lowering the rate.

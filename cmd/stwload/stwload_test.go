@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,7 @@ import (
 // TestGeneratorStreams checks that a generated trace is a valid stream: sequence from
 // 0 without gaps, and that the assembler rebuilds every span from it.
 func TestGeneratorStreams(t *testing.T) {
-	gen := newGenerator(1, 4)
+	gen := newGenerator(1, 4, false)
 	r := gen.request(time.Now(), time.Millisecond)
 	events := append(append([]bridge.Event{}, r.opens...), r.ends...)
 	for i, e := range events {
@@ -114,5 +115,26 @@ func TestBadArguments(t *testing.T) {
 	}
 	if code := run([]string{"fly"}, &out, &errb); code != 1 {
 		t.Errorf("unknown command: exit %d", code)
+	}
+}
+
+// The spec shape makes traces of one span, the OpenTelemetry benchmark's, which a
+// protocol 1.1 producer sends alone in its stream; an unknown shape is an error.
+func TestSpecShape(t *testing.T) {
+	r := newGenerator(3, 4, true).request(time.Now(), time.Millisecond)
+	if len(r.spans) != 1 || len(r.completes) != 1 {
+		t.Fatalf("%d spans, %d stw.span records; want one of each", len(r.spans), len(r.completes))
+	}
+	sp := r.spans[0]
+	if sp.Name != "operation" || len(sp.Attributes) != 10 || sp.Attributes[0].Value.AsString() != strings.Repeat("a", 20) {
+		t.Fatalf("span %q with %v", sp.Name, sp.Attributes)
+	}
+	c := r.completes[0]
+	if body := c.Body.(*bridge.CompleteSpan); !body.Alone || c.StreamID != bridge.AloneStreamID(c.TraceID, c.SpanID) || c.Sequence != 0 {
+		t.Fatalf("the record is not alone in its stream: %+v", c)
+	}
+	err := runSend(context.Background(), []string{"--shape", "tiny"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--shape") {
+		t.Fatalf("unknown shape: %v", err)
 	}
 }
