@@ -54,10 +54,15 @@ const (
 	groupCacheMax = 64
 )
 
+// sharedArenaChunk is the size of the buffers that hold the strings of the records
+// that end a span (see fastDecoder.ownStrings).
+const sharedArenaChunk = 16 << 10
+
 // fastDecoder decodes one request at a time. Each record's fields are parsed into
 // reusable generated messages (rec and the pools below), which decodeRecord reads as
 // it reads a fully unmarshaled record; only scalar values take this path, so nothing
-// the decoded event keeps points into them.
+// the decoded event keeps points into them. Their string values point into the
+// request while the record is parsed, then into a copy (ownStrings).
 type fastDecoder struct {
 	rec    logspb.LogRecord
 	body   commonpb.AnyValue
@@ -74,6 +79,13 @@ type fastDecoder struct {
 	doubles []*commonpb.AnyValue_DoubleValue
 
 	nkv, nval, nstr, nbool, nint, ndouble int
+	// copyStr[i] says that strs[i] is kept by the event and must be copied out of the
+	// request; copyBytes is their total size.
+	copyStr   []bool
+	copyBytes int
+	// shared holds the strings of records that end a span, one chunk for many
+	// records: such events are held only until their span is emitted.
+	shared []byte
 
 	intern [internSlots]string
 	// Resources and scopes decoded before, by wire bytes: events of every request
@@ -115,6 +127,7 @@ func (d *fastDecoder) resetRecord() {
 		v.Value = nil
 	}
 	d.nkv, d.nval, d.nstr, d.nbool, d.nint, d.ndouble = 0, 0, 0, 0, 0, 0
+	d.copyBytes = 0
 	d.rec.TimeUnixNano, d.rec.ObservedTimeUnixNano = 0, 0
 	d.rec.SeverityNumber, d.rec.SeverityText = 0, ""
 	d.rec.Body, d.rec.Attributes, d.rec.DroppedAttributesCount = nil, nil, 0
@@ -289,7 +302,9 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 			for i, rb := range sl.records {
 				d.resetRecord()
 				rec := &d.rec
-				if !d.parseRecord(rb) {
+				if d.parseRecord(rb) {
+					d.ownStrings()
+				} else {
 					rec = &logspb.LogRecord{}
 					if proto.Unmarshal(rb, rec) != nil {
 						return out, false
@@ -350,6 +365,37 @@ func (d *fastDecoder) scope(g group) (*instrumentation.Scope, bool) {
 	}
 	d.scopes[string(g.msg)] = cachedScope{g.schema, scope}
 	return scope, true
+}
+
+// ownStrings copies the string values of the record just parsed out of the request,
+// so that the events never share the caller's memory. The strings of a record that
+// ends a span (stw.span, stw.span_end) go into a chunk shared with other such
+// records: a receiver holds these events only until the span is emitted. Those of
+// the other records, which may stay open for hours, get an allocation of their own,
+// so that a long-lived span keeps only its own strings alive.
+func (d *fastDecoder) ownStrings() {
+	if d.copyBytes == 0 {
+		return
+	}
+	var buf []byte
+	if name := d.rec.EventName; name == EventSpan || name == EventSpanEnd {
+		if cap(d.shared)-len(d.shared) < d.copyBytes {
+			d.shared = make([]byte, 0, max(sharedArenaChunk, d.copyBytes))
+		}
+		n := len(d.shared)
+		d.shared = d.shared[:n+d.copyBytes]
+		buf = d.shared[n:]
+	} else {
+		buf = make([]byte, d.copyBytes)
+	}
+	for i, s := range d.strs[:d.nstr] {
+		if !d.copyStr[i] || s.StringValue == "" {
+			continue
+		}
+		n := copy(buf, s.StringValue)
+		s.StringValue = unsafe.String(&buf[0], n)
+		buf = buf[n:]
+	}
 }
 
 // parseRecord parses a LogRecord into d.rec; false means it needs the generic path.
@@ -482,7 +528,8 @@ func (d *fastDecoder) parseKeyValue(b []byte, record bool) (*commonpb.KeyValue, 
 }
 
 // parseScalar parses an AnyValue of at most one field holding a string, bool, int or
-// double into val. A transient string aliases b: it must not outlive the decoding.
+// double into val. Its string aliases b: ownStrings copies it unless it is transient
+// (read by decodeRecord, not kept in the event).
 func (d *fastDecoder) parseScalar(val *commonpb.AnyValue, b []byte, transient bool) bool {
 	if len(b) == 0 {
 		return true
@@ -498,13 +545,16 @@ func (d *fastDecoder) parseScalar(val *commonpb.AnyValue, b []byte, transient bo
 		}
 		if d.nstr == len(d.strs) {
 			d.strs = append(d.strs, &commonpb.AnyValue_StringValue{})
+			d.copyStr = append(d.copyStr, false)
 		}
 		s := d.strs[d.nstr]
+		d.copyStr[d.nstr] = !transient
 		d.nstr++
-		if transient && len(v) > 0 {
+		if len(v) > 0 {
 			s.StringValue = unsafe.String(&v[0], len(v))
-		} else {
-			s.StringValue = string(v)
+			if !transient {
+				d.copyBytes += len(v)
+			}
 		}
 		val.Value = s
 	case num == 2 && typ == protowire.VarintType:

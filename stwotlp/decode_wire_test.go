@@ -311,3 +311,45 @@ func TestDecodeEventsWireKeepsNoInputMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeEventsWireAllocations bounds what decoding costs in allocations: a
+// stw.span record takes one for its bodies and one for its attributes (its strings
+// share a chunk with other such records); a stw.span_open one more, for its own
+// strings, which it may keep for hours.
+func TestDecodeEventsWireAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	const n = 64
+	complete := make([]bridge.Event, 0, n)
+	opens := make([]bridge.Event, 0, n)
+	for _, e := range loadLikeEvents(n) {
+		switch b := e.Body.(type) {
+		case *bridge.SpanOpen:
+			opens = append(opens, e)
+			e.Time, e.Body = at(1), &bridge.CompleteSpan{Start: e.Time, Open: b, End: &bridge.SpanEndData{}}
+			complete = append(complete, e)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		events []bridge.Event
+		max    float64 // allocations per record
+	}{
+		{"stw.span", complete, 2.2},
+		{"stw.span_open", opens, 3.2},
+	} {
+		data := AppendEvents(nil, tc.events)
+		if _, err := DecodeEvents(data); err != nil { // warms the decoder pool up
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(20, func() {
+			if d, err := DecodeEvents(data); err != nil || len(d.Events) != n {
+				t.Fatalf("%s: %d events, error %v", tc.name, len(d.Events), err)
+			}
+		}) / n
+		if allocs > tc.max {
+			t.Errorf("%s: %.2f allocations per record, want at most %.1f", tc.name, allocs, tc.max)
+		}
+	}
+}
