@@ -33,12 +33,26 @@ func (r *Receiver) RegisterGRPC(s *grpc.Server) {
 	s.RegisterService(&logsServiceDesc, r)
 }
 
-// rawRequest is an export request's bytes, decoded by the handler itself.
-type rawRequest struct{ data []byte }
+// rawRequest is an export request's bytes, decoded by the handler itself. They are
+// gRPC's pooled receive buffer, returned to the pool when the call is done (free):
+// nothing decoded from them may share their memory (the decoders copy what they keep).
+type rawRequest struct {
+	buf  mem.Buffer
+	data []byte
+}
 
 // Bytes returns the request as received, for interceptors that keep it (the
-// persistent queue).
+// persistent queue). They are valid until the call returns: an interceptor copies
+// what it keeps.
 func (r *rawRequest) Bytes() []byte { return r.data }
+
+// free returns the request's buffer to gRPC's pool.
+func (r *rawRequest) free() {
+	if r.buf != nil {
+		r.buf.Free()
+		r.buf, r.data = nil, nil
+	}
+}
 
 // rawCodec passes *rawRequest through as bytes and everything else (responses, the
 // health service) to the standard proto codec.
@@ -50,7 +64,10 @@ func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marsh
 
 func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if raw, ok := v.(*rawRequest); ok {
-		raw.data = data.Materialize()
+		// One buffer (a request in one frame) is kept rather than copied; more are
+		// joined in a buffer of the same pool.
+		raw.buf = data.MaterializeToBuffer(mem.DefaultBufferPool())
+		raw.data = raw.buf.ReadOnlyData()
 		return nil
 	}
 	return c.proto.Unmarshal(data, v)
@@ -95,6 +112,7 @@ var logsServiceDesc = grpc.ServiceDesc{
 func handle(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor,
 	method string, call func(context.Context, *rawRequest) (any, error)) (any, error) {
 	raw := new(rawRequest)
+	defer raw.free()
 	if err := dec(raw); err != nil {
 		if r, ok := srv.(*Receiver); ok && status.Code(err) == codes.ResourceExhausted {
 			return nil, r.countOversize(err)
