@@ -2,6 +2,7 @@ package stwotlp
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"unicode/utf8"
 	"unsafe"
@@ -27,9 +28,14 @@ import (
 // It reads the common shape of STW traffic (stw.* records with scalar attributes)
 // straight from the wire, and anything else through proto.Unmarshal and
 // DecodeEventsRequest; both read each record with the same decodeRecord.
-func DecodeEvents(data []byte) (DecodedLogs, error) {
+func DecodeEvents(data []byte) (DecodedLogs, error) { return DecodeEventsInto(nil, data) }
+
+// DecodeEventsInto is DecodeEvents with the events appended to events[:0] when they fit
+// there, so that a caller done with the events of one request (a bridge.Pipeline
+// copies those it takes) reuses their room for the next.
+func DecodeEventsInto(events []bridge.Event, data []byte) (DecodedLogs, error) {
 	d := decoderPool.Get().(*fastDecoder)
-	out, ok := d.decode(data)
+	out, ok := d.decode(events, data)
 	d.reset()
 	decoderPool.Put(d)
 	if ok {
@@ -83,6 +89,9 @@ type fastDecoder struct {
 	// request; copyBytes is their total size.
 	copyStr   []bool
 	copyBytes int
+	// recs holds the request's records, in order, for the groups of decode (which
+	// refer to them by index): kept from request to request.
+	recs [][]byte
 	// shared holds the strings of records that end a span, one chunk for many
 	// records: such events are held only until their span is emitted.
 	shared []byte
@@ -114,6 +123,8 @@ func newFastDecoder() *fastDecoder {
 // request (above all no string aliasing its bytes) beyond its caches.
 func (d *fastDecoder) reset() {
 	d.resetRecord()
+	clear(d.recs)
+	d.recs = d.recs[:0]
 }
 
 func (d *fastDecoder) resetRecord() {
@@ -208,11 +219,11 @@ type group struct {
 	schema  string
 }
 
-// decode decodes data; ok is false when the request needs the generic path (it is
-// malformed, carries non-STW records, unknown fields or repeated message fields).
-func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
+// decode decodes data, appending its events to events[:0]; ok is false when the
+// request needs the generic path (it is malformed, carries non-STW records, unknown
+// fields or repeated message fields).
+func (d *fastDecoder) decode(events []bridge.Event, data []byte) (out DecodedLogs, ok bool) {
 	var rls [][]byte
-	n := 0
 	for b := data; len(b) > 0; {
 		num, typ, v, _, rest, ok := nextField(b)
 		if !ok || num != 1 || typ != protowire.BytesType {
@@ -223,8 +234,8 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 	}
 	// A first pass checks the request's skeleton and counts its records.
 	type scopeLogs struct {
-		hdr     group
-		records [][]byte
+		hdr      group
+		from, to int // its records: d.recs[from:to]
 	}
 	type resourceLogs struct {
 		hdr    group
@@ -245,7 +256,7 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 				}
 				p.hdr.msg, p.hdr.present = v, true
 			case 2:
-				var sl scopeLogs
+				sl := scopeLogs{from: len(d.recs)}
 				for c := v; len(c) > 0; {
 					num, typ, v, _, rest, ok := nextField(c)
 					if !ok || typ != protowire.BytesType {
@@ -258,7 +269,7 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 						}
 						sl.hdr.msg, sl.hdr.present = v, true
 					case 2:
-						sl.records = append(sl.records, v)
+						d.recs = append(d.recs, v)
 					case 3:
 						if !utf8.Valid(v) {
 							return out, false
@@ -269,7 +280,7 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 					}
 					c = rest
 				}
-				n += len(sl.records)
+				sl.to = len(d.recs)
 				p.scopes = append(p.scopes, sl)
 			case 3:
 				if !utf8.Valid(v) {
@@ -282,8 +293,8 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 			b = rest
 		}
 	}
-	if n > 0 {
-		out.Events = make([]bridge.Event, 0, n)
+	if n := len(d.recs); n > 0 {
+		out.Events = slices.Grow(events[:0], n)
 	}
 	for ri := range parsed {
 		rl := &parsed[ri]
@@ -299,7 +310,7 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 			if !ok {
 				return out, false
 			}
-			for i, rb := range sl.records {
+			for i, rb := range d.recs[sl.from:sl.to] {
 				d.resetRecord()
 				rec := &d.rec
 				if d.parseRecord(rb) {

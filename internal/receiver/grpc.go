@@ -2,6 +2,9 @@ package receiver
 
 import (
 	"context"
+	"sync"
+
+	"github.com/stwbridge/stwbridge/bridge"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -149,15 +152,30 @@ func (r *Receiver) grpcTraces(ctx context.Context, raw *rawRequest) (*coltracepb
 }
 
 func (r *Receiver) grpcLogs(ctx context.Context, raw *rawRequest) (*collogspb.ExportLogsServiceResponse, error) {
-	d, err := decodeEventsWire(raw.data)
+	room := eventRoom.Get().(*[]bridge.Event)
+	d, err := decodeEventsWire(*room, raw.data)
 	r.requests.Inc()
 	if err != nil {
+		eventRoom.Put(room)
 		r.malformed.Inc()
 		return nil, status.Errorf(codes.InvalidArgument, "malformed OTLP logs request: %v", err)
 	}
 	resp, err := r.exportDecoded(ctx, d)
+	// The consumer copied the events it took (Consumer, BatchPublisher).
+	if cap(d.Events) <= maxEventRoom {
+		clear(d.Events)
+		*room = d.Events[:0]
+		eventRoom.Put(room)
+	}
 	return resp, grpcError(err)
 }
+
+// eventRoom recycles the slices the events of gRPC logs requests are decoded into.
+var eventRoom = sync.Pool{New: func() any { return new([]bridge.Event) }}
+
+// maxEventRoom is the most events whose slice eventRoom keeps: the room of larger
+// requests is left to the garbage collector.
+const maxEventRoom = 8192
 
 // grpcError turns a refusal into a gRPC status, with RetryInfo when it is retryable.
 func grpcError(err error) error {
