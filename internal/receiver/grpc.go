@@ -36,7 +36,7 @@ func (r *Receiver) RegisterGRPC(s *grpc.Server) {
 	s.RegisterService(&logsServiceDesc, r)
 }
 
-// rawRequest is an export request's bytes, decoded by the handler itself. They are
+// rawRequest is an export request's bytes, decoded by the handler itself. They may be
 // gRPC's pooled receive buffer, returned to the pool when the call is done (free):
 // nothing decoded from them may share their memory (the decoders copy what they keep).
 type rawRequest struct {
@@ -49,12 +49,12 @@ type rawRequest struct {
 // what it keeps.
 func (r *rawRequest) Bytes() []byte { return r.data }
 
-// free returns the request's buffer to gRPC's pool.
+// free returns the request's buffer, if it holds one of gRPC's, to gRPC's pool.
 func (r *rawRequest) free() {
 	if r.buf != nil {
 		r.buf.Free()
-		r.buf, r.data = nil, nil
 	}
+	r.buf, r.data = nil, nil
 }
 
 // rawCodec passes *rawRequest through as bytes and everything else (responses, the
@@ -67,10 +67,16 @@ func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marsh
 
 func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if raw, ok := v.(*rawRequest); ok {
-		// One buffer (a request in one frame) is kept rather than copied; more are
-		// joined in a buffer of the same pool.
-		raw.buf = data.MaterializeToBuffer(mem.DefaultBufferPool())
-		raw.data = raw.buf.ReadOnlyData()
+		// One buffer (a request in one frame) is kept rather than copied. More are
+		// joined in a new slice: gRPC's pool would clear a buffer of the next
+		// size tier up (1 MiB for a 64 KiB request) for each.
+		if len(data) == 1 {
+			raw.buf = data[0]
+			raw.buf.Ref()
+			raw.data = raw.buf.ReadOnlyData()
+		} else {
+			raw.data = data.Materialize()
+		}
 		return nil
 	}
 	return c.proto.Unmarshal(data, v)
