@@ -40,8 +40,9 @@ func (r *Receiver) RegisterGRPC(s *grpc.Server) {
 // gRPC's pooled receive buffer, returned to the pool when the call is done (free):
 // nothing decoded from them may share their memory (the decoders copy what they keep).
 type rawRequest struct {
-	buf  mem.Buffer
-	data []byte
+	buf    mem.Buffer // a one-frame request's gRPC buffer
+	joined *[]byte    // or the request's frames joined, from joinedBufs
+	data   []byte
 }
 
 // Bytes returns the request as received, for interceptors that keep it (the
@@ -49,12 +50,36 @@ type rawRequest struct {
 // what it keeps.
 func (r *rawRequest) Bytes() []byte { return r.data }
 
-// free returns the request's buffer, if it holds one of gRPC's, to gRPC's pool.
+// free returns the request's buffer to its pool.
 func (r *rawRequest) free() {
 	if r.buf != nil {
 		r.buf.Free()
 	}
-	r.buf, r.data = nil, nil
+	if r.joined != nil && cap(*r.joined) <= maxJoinedBuf {
+		joinedBufs.Put(r.joined)
+	}
+	r.buf, r.joined, r.data = nil, nil, nil
+}
+
+// joinedBufs recycles the buffers requests of several frames are joined in. gRPC's
+// own pool would do, but it clears a buffer of the next size tier up for each (1 MiB
+// for a 64 KiB request); these are overwritten whole instead.
+var joinedBufs sync.Pool // of *[]byte
+
+// maxJoinedBuf is the largest buffer joinedBufs keeps, in bytes.
+const maxJoinedBuf = 1 << 20
+
+// join copies the frames of data into a buffer of joinedBufs.
+func join(data mem.BufferSlice) *[]byte {
+	n := data.Len()
+	b, _ := joinedBufs.Get().(*[]byte)
+	if b == nil || cap(*b) < n {
+		b = new([]byte)
+		*b = make([]byte, n)
+	}
+	*b = (*b)[:n]
+	data.CopyTo(*b)
+	return b
 }
 
 // rawCodec passes *rawRequest through as bytes and everything else (responses, the
@@ -67,15 +92,15 @@ func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marsh
 
 func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if raw, ok := v.(*rawRequest); ok {
-		// One buffer (a request in one frame) is kept rather than copied. More are
-		// joined in a new slice: gRPC's pool would clear a buffer of the next
-		// size tier up (1 MiB for a 64 KiB request) for each.
+		// One buffer (a request in one frame) is kept rather than copied; more are
+		// joined (join).
 		if len(data) == 1 {
 			raw.buf = data[0]
 			raw.buf.Ref()
 			raw.data = raw.buf.ReadOnlyData()
 		} else {
-			raw.data = data.Materialize()
+			raw.joined = join(data)
+			raw.data = *raw.joined
 		}
 		return nil
 	}
