@@ -180,8 +180,9 @@ func (p *Pipeline) Publish(e Event) bool {
 // queue cannot take them all (or the pipeline is shut down) it reports false and
 // counts them as Refused, for the caller to refuse its sender's request as a whole
 // (who retries: nothing is lost and no StreamDiagnostic is made). Like Publish it
-// never waits on a tail; it takes every tail's lock at once. The events must not be
-// modified afterwards.
+// never waits on a tail; it takes every tail's lock at once. It copies the events: the
+// caller may reuse the slice when it returns, but their bodies must not be modified
+// afterwards.
 func (p *Pipeline) PublishBatch(events []Event) bool {
 	if len(events) == 0 {
 		return true

@@ -370,7 +370,9 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 		if f.name == nil {
 			return e, fmt.Errorf("%s is missing: stw.span_open needs the span's name", AttrSpanName)
 		}
-		e.Body = r.spanOpen(rec, &f)
+		b := new(bridge.SpanOpen)
+		r.spanOpen(b, rec, &f)
+		e.Body = b
 	case bridge.KindCompleteSpan:
 		if f.name == nil {
 			return e, fmt.Errorf("%s is missing: stw.span needs the span's name", AttrSpanName)
@@ -385,7 +387,12 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 			return e, errors.New("observed_time_unix_nano (the span's end) is before time_unix_nano (its start) on a stw.span")
 		}
 		// The record's attributes and links are all the Open's: it has one list of each.
-		b := &bridge.CompleteSpan{Start: e.Time, Open: r.spanOpen(rec, &f), End: r.spanEnd(nil, &f), Alone: alone}
+		// The three bodies are one allocation.
+		parts := new(completeSpanParts)
+		b := &parts.span
+		*b = bridge.CompleteSpan{Start: e.Time, Open: &parts.open, End: &parts.end, Alone: alone}
+		r.spanOpen(b.Open, rec, &f)
+		r.spanEnd(b.End, nil, &f)
 		e.Time = timeFromUnixNano(rec.ObservedTimeUnixNano)
 		if alone && ((b.Open.Parent.IsValid() && !b.Open.RemoteParent) || b.End.StreamContinues) {
 			return e, fmt.Errorf("a stw.span without %s and %s stands alone in its stream, so it must be a root (no parent, or a remote one) that does not continue: give it its stream's id and sequence", AttrStreamID, AttrSequence)
@@ -401,7 +408,9 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 	case bridge.KindStatus:
 		e.Body = &bridge.StatusUpdate{Status: r.status(f.statusCode, f.statusMessage)}
 	case bridge.KindSpanEnd:
-		e.Body = r.spanEnd(rec, &f)
+		b := new(bridge.SpanEndData)
+		r.spanEnd(b, rec, &f)
+		e.Body = b
 	case bridge.KindHeartbeat:
 		e.Body = &bridge.Heartbeat{}
 	case bridge.KindOnset:
@@ -454,9 +463,16 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 	return e, nil
 }
 
-// spanOpen reads the fields of a span's opening (stw.span_open, stw.span).
-func (r *fieldReader) spanOpen(rec *logspb.LogRecord, f *recordFields) *bridge.SpanOpen {
-	b := &bridge.SpanOpen{
+// completeSpanParts holds the bodies of a decoded stw.span, allocated together.
+type completeSpanParts struct {
+	span bridge.CompleteSpan
+	open bridge.SpanOpen
+	end  bridge.SpanEndData
+}
+
+// spanOpen reads the fields of a span's opening (stw.span_open, stw.span) into b.
+func (r *fieldReader) spanOpen(b *bridge.SpanOpen, rec *logspb.LogRecord, f *recordFields) {
+	*b = bridge.SpanOpen{
 		Name:         r.str(AttrSpanName, f.name),
 		SpanKind:     trace.SpanKindInternal,
 		TraceFlags:   trace.TraceFlags(rec.Flags & 0xff),
@@ -475,13 +491,12 @@ func (r *fieldReader) spanOpen(rec *logspb.LogRecord, f *recordFields) *bridge.S
 		b.SpanKind = trace.SpanKind(k)
 	}
 	b.TraceState = r.traceState(AttrTraceState, f.traceState)
-	return b
 }
 
-// spanEnd reads the fields of a span's end (stw.span_end, stw.span); with rec nil (a
-// stw.span, whose attributes and links its opening holds) it leaves those out.
-func (r *fieldReader) spanEnd(rec *logspb.LogRecord, f *recordFields) *bridge.SpanEndData {
-	b := &bridge.SpanEndData{
+// spanEnd reads the fields of a span's end (stw.span_end, stw.span) into b; with rec
+// nil (a stw.span, whose attributes and links its opening holds) it leaves those out.
+func (r *fieldReader) spanEnd(b *bridge.SpanEndData, rec *logspb.LogRecord, f *recordFields) {
+	*b = bridge.SpanEndData{
 		Status:            r.status(f.statusCode, f.statusMessage),
 		Events:            r.spanEvents(AttrEvents, f.events),
 		DroppedAttributes: r.count(AttrDroppedAttributes, f.droppedAttrs),
@@ -496,5 +511,4 @@ func (r *fieldReader) spanEnd(rec *logspb.LogRecord, f *recordFields) *bridge.Sp
 		b.Attributes = r.attributesBody(rec.Body)
 		b.Links = r.links(AttrLinks, f.links)
 	}
-	return b
 }

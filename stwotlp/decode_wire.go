@@ -2,6 +2,7 @@ package stwotlp
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"unicode/utf8"
 	"unsafe"
@@ -27,9 +28,14 @@ import (
 // It reads the common shape of STW traffic (stw.* records with scalar attributes)
 // straight from the wire, and anything else through proto.Unmarshal and
 // DecodeEventsRequest; both read each record with the same decodeRecord.
-func DecodeEvents(data []byte) (DecodedLogs, error) {
+func DecodeEvents(data []byte) (DecodedLogs, error) { return DecodeEventsInto(nil, data) }
+
+// DecodeEventsInto is DecodeEvents with the events appended to events[:0] when they fit
+// there, so that a caller done with the events of one request (a bridge.Pipeline
+// copies those it takes) reuses their room for the next.
+func DecodeEventsInto(events []bridge.Event, data []byte) (DecodedLogs, error) {
 	d := decoderPool.Get().(*fastDecoder)
-	out, ok := d.decode(data)
+	out, ok := d.decode(events, data)
 	d.reset()
 	decoderPool.Put(d)
 	if ok {
@@ -54,10 +60,15 @@ const (
 	groupCacheMax = 64
 )
 
+// sharedArenaChunk is the size of the buffers that hold the strings of the records
+// that end a span (see fastDecoder.ownStrings).
+const sharedArenaChunk = 16 << 10
+
 // fastDecoder decodes one request at a time. Each record's fields are parsed into
 // reusable generated messages (rec and the pools below), which decodeRecord reads as
 // it reads a fully unmarshaled record; only scalar values take this path, so nothing
-// the decoded event keeps points into them.
+// the decoded event keeps points into them. Their string values point into the
+// request while the record is parsed, then into a copy (ownStrings).
 type fastDecoder struct {
 	rec    logspb.LogRecord
 	body   commonpb.AnyValue
@@ -74,6 +85,16 @@ type fastDecoder struct {
 	doubles []*commonpb.AnyValue_DoubleValue
 
 	nkv, nval, nstr, nbool, nint, ndouble int
+	// copyStr[i] says that strs[i] is kept by the event and must be copied out of the
+	// request; copyBytes is their total size.
+	copyStr   []bool
+	copyBytes int
+	// recs holds the request's records, in order, for the groups of decode (which
+	// refer to them by index): kept from request to request.
+	recs [][]byte
+	// shared holds the strings of records that end a span, one chunk for many
+	// records: such events are held only until their span is emitted.
+	shared []byte
 
 	intern [internSlots]string
 	// Resources and scopes decoded before, by wire bytes: events of every request
@@ -102,6 +123,8 @@ func newFastDecoder() *fastDecoder {
 // request (above all no string aliasing its bytes) beyond its caches.
 func (d *fastDecoder) reset() {
 	d.resetRecord()
+	clear(d.recs)
+	d.recs = d.recs[:0]
 }
 
 func (d *fastDecoder) resetRecord() {
@@ -115,6 +138,7 @@ func (d *fastDecoder) resetRecord() {
 		v.Value = nil
 	}
 	d.nkv, d.nval, d.nstr, d.nbool, d.nint, d.ndouble = 0, 0, 0, 0, 0, 0
+	d.copyBytes = 0
 	d.rec.TimeUnixNano, d.rec.ObservedTimeUnixNano = 0, 0
 	d.rec.SeverityNumber, d.rec.SeverityText = 0, ""
 	d.rec.Body, d.rec.Attributes, d.rec.DroppedAttributesCount = nil, nil, 0
@@ -195,11 +219,11 @@ type group struct {
 	schema  string
 }
 
-// decode decodes data; ok is false when the request needs the generic path (it is
-// malformed, carries non-STW records, unknown fields or repeated message fields).
-func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
+// decode decodes data, appending its events to events[:0]; ok is false when the
+// request needs the generic path (it is malformed, carries non-STW records, unknown
+// fields or repeated message fields).
+func (d *fastDecoder) decode(events []bridge.Event, data []byte) (out DecodedLogs, ok bool) {
 	var rls [][]byte
-	n := 0
 	for b := data; len(b) > 0; {
 		num, typ, v, _, rest, ok := nextField(b)
 		if !ok || num != 1 || typ != protowire.BytesType {
@@ -210,8 +234,8 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 	}
 	// A first pass checks the request's skeleton and counts its records.
 	type scopeLogs struct {
-		hdr     group
-		records [][]byte
+		hdr      group
+		from, to int // its records: d.recs[from:to]
 	}
 	type resourceLogs struct {
 		hdr    group
@@ -232,7 +256,7 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 				}
 				p.hdr.msg, p.hdr.present = v, true
 			case 2:
-				var sl scopeLogs
+				sl := scopeLogs{from: len(d.recs)}
 				for c := v; len(c) > 0; {
 					num, typ, v, _, rest, ok := nextField(c)
 					if !ok || typ != protowire.BytesType {
@@ -245,7 +269,7 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 						}
 						sl.hdr.msg, sl.hdr.present = v, true
 					case 2:
-						sl.records = append(sl.records, v)
+						d.recs = append(d.recs, v)
 					case 3:
 						if !utf8.Valid(v) {
 							return out, false
@@ -256,7 +280,7 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 					}
 					c = rest
 				}
-				n += len(sl.records)
+				sl.to = len(d.recs)
 				p.scopes = append(p.scopes, sl)
 			case 3:
 				if !utf8.Valid(v) {
@@ -269,8 +293,8 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 			b = rest
 		}
 	}
-	if n > 0 {
-		out.Events = make([]bridge.Event, 0, n)
+	if n := len(d.recs); n > 0 {
+		out.Events = slices.Grow(events[:0], n)
 	}
 	for ri := range parsed {
 		rl := &parsed[ri]
@@ -286,10 +310,12 @@ func (d *fastDecoder) decode(data []byte) (out DecodedLogs, ok bool) {
 			if !ok {
 				return out, false
 			}
-			for i, rb := range sl.records {
+			for i, rb := range d.recs[sl.from:sl.to] {
 				d.resetRecord()
 				rec := &d.rec
-				if !d.parseRecord(rb) {
+				if d.parseRecord(rb) {
+					d.ownStrings()
+				} else {
 					rec = &logspb.LogRecord{}
 					if proto.Unmarshal(rb, rec) != nil {
 						return out, false
@@ -350,6 +376,37 @@ func (d *fastDecoder) scope(g group) (*instrumentation.Scope, bool) {
 	}
 	d.scopes[string(g.msg)] = cachedScope{g.schema, scope}
 	return scope, true
+}
+
+// ownStrings copies the string values of the record just parsed out of the request,
+// so that the events never share the caller's memory. The strings of a record that
+// ends a span (stw.span, stw.span_end) go into a chunk shared with other such
+// records: a receiver holds these events only until the span is emitted. Those of
+// the other records, which may stay open for hours, get an allocation of their own,
+// so that a long-lived span keeps only its own strings alive.
+func (d *fastDecoder) ownStrings() {
+	if d.copyBytes == 0 {
+		return
+	}
+	var buf []byte
+	if name := d.rec.EventName; name == EventSpan || name == EventSpanEnd {
+		if cap(d.shared)-len(d.shared) < d.copyBytes {
+			d.shared = make([]byte, 0, max(sharedArenaChunk, d.copyBytes))
+		}
+		n := len(d.shared)
+		d.shared = d.shared[:n+d.copyBytes]
+		buf = d.shared[n:]
+	} else {
+		buf = make([]byte, d.copyBytes)
+	}
+	for i, s := range d.strs[:d.nstr] {
+		if !d.copyStr[i] || s.StringValue == "" {
+			continue
+		}
+		n := copy(buf, s.StringValue)
+		s.StringValue = unsafe.String(&buf[0], n)
+		buf = buf[n:]
+	}
 }
 
 // parseRecord parses a LogRecord into d.rec; false means it needs the generic path.
@@ -482,7 +539,8 @@ func (d *fastDecoder) parseKeyValue(b []byte, record bool) (*commonpb.KeyValue, 
 }
 
 // parseScalar parses an AnyValue of at most one field holding a string, bool, int or
-// double into val. A transient string aliases b: it must not outlive the decoding.
+// double into val. Its string aliases b: ownStrings copies it unless it is transient
+// (read by decodeRecord, not kept in the event).
 func (d *fastDecoder) parseScalar(val *commonpb.AnyValue, b []byte, transient bool) bool {
 	if len(b) == 0 {
 		return true
@@ -498,13 +556,16 @@ func (d *fastDecoder) parseScalar(val *commonpb.AnyValue, b []byte, transient bo
 		}
 		if d.nstr == len(d.strs) {
 			d.strs = append(d.strs, &commonpb.AnyValue_StringValue{})
+			d.copyStr = append(d.copyStr, false)
 		}
 		s := d.strs[d.nstr]
+		d.copyStr[d.nstr] = !transient
 		d.nstr++
-		if transient && len(v) > 0 {
+		if len(v) > 0 {
 			s.StringValue = unsafe.String(&v[0], len(v))
-		} else {
-			s.StringValue = string(v)
+			if !transient {
+				d.copyBytes += len(v)
+			}
 		}
 		val.Value = s
 	case num == 2 && typ == protowire.VarintType:

@@ -70,7 +70,7 @@ func checkWire(t testing.TB, data []byte) bool {
 // fastRecord decodes one record on the fast path only, reporting whether it took it.
 func fastPath(data []byte) bool {
 	d := newFastDecoder()
-	_, ok := d.decode(data)
+	_, ok := d.decode(nil, data)
 	return ok
 }
 
@@ -278,13 +278,13 @@ func TestDecodeEventsWireSharesResources(t *testing.T) {
 		}
 		return mustWire(t, treeEncodeEvents(events))
 	}
-	a, ok1 := d.decode(req(testResource))
-	b, ok2 := d.decode(req(testResource))
+	a, ok1 := d.decode(nil, req(testResource))
+	b, ok2 := d.decode(nil, req(testResource))
 	if !ok1 || !ok2 || a.Events[0].Resource != b.Events[0].Resource || a.Events[0].Scope != b.Events[0].Scope {
 		t.Fatal("two requests with one resource and scope got different pointers")
 	}
 	other := resource.NewWithAttributes("https://other/schema", testResource.Attributes()...)
-	c, _ := d.decode(req(other))
+	c, _ := d.decode(nil, req(other))
 	if c.Events[0].Resource == a.Events[0].Resource || c.Events[0].Resource.SchemaURL() != other.SchemaURL() {
 		t.Fatal("a resource with another schema URL was taken from the cache")
 	}
@@ -310,4 +310,70 @@ func TestDecodeEventsWireKeepsNoInputMemory(t *testing.T) {
 			sameDecoded(t, got, want)
 		}
 	}
+}
+
+// TestDecodeEventsWireAllocations bounds what decoding costs in allocations: a
+// stw.span record takes one for its bodies and one for its attributes (its strings
+// share a chunk with other such records); a stw.span_open one more, for its own
+// strings, which it may keep for hours.
+func TestDecodeEventsWireAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	const n = 64
+	complete := make([]bridge.Event, 0, n)
+	opens := make([]bridge.Event, 0, n)
+	for _, e := range loadLikeEvents(n) {
+		switch b := e.Body.(type) {
+		case *bridge.SpanOpen:
+			opens = append(opens, e)
+			e.Time, e.Body = at(1), &bridge.CompleteSpan{Start: e.Time, Open: b, End: &bridge.SpanEndData{}}
+			complete = append(complete, e)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		events []bridge.Event
+		max    float64 // allocations per record
+	}{
+		{"stw.span", complete, 2.2},
+		{"stw.span_open", opens, 3.2},
+	} {
+		data := AppendEvents(nil, tc.events)
+		if _, err := DecodeEvents(data); err != nil { // warms the decoder pool up
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(20, func() {
+			if d, err := DecodeEvents(data); err != nil || len(d.Events) != n {
+				t.Fatalf("%s: %d events, error %v", tc.name, len(d.Events), err)
+			}
+		}) / n
+		if allocs > tc.max {
+			t.Errorf("%s: %.2f allocations per record, want at most %.1f", tc.name, allocs, tc.max)
+		}
+	}
+}
+
+// TestDecodeEventsIntoReusesRoom checks that DecodeEventsInto decodes as DecodeEvents
+// does, into the room it is given when it is large enough.
+func TestDecodeEventsIntoReusesRoom(t *testing.T) {
+	data := AppendEvents(nil, loadLikeEvents(8))
+	want, err := DecodeEvents(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := make([]bridge.Event, 3, 64)
+	got, err := DecodeEventsInto(room, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameDecoded(t, got, want)
+	if &got.Events[0] != &room[:1][0] {
+		t.Error("the events were not decoded into the room given")
+	}
+	small, err := DecodeEventsInto(make([]bridge.Event, 0, 2), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameDecoded(t, small, want)
 }

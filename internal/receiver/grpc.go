@@ -2,6 +2,9 @@ package receiver
 
 import (
 	"context"
+	"sync"
+
+	"github.com/stwbridge/stwbridge/bridge"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -33,12 +36,51 @@ func (r *Receiver) RegisterGRPC(s *grpc.Server) {
 	s.RegisterService(&logsServiceDesc, r)
 }
 
-// rawRequest is an export request's bytes, decoded by the handler itself.
-type rawRequest struct{ data []byte }
+// rawRequest is an export request's bytes, decoded by the handler itself. They may be
+// gRPC's pooled receive buffer, returned to the pool when the call is done (free):
+// nothing decoded from them may share their memory (the decoders copy what they keep).
+type rawRequest struct {
+	buf    mem.Buffer // a one-frame request's gRPC buffer
+	joined *[]byte    // or the request's frames joined, from joinedBufs
+	data   []byte
+}
 
 // Bytes returns the request as received, for interceptors that keep it (the
-// persistent queue).
+// persistent queue). They are valid until the call returns: an interceptor copies
+// what it keeps.
 func (r *rawRequest) Bytes() []byte { return r.data }
+
+// free returns the request's buffer to its pool.
+func (r *rawRequest) free() {
+	if r.buf != nil {
+		r.buf.Free()
+	}
+	if r.joined != nil && cap(*r.joined) <= maxJoinedBuf {
+		joinedBufs.Put(r.joined)
+	}
+	r.buf, r.joined, r.data = nil, nil, nil
+}
+
+// joinedBufs recycles the buffers requests of several frames are joined in. gRPC's
+// own pool would do, but it clears a buffer of the next size tier up for each (1 MiB
+// for a 64 KiB request); these are overwritten whole instead.
+var joinedBufs sync.Pool // of *[]byte
+
+// maxJoinedBuf is the largest buffer joinedBufs keeps, in bytes.
+const maxJoinedBuf = 1 << 20
+
+// join copies the frames of data into a buffer of joinedBufs.
+func join(data mem.BufferSlice) *[]byte {
+	n := data.Len()
+	b, _ := joinedBufs.Get().(*[]byte)
+	if b == nil || cap(*b) < n {
+		b = new([]byte)
+		*b = make([]byte, n)
+	}
+	*b = (*b)[:n]
+	data.CopyTo(*b)
+	return b
+}
 
 // rawCodec passes *rawRequest through as bytes and everything else (responses, the
 // health service) to the standard proto codec.
@@ -50,7 +92,16 @@ func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marsh
 
 func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if raw, ok := v.(*rawRequest); ok {
-		raw.data = data.Materialize()
+		// One buffer (a request in one frame) is kept rather than copied; more are
+		// joined (join).
+		if len(data) == 1 {
+			raw.buf = data[0]
+			raw.buf.Ref()
+			raw.data = raw.buf.ReadOnlyData()
+		} else {
+			raw.joined = join(data)
+			raw.data = *raw.joined
+		}
 		return nil
 	}
 	return c.proto.Unmarshal(data, v)
@@ -95,6 +146,7 @@ var logsServiceDesc = grpc.ServiceDesc{
 func handle(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor,
 	method string, call func(context.Context, *rawRequest) (any, error)) (any, error) {
 	raw := new(rawRequest)
+	defer raw.free()
 	if err := dec(raw); err != nil {
 		if r, ok := srv.(*Receiver); ok && status.Code(err) == codes.ResourceExhausted {
 			return nil, r.countOversize(err)
@@ -131,15 +183,30 @@ func (r *Receiver) grpcTraces(ctx context.Context, raw *rawRequest) (*coltracepb
 }
 
 func (r *Receiver) grpcLogs(ctx context.Context, raw *rawRequest) (*collogspb.ExportLogsServiceResponse, error) {
-	d, err := decodeEventsWire(raw.data)
+	room := eventRoom.Get().(*[]bridge.Event)
+	d, err := decodeEventsWire(*room, raw.data)
 	r.requests.Inc()
 	if err != nil {
+		eventRoom.Put(room)
 		r.malformed.Inc()
 		return nil, status.Errorf(codes.InvalidArgument, "malformed OTLP logs request: %v", err)
 	}
 	resp, err := r.exportDecoded(ctx, d)
+	// The consumer copied the events it took (Consumer, BatchPublisher).
+	if cap(d.Events) <= maxEventRoom {
+		clear(d.Events)
+		*room = d.Events[:0]
+		eventRoom.Put(room)
+	}
 	return resp, grpcError(err)
 }
+
+// eventRoom recycles the slices the events of gRPC logs requests are decoded into.
+var eventRoom = sync.Pool{New: func() any { return new([]bridge.Event) }}
+
+// maxEventRoom is the most events whose slice eventRoom keeps: the room of larger
+// requests is left to the garbage collector.
+const maxEventRoom = 8192
 
 // grpcError turns a refusal into a gRPC status, with RetryInfo when it is retryable.
 func grpcError(err error) error {

@@ -40,7 +40,7 @@ const (
 // pipeline and the exporter (or the stdout printer).
 type Consumer interface {
 	// Publish hands one lifecycle event on without blocking; false means it was
-	// dropped (queue full).
+	// dropped (queue full). Its body must not be modified afterwards.
 	Publish(e bridge.Event) bool
 	// ExportLogs passes non-STW log records on unchanged.
 	ExportLogs(ctx context.Context, req *collogspb.ExportLogsServiceRequest) error
@@ -50,7 +50,8 @@ type Consumer interface {
 
 // BatchPublisher is a Consumer that takes the events of a request all at once or
 // none of them (*bridge.Pipeline's PublishBatch): a refused request is then retried
-// by its sender whole, and nothing of it is dropped.
+// by its sender whole, and nothing of it is dropped. It copies the events it keeps:
+// the receiver reuses the slice for the next request once PublishBatch returns.
 type BatchPublisher interface {
 	PublishBatch(events []bridge.Event) bool
 }
@@ -218,15 +219,15 @@ func decodeEvents(req *collogspb.ExportLogsServiceRequest) (d stwotlp.DecodedLog
 	return stwotlp.DecodeEventsRequest(req)
 }
 
-// decodeEventsWire is stwotlp.DecodeEvents, with a panic turned into a rejection as
-// above.
-func decodeEventsWire(data []byte) (d stwotlp.DecodedLogs, err error) {
+// decodeEventsWire is stwotlp.DecodeEventsInto, with a panic turned into a rejection
+// as above.
+func decodeEventsWire(room []bridge.Event, data []byte) (d stwotlp.DecodedLogs, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			d, err = stwotlp.DecodedLogs{Rejected: []error{fmt.Errorf("decoding failed: %v", p)}}, nil
 		}
 	}()
-	return stwotlp.DecodeEvents(data)
+	return stwotlp.DecodeEventsInto(room, data)
 }
 
 // exportTraces handles one decoded traces request: spans with valid ids pass through.

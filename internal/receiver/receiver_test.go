@@ -174,6 +174,48 @@ func TestGRPCLogs(t *testing.T) {
 	}
 }
 
+// TestGRPCLogsBuffersReused sends requests of one frame and of many (their bytes
+// live in gRPC's buffers or in recycled ones, and their events in a recycled slice),
+// alternating, the smaller one of many frames after the larger (it reuses its
+// buffer), and checks that every event published keeps what was sent.
+func TestGRPCLogsBuffersReused(t *testing.T) {
+	c := &recorder{}
+	_, conn := startGRPC(t, c)
+	client := collogspb.NewLogsServiceClient(conn)
+	var want []bridge.Event
+	for i, spans := range []int{1, 300, 2, 200, 3} {
+		var events []bridge.Event
+		for s := range spans {
+			for _, e := range lifecycle(byte(s%255 + 1)) {
+				e.TraceID[0], e.StreamID[0] = byte(i), byte(i)
+				if o, ok := e.Body.(*bridge.SpanOpen); ok {
+					o.Attributes = []attribute.KeyValue{attribute.String("request", fmt.Sprintf("%d-%d %s", i, s, strings.Repeat("x", 100)))}
+				}
+				events = append(events, e)
+			}
+		}
+		if _, err := client.Export(ctxT(t), stwotlp.EventsRequest(events)); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, events...)
+	}
+	if len(c.events) != len(want) {
+		t.Fatalf("%d events published, want %d", len(c.events), len(want))
+	}
+	for i := range want {
+		got, w := c.events[i], want[i]
+		if got.TraceID != w.TraceID || got.SpanID != w.SpanID || got.Sequence != w.Sequence {
+			t.Fatalf("event %d: %v, want %v", i, got, w)
+		}
+		if o, ok := w.Body.(*bridge.SpanOpen); ok {
+			g := got.Body.(*bridge.SpanOpen)
+			if g.Name != o.Name || len(g.Attributes) != 1 || g.Attributes[0] != o.Attributes[0] {
+				t.Fatalf("event %d: %+v, want %+v", i, g, o)
+			}
+		}
+	}
+}
+
 func TestGRPCTraces(t *testing.T) {
 	c := &recorder{}
 	r, conn := startGRPC(t, c)
