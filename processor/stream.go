@@ -293,13 +293,17 @@ func (r *registry) put(st *spanState, due int64) {
 }
 
 // appendDue appends to buf the held-back spans due by now (all of them when now is 0)
-// and forgets them. Spans that ended meanwhile come too: the caller skips them.
+// and forgets them. Spans taken out of the registry meanwhile are left out: their
+// end reports them (as a CompleteSpan), so most short spans cost the caller neither
+// a sort nor a lock.
 func (r *registry) appendDue(buf []pendingOpen, now int64) []pendingOpen {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		for sh.head < len(sh.pending) && (now == 0 || sh.pending[sh.head].due <= now) {
-			buf = append(buf, sh.pending[sh.head])
+			if po := sh.pending[sh.head]; sh.m[po.st.key()] == po.st {
+				buf = append(buf, po)
+			}
 			sh.pending[sh.head] = pendingOpen{}
 			sh.head++
 		}
