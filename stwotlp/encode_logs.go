@@ -82,7 +82,7 @@ func appendRecordWire(b []byte, e *bridge.Event) []byte {
 		var bm, lm int
 		b, bm = beginMsg(b, lrBody)
 		b, lm = beginMsg(b, 6) // kvlist_value
-		b = appendKeyValues(b, 1, bodyAttrs)
+		b = appendBodyKVs(b, bodyAttrs)
 		b = endMsg(endMsg(b, lm), bm)
 	}
 	b = appendRecordAttrs(b, e)
@@ -104,6 +104,20 @@ func appendRecordWire(b []byte, e *bridge.Event) []byte {
 	}
 	b = appendString(b, lrEventName, EventName(e.Kind()))
 	return endMsg(b, m)
+}
+
+// appendBodyKVs appends attrs as the KeyValues of a record body's kvlist, as
+// appendKeyValues would: string values, the common case, by their known sizes
+// (appendStringKV), without reserving lengths to patch.
+func appendBodyKVs(b []byte, attrs []attribute.KeyValue) []byte {
+	for _, kv := range attrs {
+		if kv.Value.Type() == attribute.STRING {
+			b = appendStringKV(b, 1, validUTF8(string(kv.Key)), kv.Value.AsString())
+		} else {
+			b = appendKeyValue(b, 1, string(kv.Key), kv.Value)
+		}
+	}
+	return b
 }
 
 // appendRecordAttrs appends the record attributes of e (field 6), envelope first.
