@@ -269,6 +269,13 @@ func appendStringKV(b []byte, num protowire.Number, key, s string) []byte {
 	s = validUTF8(s)
 	val := 1 + protowire.SizeBytes(len(s))
 	kv := stringFieldSize(key) + 1 + protowire.SizeBytes(val)
+	if kv < 0x80 && num < 16 && key != "" {
+		// The common short pair: every tag and length is one byte.
+		b = append(b, byte(num)<<3|byte(protowire.BytesType), byte(kv), 1<<3|byte(protowire.BytesType), byte(len(key)))
+		b = append(b, key...)
+		b = append(b, 2<<3|byte(protowire.BytesType), byte(val), 1<<3|byte(protowire.BytesType), byte(len(s)))
+		return append(b, s...)
+	}
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(kv))
 	b = appendRawString(b, 1, key)
