@@ -174,3 +174,41 @@ func TestSpansSplitAndSanitised(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestAloneSpansLeaveTogether: spans alone in their streams bind no sender (each is
+// its stream's only record), so those of one Consume call leave as one request even
+// with several senders, whose shards their derived stream ids would otherwise spread
+// them over.
+func TestAloneSpansLeaveTogether(t *testing.T) {
+	sink := exSink(t)
+	e := exNew(t, sink.Addr(), otlpexport.WithSenders(2))
+	const n = 40
+	t0 := time.Unix(1_700_000_000, 0)
+	shards := map[byte]bool{}
+	var events []bridge.Event
+	for i := range n {
+		tid, sid := trace.TraceID{byte(i + 1), 7}, trace.SpanID{byte(i + 1), 9}
+		id := bridge.AloneStreamID(tid, sid)
+		shards[id[0]%2] = true // shardOf's choice for two senders, by the id's low byte's parity
+		events = append(events, bridge.Event{
+			TraceID: tid, SpanID: sid, StreamID: id, Time: t0.Add(time.Millisecond),
+			Resource: testResource, Scope: testScope,
+			Body: &bridge.CompleteSpan{Start: t0, Open: &bridge.SpanOpen{Name: fmt.Sprint("span-", i), TraceFlags: trace.FlagsSampled},
+				End: &bridge.SpanEndData{}, Alone: true},
+		})
+	}
+	if len(shards) < 2 {
+		t.Fatal("the test's stream ids all map to one sender: pick others")
+	}
+	if err := e.Consume(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, e)
+	reqs := sink.LogRequests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d spans alone in their streams, from one Consume call, left as %d requests; want 1", n, len(reqs))
+	}
+	if got := len(stwotlp.DecodeEventsRequest(reqs[0]).Events); got != n {
+		t.Fatalf("the request holds %d spans, want %d", got, n)
+	}
+}
