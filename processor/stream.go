@@ -228,8 +228,11 @@ type registryShard struct {
 }
 
 // pendingOpen is a span waiting for its announcement, due at due (Unix nanoseconds).
+// It holds the span's registry key, so that appendDue tells whether the span is still
+// registered without reading its state, which by then is seldom in cache.
 type pendingOpen struct {
 	st  *spanState
+	key spanKey
 	due int64
 }
 
@@ -287,7 +290,7 @@ func (r *registry) put(st *spanState, due int64) {
 	sh.mu.Lock()
 	sh.m[k] = st
 	if due > 0 {
-		sh.pending = append(sh.pending, pendingOpen{st: st, due: due})
+		sh.pending = append(sh.pending, pendingOpen{st: st, key: k, due: due})
 	}
 	sh.mu.Unlock()
 }
@@ -301,7 +304,7 @@ func (r *registry) appendDue(buf []pendingOpen, now int64) []pendingOpen {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		for sh.head < len(sh.pending) && (now == 0 || sh.pending[sh.head].due <= now) {
-			if po := sh.pending[sh.head]; sh.m[po.st.key()] == po.st {
+			if po := sh.pending[sh.head]; sh.m[po.key] == po.st {
 				buf = append(buf, po)
 			}
 			sh.pending[sh.head] = pendingOpen{}
