@@ -11,24 +11,11 @@ import (
 // queueEvents encodes events straight to wire format, one request per sender shard
 // (by stream) and per WithMaxRequestBytes, and hands them to the senders, waiting (within ctx) for room among the requests
 // in flight.
-//
-// A span alone in its stream (a CompleteSpan marked Alone) is the only record of its
-// stream, so no order binds it to a sender: those of one call all go to one shard,
-// taken in turn, so that a batch of short spans leaves as one request rather than one
-// per sender.
 func (e *Exporter) queueEvents(ctx context.Context, events []bridge.Event) error {
 	var shard []uint16
 	if len(e.shards) > 1 {
 		shard = make([]uint16, len(events))
-		alone := -1 // the shard of this call's spans alone in their stream
 		for i := range events {
-			if c, ok := events[i].Body.(*bridge.CompleteSpan); ok && c.Alone {
-				if alone < 0 {
-					alone = e.nextShard()
-				}
-				shard[i] = uint16(alone)
-				continue
-			}
 			shard[i] = uint16(e.shardOf(events[i].StreamID))
 		}
 	}
