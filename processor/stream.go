@@ -228,8 +228,11 @@ type registryShard struct {
 }
 
 // pendingOpen is a span waiting for its announcement, due at due (Unix nanoseconds).
+// It holds the span's registry key, so that appendDue tells whether the span is still
+// registered without reading its state, which by then is seldom in cache.
 type pendingOpen struct {
 	st  *spanState
+	key spanKey
 	due int64
 }
 
@@ -287,19 +290,23 @@ func (r *registry) put(st *spanState, due int64) {
 	sh.mu.Lock()
 	sh.m[k] = st
 	if due > 0 {
-		sh.pending = append(sh.pending, pendingOpen{st: st, due: due})
+		sh.pending = append(sh.pending, pendingOpen{st: st, key: k, due: due})
 	}
 	sh.mu.Unlock()
 }
 
 // appendDue appends to buf the held-back spans due by now (all of them when now is 0)
-// and forgets them. Spans that ended meanwhile come too: the caller skips them.
+// and forgets them. Spans taken out of the registry meanwhile are left out: their
+// end reports them (as a CompleteSpan), so most short spans cost the caller neither
+// a sort nor a lock.
 func (r *registry) appendDue(buf []pendingOpen, now int64) []pendingOpen {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		for sh.head < len(sh.pending) && (now == 0 || sh.pending[sh.head].due <= now) {
-			buf = append(buf, sh.pending[sh.head])
+			if po := sh.pending[sh.head]; sh.m[po.key] == po.st {
+				buf = append(buf, po)
+			}
 			sh.pending[sh.head] = pendingOpen{}
 			sh.head++
 		}

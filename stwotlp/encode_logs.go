@@ -82,7 +82,7 @@ func appendRecordWire(b []byte, e *bridge.Event) []byte {
 		var bm, lm int
 		b, bm = beginMsg(b, lrBody)
 		b, lm = beginMsg(b, 6) // kvlist_value
-		b = appendKeyValues(b, 1, bodyAttrs)
+		b = appendBodyKVs(b, bodyAttrs)
 		b = endMsg(endMsg(b, lm), bm)
 	}
 	b = appendRecordAttrs(b, e)
@@ -104,6 +104,20 @@ func appendRecordWire(b []byte, e *bridge.Event) []byte {
 	}
 	b = appendString(b, lrEventName, EventName(e.Kind()))
 	return endMsg(b, m)
+}
+
+// appendBodyKVs appends attrs as the KeyValues of a record body's kvlist, as
+// appendKeyValues would: string values, the common case, by their known sizes
+// (appendStringKV), without reserving lengths to patch.
+func appendBodyKVs(b []byte, attrs []attribute.KeyValue) []byte {
+	for _, kv := range attrs {
+		if kv.Value.Type() == attribute.STRING {
+			b = appendStringKV(b, 1, validUTF8(string(kv.Key)), kv.Value.AsString())
+		} else {
+			b = appendKeyValue(b, 1, string(kv.Key), kv.Value)
+		}
+	}
+	return b
 }
 
 // appendRecordAttrs appends the record attributes of e (field 6), envelope first.
@@ -255,6 +269,13 @@ func appendStringKV(b []byte, num protowire.Number, key, s string) []byte {
 	s = validUTF8(s)
 	val := 1 + protowire.SizeBytes(len(s))
 	kv := stringFieldSize(key) + 1 + protowire.SizeBytes(val)
+	if kv < 0x80 && num < 16 && key != "" {
+		// The common short pair: every tag and length is one byte.
+		b = append(b, byte(num)<<3|byte(protowire.BytesType), byte(kv), 1<<3|byte(protowire.BytesType), byte(len(key)))
+		b = append(b, key...)
+		b = append(b, 2<<3|byte(protowire.BytesType), byte(val), 1<<3|byte(protowire.BytesType), byte(len(s)))
+		return append(b, s...)
+	}
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(kv))
 	b = appendRawString(b, 1, key)
