@@ -158,10 +158,19 @@ func (h *Hub) Consume(_ context.Context, events []bridge.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	events = expandCompleteSpans(events)
 	h.mu.Lock()
-	h.publish(events)
-	h.mu.Unlock()
+	defer h.mu.Unlock()
+	if len(h.watchers) == 0 {
+		// Nobody to show them to: only the table of open spans needs the events, and a
+		// CompleteSpan opens and ends its span at once, leaving the table as it was.
+		for i := range events {
+			if events[i].Kind() != bridge.KindCompleteSpan {
+				h.track(&events[i])
+			}
+		}
+		return nil
+	}
+	h.publish(expandCompleteSpans(events))
 	return nil
 }
 
