@@ -12,11 +12,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stwbridge/stwbridge/internal/otlpsink"
+	"github.com/stwbridge/stwbridge/internal/testenv"
 	"github.com/stwbridge/stwbridge/otlpexport"
 	"github.com/stwbridge/stwbridge/processor"
 	"github.com/stwbridge/stwbridge/stwotlp"
@@ -195,15 +195,6 @@ func (p *sinkProcess) counts(b *testing.B) (bytes, spans, ends int64) {
 	return bytes, spans, ends
 }
 
-// cpuTime returns the user and system CPU time of the process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // benchChunk is how many spans are made between two ForceFlush calls: less than the
 // BatchSpanProcessor's queue (2048 spans) and the processor's (4096 events, two per
 // span), so neither drops and both deliver every span.
@@ -230,7 +221,7 @@ func BenchmarkThroughput(b *testing.B) {
 		tr := tp.Tracer("bench")
 		b.ReportAllocs()
 		b.ResetTimer()
-		cpu0 := cpuTime()
+		cpu0 := testenv.CPUTime()
 		start := time.Now()
 		for i := range b.N {
 			_, s := tr.Start(ctx, "operation", trace.WithAttributes(attrs...))
@@ -245,7 +236,7 @@ func BenchmarkThroughput(b *testing.B) {
 			b.Fatal(err)
 		}
 		elapsed := time.Since(start)
-		cpu := cpuTime() - cpu0
+		cpu := testenv.CPUTime() - cpu0
 		b.StopTimer()
 		bytes, spans, ends := sink.counts(b)
 		if got := delivered(spans, ends); got != int64(b.N) {

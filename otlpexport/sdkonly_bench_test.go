@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stwbridge/stwbridge/internal/testenv"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -24,10 +25,10 @@ func BenchmarkSDKOnly(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := testenv.CPUTime()
 	for range b.N {
 		_, s := tr.Start(ctx, "operation", trace.WithAttributes(attrs...))
 		s.End()
 	}
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/span")
+	b.ReportMetric(float64((testenv.CPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/span")
 }

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stwbridge/stwbridge/bridge"
+	"github.com/stwbridge/stwbridge/internal/testenv"
 )
 
 type noopExporter struct{}
@@ -72,7 +73,7 @@ func BenchmarkStartEnd(b *testing.B) {
 						span.End()
 					}
 					b.ReportAllocs()
-					cpu0 := cpuTime()
+					cpu0 := testenv.CPUTime()
 					b.ResetTimer()
 					if mode == "serial" {
 						for b.Loop() {
@@ -88,7 +89,7 @@ func BenchmarkStartEnd(b *testing.B) {
 					b.StopTimer()
 					// CPU time of the whole process (workers and GC included) per span: steadier
 					// than ns/op on a machine shared with other work.
-					if cpu := cpuTime() - cpu0; cpu > 0 {
+					if cpu := testenv.CPUTime() - cpu0; cpu > 0 {
 						b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 					}
 					if stats != nil {

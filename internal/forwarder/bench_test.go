@@ -11,6 +11,7 @@ import (
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/config"
+	"github.com/stwbridge/stwbridge/internal/testenv"
 	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -240,7 +241,7 @@ func benchForwarder(b *testing.B, load benchLoad) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := cpuTime()
+	cpu := testenv.CPUTime()
 	for _, req := range reqs {
 		if err := conn.Invoke(ctx, collogspb.LogsService_Export_FullMethodName, req, &collogspb.ExportLogsServiceResponse{}); err != nil {
 			b.Fatal(err)
@@ -252,7 +253,7 @@ func benchForwarder(b *testing.B, load benchLoad) {
 	b.StopTimer()
 	n := float64(len(reqs) * benchSpansPerRequest)
 	b.ReportMetric(n/b.Elapsed().Seconds(), "spans/s")
-	if cpu := cpuTime() - cpu; cpu > 0 {
+	if cpu := testenv.CPUTime() - cpu; cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/span")
 	}
 	if st := f.asm.Stats(); st.Rejected > 0 {

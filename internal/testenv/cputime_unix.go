@@ -1,14 +1,15 @@
 //go:build unix
 
-package forwarder
+package testenv
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime returns the CPU time the process used so far (user and system, all threads).
-func cpuTime() time.Duration {
+// CPUTime returns the CPU time the process used so far (user and system, all
+// threads): steadier than wall time for benchmarks on a shared machine.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
