@@ -139,7 +139,9 @@ func (l *Limiter) truncate(e bridge.Event) bridge.Event {
 		open := l.truncate(bridge.Event{Body: b.Open}).Body.(*bridge.SpanOpen)
 		end := l.truncate(bridge.Event{Body: b.End}).Body.(*bridge.SpanEndData)
 		if open != b.Open || end != b.End {
-			e.Body = &bridge.CompleteSpan{Start: b.Start, Open: open, End: end}
+			c := *b
+			c.Open, c.End = open, end
+			e.Body = &c
 		}
 	case *bridge.Onset:
 		if attrs, ok := l.cut(b.Attributes); ok {

@@ -3,6 +3,7 @@ package limits
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"go.opentelemetry.io/otel/attribute"
@@ -146,14 +147,20 @@ func TestMaxAttributesBytes(t *testing.T) {
 	}
 }
 
-// A CompleteSpan (protocol 1.1) is cut as its SpanOpen and SpanEndData would be.
+// A CompleteSpan (protocol 1.1) is cut as its SpanOpen and SpanEndData would be, and
+// keeps its other fields (start, alone in its stream).
 func TestTruncateCompleteSpan(t *testing.T) {
 	l := New(WithMaxAttributeValueLength(4))
 	orig := &bridge.CompleteSpan{
-		Open: &bridge.SpanOpen{Attributes: []attribute.KeyValue{attribute.String("k", "abcdefgh")}},
-		End:  &bridge.SpanEndData{Events: []bridge.SpanEvent{{Name: "e", Attributes: []attribute.KeyValue{attribute.String("m", "123456")}}}},
+		Start: time.Unix(1, 0),
+		Alone: true,
+		Open:  &bridge.SpanOpen{Attributes: []attribute.KeyValue{attribute.String("k", "abcdefgh")}},
+		End:   &bridge.SpanEndData{Events: []bridge.SpanEvent{{Name: "e", Attributes: []attribute.KeyValue{attribute.String("m", "123456")}}}},
 	}
 	got := l.Apply(ev(0, 1, orig)).Body.(*bridge.CompleteSpan)
+	if !got.Alone || !got.Start.Equal(orig.Start) {
+		t.Fatalf("cut CompleteSpan lost its fields: %+v", got)
+	}
 	if v := got.Open.Attributes[0].Value.AsString(); v != "abcd" {
 		t.Fatalf("open attribute %q", v)
 	}
