@@ -200,6 +200,37 @@ func (p *sinkProcess) counts(b *testing.B) (bytes, spans, ends int64) {
 // span), so neither drops and both deliver every span.
 const benchChunk = 1000
 
+// specAttrs are the attributes of the OpenTelemetry SDK benchmarks' span: 10 strings
+// of 20 characters.
+func specAttrs() []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 10)
+	for i := range attrs {
+		attrs[i] = attribute.String("attr."+string(rune('a'+i)), strings.Repeat(string(rune('a'+i)), 20))
+	}
+	return attrs
+}
+
+// benchResource is the Resource of the benchmarks' tracer providers.
+func benchResource() *resource.Resource {
+	return resource.NewSchemaless(attribute.String("service.name", "bench"))
+}
+
+// BenchmarkSDKOnly is the floor under BenchmarkThroughput's CPU figures: the same spans
+// made by the SDK with no span processor at all, in CPU time of the process per span.
+func BenchmarkSDKOnly(b *testing.B) {
+	attrs := specAttrs()
+	tr := sdktrace.NewTracerProvider(sdktrace.WithResource(benchResource())).Tracer("bench")
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := testenv.CPUTime()
+	for range b.N {
+		_, s := tr.Start(ctx, "operation", trace.WithAttributes(attrs...))
+		s.End()
+	}
+	b.ReportMetric(float64((testenv.CPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/span")
+}
+
 // BenchmarkThroughput compares, against one loopback sink in a process of its own,
 // end to end: spans per second delivered, bytes on the wire per span, and the CPU time
 // of the application's process (the SDK, the span processor and the exporter) per span, for (a) the SDK's
@@ -209,11 +240,7 @@ const benchChunk = 1000
 // once (protocol 1.0: stw.span_open + stw.span_end). Compression is off on both sides, then gzip on
 // both (the _gzip runs). Each span has 10 string attributes of 20 characters.
 func BenchmarkThroughput(b *testing.B) {
-	attrs := make([]attribute.KeyValue, 10)
-	for i := range attrs {
-		attrs[i] = attribute.String("attr."+string(rune('a'+i)), strings.Repeat(string(rune('a'+i)), 20))
-	}
-	res := resource.NewSchemaless(attribute.String("service.name", "bench"))
+	attrs, res := specAttrs(), benchResource()
 
 	// delivered picks, of the sink's counts, the spans delivered.
 	run := func(b *testing.B, sink *sinkProcess, tp *sdktrace.TracerProvider, delivered func(spans, ends int64) int64) {
