@@ -10,15 +10,13 @@ import (
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
+	"github.com/stwbridge/stwbridge/internal/wirecodec"
 	"github.com/stwbridge/stwbridge/stwotlp"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/encoding"
-	grpcproto "google.golang.org/grpc/encoding/proto"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -109,14 +107,14 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func worker(ctx context.Context, c sendConfig, id int, st *sendStats, budget *atomic.Int64) error {
 	conn, err := grpc.NewClient(c.endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20),
-			grpc.ForceCodecV2(wireCodec{encoding.GetCodecV2(grpcproto.Name)})))
+			grpc.ForceCodecV2(wirecodec.New())))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	// Requests leave as the encoder wrote them (wireCodec): no message tree to build.
+	// Requests leave as the encoder wrote them (wirecodec): no message tree to build.
 	export := func(ctx context.Context, method string, req []byte, resp proto.Message) error {
-		return conn.Invoke(ctx, method, wireRequest(req), resp)
+		return conn.Invoke(ctx, method, wirecodec.Bytes(req), resp)
 	}
 	gen := newGenerator(c.seed*1000+uint64(id)+1, c.spansPerTrace, c.spec)
 
@@ -243,18 +241,4 @@ func deliver(ctx context.Context, st *sendStats, call func(context.Context) erro
 		st.retries.Add(1)
 		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
 	}
-}
-
-// wireRequest is a request already in protobuf wire format.
-type wireRequest []byte
-
-// wireCodec is gRPC's proto codec, except that a wireRequest goes out as it is. It
-// keeps the codec's name, so the content type stays application/grpc+proto.
-type wireCodec struct{ encoding.CodecV2 }
-
-func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if w, ok := v.(wireRequest); ok {
-		return mem.BufferSlice{mem.SliceBuffer(w)}, nil
-	}
-	return c.CodecV2.Marshal(v)
 }

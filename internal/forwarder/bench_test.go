@@ -12,6 +12,7 @@ import (
 	"github.com/stwbridge/stwbridge/bridge"
 	"github.com/stwbridge/stwbridge/internal/config"
 	"github.com/stwbridge/stwbridge/internal/testenv"
+	"github.com/stwbridge/stwbridge/internal/wirecodec"
 	"github.com/stwbridge/stwbridge/stwotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -19,39 +20,12 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/encoding"
-	grpcproto "google.golang.org/grpc/encoding/proto"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // benchSpansPerRequest is the spans of one request of the load (stwload sends about
 // 100 per request at 20k spans/s).
 const benchSpansPerRequest = 128
-
-// wireBytes is a message already in protobuf wire format: the load's requests as the
-// client sends them, and the export requests as the sink receives them.
-type wireBytes []byte
-
-// wireCodec is gRPC's proto codec, except that wireBytes pass as they are, in both
-// directions: the load is encoded before the benchmark and the sink reads no message
-// tree, so that what the benchmark allocates and spends is the forwarder's.
-type wireCodec struct{ encoding.CodecV2 }
-
-func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if w, ok := v.(wireBytes); ok {
-		return mem.BufferSlice{mem.SliceBuffer(w)}, nil
-	}
-	return c.CodecV2.Marshal(v)
-}
-
-func (c wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if w, ok := v.(*wireBytes); ok {
-		*w = data.Materialize()
-		return nil
-	}
-	return c.CodecV2.Unmarshal(data, v)
-}
 
 // sinkServiceDesc serves TraceService/Export, counting the spans of each request on
 // spans without decoding the request.
@@ -62,7 +36,7 @@ func sinkServiceDesc(spans chan<- int) *grpc.ServiceDesc {
 		Methods: []grpc.MethodDesc{{
 			MethodName: "Export",
 			Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-				var req wireBytes
+				var req wirecodec.Bytes
 				if err := dec(&req); err != nil {
 					return nil, err
 				}
@@ -205,7 +179,7 @@ func BenchmarkForwarderEvents(b *testing.B) {
 
 func benchForwarder(b *testing.B, load benchLoad) {
 	spans := make(chan int, 1<<16)
-	codec := wireCodec{encoding.GetCodecV2(grpcproto.Name)}
+	codec := wirecodec.New()
 	srv := grpc.NewServer(grpc.ForceServerCodecV2(codec))
 	srv.RegisterService(sinkServiceDesc(spans), nil)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -235,7 +209,7 @@ func benchForwarder(b *testing.B, load benchLoad) {
 	defer conn.Close()
 
 	now := time.Now()
-	reqs := make([]wireBytes, (b.N+benchSpansPerRequest-1)/benchSpansPerRequest)
+	reqs := make([]wirecodec.Bytes, (b.N+benchSpansPerRequest-1)/benchSpansPerRequest)
 	for r := range reqs {
 		reqs[r] = stwotlp.AppendEvents(nil, load(r, now))
 	}
