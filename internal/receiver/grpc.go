@@ -88,7 +88,22 @@ type rawCodec struct{ proto encoding.CodecV2 }
 
 func (c rawCodec) Name() string { return grpcproto.Name }
 
-func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+// Marshal encodes a response. A full success (no partial_success) is an empty message,
+// zero bytes on the wire: sent without going through proto.Marshal, as every
+// successful export is answered so.
+func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	switch resp := v.(type) {
+	case *collogspb.ExportLogsServiceResponse:
+		if resp.GetPartialSuccess() == nil && len(resp.ProtoReflect().GetUnknown()) == 0 {
+			return mem.BufferSlice{}, nil
+		}
+	case *coltracepb.ExportTraceServiceResponse:
+		if resp.GetPartialSuccess() == nil && len(resp.ProtoReflect().GetUnknown()) == 0 {
+			return mem.BufferSlice{}, nil
+		}
+	}
+	return c.proto.Marshal(v)
+}
 
 func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if raw, ok := v.(*rawRequest); ok {

@@ -31,6 +31,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -729,5 +731,26 @@ func TestJSONNestingAllocations(t *testing.T) {
 	t.Logf("%d-byte body, nested 2000 deep: %d bytes allocated", len(body), allocated)
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `links[0].spanId`) {
 		t.Fatalf("status %d %s, want partial success naming the link's span id", rec.Code, rec.Body)
+	}
+}
+
+// TestRawCodecMarshalsResponses checks the shortcut for full successes against the
+// standard codec: an empty response is zero bytes, anything else proto's encoding.
+func TestRawCodecMarshalsResponses(t *testing.T) {
+	c := rawCodec{proto: encoding.GetCodecV2(grpcproto.Name)}
+	for _, resp := range []proto.Message{
+		&collogspb.ExportLogsServiceResponse{},
+		&coltracepb.ExportTraceServiceResponse{},
+		&collogspb.ExportLogsServiceResponse{PartialSuccess: &collogspb.ExportLogsPartialSuccess{RejectedLogRecords: 2, ErrorMessage: "bad"}},
+		&coltracepb.ExportTraceServiceResponse{PartialSuccess: &coltracepb.ExportTracePartialSuccess{RejectedSpans: 1}},
+	} {
+		got, err := c.Marshal(resp)
+		if err != nil {
+			t.Fatalf("%T: %v", resp, err)
+		}
+		want, _ := proto.Marshal(resp)
+		if !bytes.Equal(got.Materialize(), want) {
+			t.Errorf("%v: marshalled %x, want %x", resp, got.Materialize(), want)
+		}
 	}
 }
