@@ -41,29 +41,13 @@ func attrValue(v *commonpb.AnyValue) attribute.Value {
 func arrayAttrValue(vals []*commonpb.AnyValue) attribute.Value {
 	switch scalarArrayType(vals) {
 	case attribute.BOOL:
-		s := make([]bool, len(vals))
-		for i, v := range vals {
-			s[i] = v.GetBoolValue()
-		}
-		return attribute.BoolSliceValue(s)
+		return attribute.BoolSliceValue(mapValues(vals, (*commonpb.AnyValue).GetBoolValue))
 	case attribute.INT64:
-		s := make([]int64, len(vals))
-		for i, v := range vals {
-			s[i] = v.GetIntValue()
-		}
-		return attribute.Int64SliceValue(s)
+		return attribute.Int64SliceValue(mapValues(vals, (*commonpb.AnyValue).GetIntValue))
 	case attribute.FLOAT64:
-		s := make([]float64, len(vals))
-		for i, v := range vals {
-			s[i] = v.GetDoubleValue()
-		}
-		return attribute.Float64SliceValue(s)
+		return attribute.Float64SliceValue(mapValues(vals, (*commonpb.AnyValue).GetDoubleValue))
 	case attribute.STRING:
-		s := make([]string, len(vals))
-		for i, v := range vals {
-			s[i] = v.GetStringValue()
-		}
-		return attribute.StringSliceValue(s)
+		return attribute.StringSliceValue(mapValues(vals, (*commonpb.AnyValue).GetStringValue))
 	}
 	out := make([]attribute.Value, len(vals))
 	for i, v := range vals {
@@ -133,4 +117,13 @@ func scopeFromProto(s *commonpb.InstrumentationScope, schemaURL string) *instrum
 		SchemaURL:  schemaURL,
 		Attributes: attribute.NewSet(attrs(s.Attributes)...),
 	}
+}
+
+// mapValues returns conv of each element of s, in a new slice.
+func mapValues[S, T any](s []S, conv func(S) T) []T {
+	out := make([]T, len(s))
+	for i, x := range s {
+		out[i] = conv(x)
+	}
+	return out
 }

@@ -612,12 +612,3 @@ func (g *grouper[R, S]) group(r *resource.Resource, s *instrumentation.Scope) *S
 	g.last, g.lastRes, g.lastScope = sg, r, s
 	return sg
 }
-
-// mapValues converts each element of a typed attribute slice to an AnyValue.
-func mapValues[T any](s []T, conv func(T) *commonpb.AnyValue) []*commonpb.AnyValue {
-	vals := make([]*commonpb.AnyValue, len(s))
-	for i, x := range s {
-		vals[i] = conv(x)
-	}
-	return vals
-}
