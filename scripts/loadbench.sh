@@ -13,6 +13,9 @@
 #                                  each alone in its stream) and the Collector on the
 #                                  OpenTelemetry benchmark's span: one a trace, 10
 #                                  attributes of 20 characters
+#   BenchmarkForwarder/grpc-floor  a gRPC server that answers every export unread
+#                                  (stwload sink --discard), fed the stwbridge-v11 load:
+#                                  the transport's share, paid by every forwarder
 #   BenchmarkOpenVisibility/stwbridge-10k   p99-ms / p50-ms from a span's start to its
 #                                  stw.span_open at the downstream sink, 10k spans/s,
 #                                  forward_events on
@@ -61,11 +64,12 @@ stat() { tr ' ' '\n' < "$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 # round is the current round; a run's files are named NAME.ROUND.
 round=1
 
-# start_sink NAME: runs a counting sink; sets SINK_PID, SINK_ADDR, SINK_STATS.
+# start_sink NAME [sink flags]: runs a counting sink; sets SINK_PID, SINK_ADDR, SINK_STATS.
 start_sink() {
 	local f=$work/$1.$round
+	shift
 	SINK_STATS=$f.stats
-	"$LOAD" sink --addr-file "$f.addr" --stats-file "$SINK_STATS" > "$f.final" 2>&1 &
+	"$LOAD" sink --addr-file "$f.addr" --stats-file "$SINK_STATS" "$@" > "$f.final" 2>&1 &
 	SINK_PID=$!
 	pids+=("$SINK_PID")
 	for _ in $(seq 100); do [ -s "$f.addr" ] && [ -s "$SINK_STATS" ] && break; sleep 0.05; done
@@ -89,14 +93,14 @@ wait_listen() {
 	return 1
 }
 
-# wait_spans N SECONDS: waits until the sink counted N spans.
+# wait_spans N SECONDS [KEY]: waits until the sink counted N spans (or N of KEY).
 wait_spans() {
-	local want=$1 deadline=$((SECONDS + $2)) got
+	local want=$1 deadline=$((SECONDS + $2)) key=${3:-spans} got
 	while :; do
-		got=$(stat "$SINK_STATS" spans)
+		got=$(stat "$SINK_STATS" "$key")
 		[ "${got:-0}" -ge "$want" ] && return 0
 		if [ $SECONDS -ge $deadline ]; then
-			echo "loadbench: the sink got ${got:-0} of $want spans" >&2
+			echo "loadbench: the sink got ${got:-0} of $want $key" >&2
 			return 1
 		fi
 		sleep 0.05
@@ -104,7 +108,8 @@ wait_spans() {
 }
 
 # measure NAME PID MODE ENDPOINT [extra send args]: runs the load into the forwarder
-# PID and prints its benchmark line.
+# PID and prints its benchmark line. With DISCARD=1 the PID is a discarding sink
+# itself: it is measured until it answered every request, and credited the spans sent.
 measure() {
 	local name=$1 pid=$2 mode=$3 endpoint=$4
 	shift 4
@@ -112,9 +117,14 @@ measure() {
 	before=$(cpu_ticks "$pid")
 	"$LOAD" send --endpoint "$endpoint" --mode "$mode" --rate "$RATE" --duration "$DURATION" "$@" > "$send"
 	sent=$(sed -n 's/^stwload: sent \([0-9]*\) spans.*/\1/p' "$send")
-	wait_spans "$sent" 60
+	if [ "${DISCARD:-0}" = 1 ]; then
+		wait_spans "$(sed -n 's/.*requests \([0-9]*\),.*/\1/p' "$send")" 60 requests
+		spans=$sent
+	else
+		wait_spans "$sent" 60
+		spans=$(stat "$SINK_STATS" spans)
+	fi
 	after=$(cpu_ticks "$pid")
-	spans=$(stat "$SINK_STATS" spans)
 	rss=$(peak_rss_kib "$pid")
 	ticks=$((after - before))
 	[ "$ticks" -gt 0 ] || ticks=1
@@ -218,6 +228,15 @@ connector_run() {
       exporters: [otlp_grpc]"
 }
 
+# floor_run: the least a gRPC server spends on this load: `stwload sink --discard`
+# answers every export unread (protocol 1.1 records of the loadbench shape).
+floor_run() {
+	start_sink grpc-floor --discard
+	# shellcheck disable=SC2046 # two words: the flag and its value
+	DISCARD=1 measure grpc-floor "$SINK_PID" complete "$SINK_ADDR" $(shape_args grpc-floor)
+	stop_sink
+}
+
 # 1. and 2., alternating each round: stwbridge (lifecycle events in, assembled spans
 # out) with its defaults (no compression downstream, as the OTLP spec's default), then
 # with gzip as the Collector; the Collector on the same spans as plain OTLP traces.
@@ -229,6 +248,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	connector_run
 	bridge_run stwbridge-v11-spec
 	collector_run collector-spec
+	floor_run
 done
 round=vis
 

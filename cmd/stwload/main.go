@@ -2,14 +2,15 @@
 // sink at their far end.
 //
 //	stwload send --endpoint HOST:PORT [--mode events|spans] [--rate SPANS/S] [--duration D] ...
-//	stwload sink --listen HOST:PORT --stats-file FILE
+//	stwload sink --listen HOST:PORT --stats-file FILE [--discard]
 //	stwload freeport   (prints 127.0.0.1:PORT with a port free a moment ago, for scripts)
 //
 // send streams realistic traces over OTLP/gRPC: in events mode as STW lifecycle events
 // (SpanOpen when a span starts, SpanEndData a tick later when it ends), in spans mode
 // as the same spans as plain OTLP traces, at a fixed rate or flat out (--rate 0).
 // sink accepts OTLP/gRPC traces and logs, counts spans and lifecycle records, and
-// measures how long each span's stw.span_open took from the span's start to arrive.
+// measures how long each span's stw.span_open took from the span's start to arrive;
+// with --discard it answers every export unread, the floor of any gRPC receiver.
 package main
 
 import (

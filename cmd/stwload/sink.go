@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stwbridge/stwbridge/internal/wirecodec"
 	"github.com/stwbridge/stwbridge/stwotlp"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -27,6 +28,7 @@ type counter struct {
 	unfinished uint64
 	logs       uint64
 	opens      uint64
+	requests   uint64
 	latencies  []time.Duration // span start to its stw.span_open's arrival
 }
 
@@ -45,6 +47,7 @@ func (c *counter) Export(_ context.Context, req *coltracepb.ExportTraceServiceRe
 		}
 	}
 	c.mu.Lock()
+	c.requests++
 	c.spans += n
 	c.unfinished += unfinished
 	c.mu.Unlock()
@@ -72,6 +75,7 @@ func (l logsService) Export(_ context.Context, req *collogspb.ExportLogsServiceR
 	}
 	c := l.c
 	c.mu.Lock()
+	c.requests++
 	c.logs += n
 	c.opens += uint64(len(lat))
 	c.latencies = append(c.latencies, lat...)
@@ -79,11 +83,24 @@ func (l logsService) Export(_ context.Context, req *collogspb.ExportLogsServiceR
 	return &collogspb.ExportLogsServiceResponse{}, nil
 }
 
+// discard answers any call (an OTLP export, unary) with an empty message, without
+// decoding the request, and counts it.
+func (c *counter) discard(_ any, stream grpc.ServerStream) error {
+	var req wirecodec.Bytes
+	if err := stream.RecvMsg(&req); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.requests++
+	c.mu.Unlock()
+	return stream.SendMsg(wirecodec.Bytes(nil))
+}
+
 // line is the sink's report: counts always, latency percentiles when final.
 func (c *counter) line(final bool) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := fmt.Sprintf("spans=%d unfinished=%d logs=%d opens=%d", c.spans, c.unfinished, c.logs, c.opens)
+	s := fmt.Sprintf("spans=%d unfinished=%d logs=%d opens=%d requests=%d", c.spans, c.unfinished, c.logs, c.opens, c.requests)
 	if final && len(c.latencies) > 0 {
 		l := slices.Clone(c.latencies)
 		slices.Sort(l)
@@ -101,6 +118,7 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	listen := fs.String("listen", "127.0.0.1:0", "host:port to accept OTLP/gRPC on")
 	addrFile := fs.String("addr-file", "", "write the address listened on to this file")
 	statsFile := fs.String("stats-file", "", "rewrite the counts into this file every 100ms, and the final report at exit")
+	discard := fs.Bool("discard", false, "answer every export without decoding it, counting requests only: the least a gRPC receiver can spend on a load (the benchmarks' floor)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,9 +127,15 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	c := &counter{}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
-	coltracepb.RegisterTraceServiceServer(srv, c)
-	collogspb.RegisterLogsServiceServer(srv, logsService{c: c})
+	var srv *grpc.Server
+	if *discard {
+		srv = grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.ForceServerCodecV2(wirecodec.New()),
+			grpc.UnknownServiceHandler(c.discard))
+	} else {
+		srv = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
+		coltracepb.RegisterTraceServiceServer(srv, c)
+		collogspb.RegisterLogsServiceServer(srv, logsService{c: c})
+	}
 	go func() { _ = srv.Serve(lis) }()
 	if *addrFile != "" {
 		if err := writeAtomic(*addrFile, lis.Addr().String()); err != nil {

@@ -42,24 +42,7 @@ func TestGeneratorStreams(t *testing.T) {
 
 // TestSendToSink runs the sink and sends both modes to it, as scripts/loadbench.sh does.
 func TestSendToSink(t *testing.T) {
-	dir := t.TempDir()
-	addrFile, statsFile := filepath.Join(dir, "addr"), filepath.Join(dir, "stats")
-	ctx, cancel := context.WithCancel(context.Background())
-	var sinkOut bytes.Buffer
-	done := make(chan error, 1)
-	go func() {
-		done <- runSink(ctx, []string{"--addr-file", addrFile, "--stats-file", statsFile}, &sinkOut, os.Stderr)
-	}()
-	var addr string
-	deadline := time.Now().Add(10 * time.Second)
-	for addr == "" {
-		b, _ := os.ReadFile(addrFile)
-		addr = strings.TrimSpace(string(b))
-		if time.Now().After(deadline) {
-			t.Fatal("the sink did not start")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	addr, stop := startSink(t)
 	for _, mode := range []string{"spans", "events", "complete"} {
 		var out bytes.Buffer
 		err := runSend(context.Background(), []string{"--endpoint", addr, "--mode", mode, "--spans", "200", "--rate", "0", "--batch", "40", "--duration", "0"}, &out, os.Stderr)
@@ -72,11 +55,7 @@ func TestSendToSink(t *testing.T) {
 	if err := runSend(context.Background(), []string{"--endpoint", addr, "--mode", "spans", "--rate", "2000", "--duration", "300ms"}, &out, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	final := sinkOut.String()
+	final := stop()
 	for _, want := range []string{"logs=600", "opens=200", "p99_ms="} { // events: 2 records a span, complete: 1
 		if !strings.Contains(final, want) {
 			t.Errorf("sink report %q lacks %q", final, want)
@@ -94,6 +73,52 @@ func TestSendToSink(t *testing.T) {
 	// The rate is a ceiling: a busy machine may send fewer, never more.
 	if spans <= 200 || spans > 200+700 {
 		t.Errorf("sink counted %d spans: want 200 plus at most about 600 at 2000 spans/s for 300ms", spans)
+	}
+}
+
+// startSink runs `stwload sink` with args; stop ends it and returns its final report.
+func startSink(t *testing.T, args ...string) (addr string, stop func() string) {
+	t.Helper()
+	dir := t.TempDir()
+	addrFile, statsFile := filepath.Join(dir, "addr"), filepath.Join(dir, "stats")
+	ctx, cancel := context.WithCancel(context.Background())
+	var sinkOut bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runSink(ctx, append([]string{"--addr-file", addrFile, "--stats-file", statsFile}, args...), &sinkOut, os.Stderr)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for addr == "" {
+		b, _ := os.ReadFile(addrFile)
+		addr = strings.TrimSpace(string(b))
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("the sink did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return addr, func() string {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return sinkOut.String()
+	}
+}
+
+// TestSinkDiscard: with --discard the sink answers each export, traces and logs,
+// and counts requests without decoding them.
+func TestSinkDiscard(t *testing.T) {
+	addr, stop := startSink(t, "--discard")
+	for _, mode := range []string{"spans", "complete"} {
+		var out bytes.Buffer
+		err := runSend(context.Background(), []string{"--endpoint", addr, "--mode", mode, "--spans", "200", "--rate", "0", "--batch", "40", "--duration", "0"}, &out, os.Stderr)
+		if err != nil || !strings.Contains(out.String(), "sent 200 spans") || !strings.Contains(out.String(), "failed 0") {
+			t.Fatalf("%s: %v %s", mode, err, out.String())
+		}
+	}
+	if final := stop(); !strings.Contains(final, "spans=0 ") || !strings.Contains(final, "logs=0 ") || !strings.Contains(final, "requests=10") {
+		t.Errorf("sink report %q: want 10 requests counted, nothing decoded", final)
 	}
 }
 
