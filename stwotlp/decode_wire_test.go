@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"go.opentelemetry.io/otel/attribute"
@@ -219,6 +220,10 @@ func FuzzDecodeEventsWire(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) { checkWire(t, data) })
 }
 
+// BenchmarkDecodeEventsWire decodes requests of 64 spans: as stw.span_open and
+// stw.span_end records (protocol 1.0), and as stw.span records (1.1) in streams of
+// four spans or alone in their streams; generic is proto.Unmarshal and
+// DecodeEventsRequest on the first.
 func BenchmarkDecodeEventsWire(b *testing.B) {
 	events := loadLikeEvents(64)
 	data := mustWire(b, treeEncodeEvents(events))
@@ -232,16 +237,55 @@ func BenchmarkDecodeEventsWire(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*len(events))/b.Elapsed().Seconds(), "events/s")
 	})
-	b.Run("wire", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(data)))
-		for b.Loop() {
-			if _, err := DecodeEvents(data); err != nil {
-				b.Fatal(err)
+	for _, c := range []struct {
+		name   string
+		events []bridge.Event
+	}{
+		{"wire", events},
+		{"span", completeSpanEvents(events, 4)},
+		{"span-alone", completeSpanEvents(events, 1)},
+	} {
+		data := mustWire(b, treeEncodeEvents(c.events))
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if d, err := DecodeEvents(data); err != nil || len(d.Events) != len(c.events) {
+					b.Fatalf("%d events, error %v", len(d.Events), err)
+				}
 			}
+			b.ReportMetric(float64(b.N*len(c.events))/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// completeSpanEvents turns the span_open events of loadLikeEvents into stw.span
+// events, perStream to a stream, each but the first a child of the stream's first
+// span; with perStream 1 each span is alone in its stream.
+func completeSpanEvents(events []bridge.Event, perStream int) []bridge.Event {
+	var out []bridge.Event
+	for _, e := range events {
+		open, ok := e.Body.(*bridge.SpanOpen)
+		if !ok {
+			continue
 		}
-		b.ReportMetric(float64(b.N*len(events))/b.Elapsed().Seconds(), "events/s")
-	})
+		n := len(out)
+		o := *open
+		e.Body = &bridge.CompleteSpan{Start: e.Time, Open: &o, End: &bridge.SpanEndData{}, Alone: perStream == 1}
+		e.Time = e.Time.Add(time.Millisecond)
+		if perStream == 1 {
+			e.StreamID = bridge.AloneStreamID(e.TraceID, e.SpanID)
+		} else {
+			first := out[n-n%perStream:]
+			if len(first) > 0 {
+				e.TraceID, e.StreamID = first[0].TraceID, first[0].StreamID
+				o.Parent, o.SpanKind = first[0].SpanID, trace.SpanKindClient
+			}
+			e.Sequence = uint64(n % perStream)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // loadLikeEvents are n spans' open and end events shaped like cmd/stwload's.
