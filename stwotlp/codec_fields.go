@@ -26,10 +26,10 @@ const (
 	valueKvlist
 )
 
-// value is an attribute value as decodeRecord reads it: a scalar held here, an
-// array, kvlist or bytes value held as its AnyValue (from the generic path), or the
-// kvlist of scalars of a record's body read from the wire (flatRecord.bodyKVs). Both
-// decoding paths describe a record with values, so that one decodeRecord reads both.
+// value is an attribute value as decodeRecord reads it: a scalar held here, or an
+// array, kvlist or bytes value held as its AnyValue (from the generic path; a body
+// kvlist is read beforehand, see flatRecord.bodyAttrs). Both decoding paths describe
+// a record with values, so that one decodeRecord reads both.
 type value struct {
 	s    string // a string
 	n    uint64 // a bool (0 or 1), an int, or a double's bits
@@ -71,8 +71,7 @@ func optValue(v *commonpb.AnyValue) value {
 	return pbValue(v)
 }
 
-// attr is the attribute form of a value that is not a kvlist read from the wire (see
-// attrValue).
+// attr is the attribute form of v (see attrValue).
 func (v value) attr() attribute.Value {
 	switch v.kind {
 	case valueString:
@@ -88,12 +87,6 @@ func (v value) attr() attribute.Value {
 	default:
 		return attribute.Value{}
 	}
-}
-
-// keyValue is an attribute of a body read from the wire.
-type keyValue struct {
-	key string
-	val value
 }
 
 // fieldReader reads typed fields out of values. It keeps the first problem it meets
@@ -274,25 +267,17 @@ func (r *fieldReader) traceState(key string, v value) trace.TraceState {
 }
 
 // attributesBody reads the body of span_open, attributes, span_end and onset: absent,
-// or a kvlist of attributes. An empty AnyValue counts as absent: the Collector's pdata
-// re-encodes an absent body that way. kvs is the kvlist when it was read from the wire.
-func (r *fieldReader) attributesBody(body value, kvs []keyValue) []attribute.KeyValue {
-	switch {
-	case body.kind == valueAbsent || body.kind == valueEmpty:
+// or a kvlist of attributes (attrs, which the decoder read beforehand). An empty
+// AnyValue counts as absent: the Collector's pdata re-encodes an absent body that way.
+func (r *fieldReader) attributesBody(body value, attrs []attribute.KeyValue) []attribute.KeyValue {
+	switch body.kind {
+	case valueAbsent, valueEmpty:
 		return nil
-	case body.kind != valueKvlist:
-		r.fail(fmt.Errorf("body must be a kvlist of attributes, not %s", valueTypeName(body)))
-		return nil
-	case body.pb != nil:
-		return attrs(body.pb.GetKvlistValue().GetValues())
-	case len(kvs) == 0:
-		return nil
+	case valueKvlist:
+		return attrs
 	}
-	out := make([]attribute.KeyValue, len(kvs))
-	for i, kv := range kvs {
-		out[i] = attribute.KeyValue{Key: attribute.Key(kv.key), Value: kv.val.attr()}
-	}
-	return out
+	r.fail(fmt.Errorf("body must be a kvlist of attributes, not %s", valueTypeName(body)))
+	return nil
 }
 
 func (r *fieldReader) status(code, msg value) bridge.Status {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -347,20 +348,23 @@ type flatRecord struct {
 	flags                uint32
 	traceID, spanID      []byte
 	body                 value
-	// bodyKVs is the body's kvlist when body is a kvlist read from the wire.
-	bodyKVs []keyValue
-	fields  recordFields
+	// bodyAttrs are the attributes of a kvlist body.
+	bodyAttrs []attribute.KeyValue
+	fields    recordFields
+	// spanParts, when not nil, is where a stw.span's bodies go instead of a new
+	// completeSpanParts.
+	spanParts *completeSpanParts
 }
 
-// reset empties fr for the next record. It keeps the room of bodyKVs, and leaves the
-// values of fields unset rather than zeroing them, so that it costs little per record.
+// reset empties fr for the next record. It leaves the values of fields unset rather
+// than zeroing them, so that it costs little per record.
 func (fr *flatRecord) reset() {
 	fr.eventName, fr.severityText = "", ""
 	fr.timeUnixNano, fr.observedTimeUnixNano, fr.flags = 0, 0, 0
 	fr.traceID, fr.spanID = nil, nil
-	fr.body = value{}
-	fr.bodyKVs = fr.bodyKVs[:0]
+	fr.body, fr.bodyAttrs = value{}, nil
 	fr.fields.set = 0
+	fr.spanParts = nil
 }
 
 // fromProto fills fr from rec.
@@ -370,6 +374,9 @@ func (fr *flatRecord) fromProto(rec *logspb.LogRecord) {
 	fr.timeUnixNano, fr.observedTimeUnixNano, fr.flags = rec.TimeUnixNano, rec.ObservedTimeUnixNano, rec.Flags
 	fr.traceID, fr.spanID = rec.TraceId, rec.SpanId
 	fr.body = optValue(rec.Body)
+	if kvs := rec.Body.GetKvlistValue(); kvs != nil {
+		fr.bodyAttrs = attrs(kvs.Values)
+	}
 	for _, a := range rec.Attributes {
 		if a == nil {
 			continue
@@ -475,8 +482,11 @@ func decodeRecord(fr *flatRecord) (bridge.Event, error) {
 			return e, errors.New("observed_time_unix_nano (the span's end) is before time_unix_nano (its start) on a stw.span")
 		}
 		// The record's attributes and links are all the Open's: it has one list of each.
-		// The three bodies are one allocation.
-		parts := new(completeSpanParts)
+		// The three bodies are one allocation, or room the decoder gives.
+		parts := fr.spanParts
+		if parts == nil {
+			parts = new(completeSpanParts)
+		}
 		b := &parts.span
 		*b = bridge.CompleteSpan{Start: e.Time, Open: &parts.open, End: &parts.end, Alone: alone}
 		r.spanOpen(b.Open, fr)
@@ -492,7 +502,7 @@ func decodeRecord(fr *flatRecord) (bridge.Event, error) {
 		}
 		e.Body = &bridge.UpdateName{Name: r.str(AttrSpanName, f.get(fName))}
 	case bridge.KindAttributes:
-		e.Body = &bridge.Attributes{Attributes: r.attributesBody(fr.body, fr.bodyKVs)}
+		e.Body = &bridge.Attributes{Attributes: r.attributesBody(fr.body, fr.bodyAttrs)}
 	case bridge.KindStatus:
 		e.Body = &bridge.StatusUpdate{Status: r.status(f.get(fStatusCode), f.get(fStatusMessage))}
 	case bridge.KindSpanEnd:
@@ -511,7 +521,7 @@ func decodeRecord(fr *flatRecord) (bridge.Event, error) {
 			Info:              r.triggerInfo(AttrOnsetInfo, f.get(fInfo)),
 			DispatchNamespace: r.str(AttrOnsetDispatchNS, f.get(fDispatchNS)),
 			Unsampled:         r.boolean(AttrOnsetUnsampled, f.get(fUnsampled)),
-			Attributes:        r.attributesBody(fr.body, fr.bodyKVs),
+			Attributes:        r.attributesBody(fr.body, fr.bodyAttrs),
 		}
 		if f.has(fParent) {
 			b.Parent = r.parentSpanID(AttrParentSpanID, f.get(fParent))
@@ -566,7 +576,7 @@ func (r *fieldReader) spanOpen(b *bridge.SpanOpen, fr *flatRecord) {
 		SpanKind:     trace.SpanKindInternal,
 		TraceFlags:   trace.TraceFlags(fr.flags & 0xff),
 		RemoteParent: r.boolean(AttrRemoteParent, f.get(fRemoteParent)),
-		Attributes:   r.attributesBody(fr.body, fr.bodyKVs),
+		Attributes:   r.attributesBody(fr.body, fr.bodyAttrs),
 		Links:        r.links(AttrLinks, f.get(fLinks)),
 	}
 	if f.has(fParent) {
@@ -599,7 +609,7 @@ func (r *fieldReader) spanEnd(b *bridge.SpanEndData, fr *flatRecord, withLists b
 		Outcome:           r.str(AttrSpanOutcome, f.get(fSpanOutcome)),
 	}
 	if withLists {
-		b.Attributes = r.attributesBody(fr.body, fr.bodyKVs)
+		b.Attributes = r.attributesBody(fr.body, fr.bodyAttrs)
 		b.Links = r.links(AttrLinks, f.get(fLinks))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/stwbridge/stwbridge/bridge"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -60,9 +61,19 @@ const (
 	groupCacheMax = 64
 )
 
-// sharedArenaChunk is the size of the buffers that hold the strings of the records
-// that end a span (see fastDecoder.ownStrings).
-const sharedArenaChunk = 16 << 10
+// The sizes of the chunks that hold the strings, attributes and bodies of the
+// records that end a span (see fastDecoder.ownStrings).
+const (
+	sharedArenaChunk = 16 << 10
+	sharedAttrChunk  = 256
+	sharedPartsChunk = 64
+)
+
+// keyValue is an attribute of a body read from the wire.
+type keyValue struct {
+	key string
+	val value
+}
 
 // fastDecoder decodes one request at a time. Each record is parsed straight into a
 // flatRecord (rec), which decodeRecord reads as it reads one filled from a fully
@@ -71,12 +82,18 @@ const sharedArenaChunk = 16 << 10
 // is parsed, then into a copy (ownStrings).
 type fastDecoder struct {
 	rec flatRecord
+	// bodyKVs is the kvlist of rec's body as parsed: its keys interned, its string
+	// values aliasing the request until ownStrings copies them.
+	bodyKVs []keyValue
 	// recs holds the request's records, in order, for the groups of decode (which
 	// refer to them by index): kept from request to request.
 	recs [][]byte
-	// shared holds the strings of records that end a span, one chunk for many
-	// records: such events are held only until their span is emitted.
-	shared []byte
+	// shared, sharedAttrs and sharedParts hold the strings, attributes and bodies
+	// of records that end a span, one chunk for many records: such events are held
+	// only until their span is emitted.
+	shared      []byte
+	sharedAttrs []attribute.KeyValue
+	sharedParts []completeSpanParts
 
 	intern [internSlots]string
 	// Resources and scopes decoded before, by wire bytes: events of every request
@@ -104,7 +121,8 @@ func newFastDecoder() *fastDecoder {
 func (d *fastDecoder) reset() {
 	d.rec.reset()
 	clear(d.rec.fields.vals[:])
-	clear(d.rec.bodyKVs[:cap(d.rec.bodyKVs)])
+	clear(d.bodyKVs[:cap(d.bodyKVs)])
+	d.bodyKVs = d.bodyKVs[:0]
 	clear(d.recs)
 	d.recs = d.recs[:0]
 }
@@ -345,11 +363,12 @@ func (d *fastDecoder) scope(g group) (*instrumentation.Scope, bool) {
 const transientFields = 1<<fStreamID | 1<<fParent
 
 // ownStrings copies the string values of the record just parsed out of the request,
-// so that the events never share the caller's memory. The strings of a record that
-// ends a span (stw.span, stw.span_end) go into a chunk shared with other such
-// records: a receiver holds these events only until the span is emitted. Those of
-// the other records, which may stay open for hours, get an allocation of their own,
-// so that a long-lived span keeps only its own strings alive.
+// so that the events never share the caller's memory, and makes its body's
+// attributes. The strings, attributes and bodies of a record that ends a span
+// (stw.span, stw.span_end) go into chunks shared with other such records: a receiver
+// holds these events only until the span is emitted. Those of the other records,
+// which may stay open for hours, get allocations of their own, so that a long-lived
+// span keeps only its own memory alive.
 func (d *fastDecoder) ownStrings() {
 	r := &d.rec
 	kept := r.fields.set &^ transientFields
@@ -357,30 +376,54 @@ func (d *fastDecoder) ownStrings() {
 	for set := kept; set != 0; set &= set - 1 {
 		size += len(r.fields.vals[bits.TrailingZeros64(set)].s)
 	}
-	for i := range r.bodyKVs {
-		size += len(r.bodyKVs[i].val.s)
+	for i := range d.bodyKVs {
+		size += len(d.bodyKVs[i].val.s)
 	}
-	if size == 0 {
-		return
+	endsSpan := r.eventName == EventSpan || r.eventName == EventSpanEnd
+	if r.eventName == EventSpan {
+		if len(d.sharedParts) == 0 {
+			d.sharedParts = make([]completeSpanParts, sharedPartsChunk)
+		}
+		r.spanParts, d.sharedParts = &d.sharedParts[0], d.sharedParts[1:]
+	}
+	if n := len(d.bodyKVs); n > 0 {
+		r.bodyAttrs = d.attributes(n, endsSpan)
 	}
 	var buf []byte
-	if r.eventName == EventSpan || r.eventName == EventSpanEnd {
+	switch {
+	case size == 0:
+	case endsSpan:
 		if cap(d.shared)-len(d.shared) < size {
 			d.shared = make([]byte, 0, max(sharedArenaChunk, size))
 		}
 		n := len(d.shared)
 		d.shared = d.shared[:n+size]
 		buf = d.shared[n:]
-	} else {
+	default:
 		buf = make([]byte, size)
 	}
 	buf = own(&r.body.s, buf)
 	for set := kept; set != 0; set &= set - 1 {
 		buf = own(&r.fields.vals[bits.TrailingZeros64(set)].s, buf)
 	}
-	for i := range r.bodyKVs {
-		buf = own(&r.bodyKVs[i].val.s, buf)
+	for i := range d.bodyKVs {
+		kv := &d.bodyKVs[i]
+		buf = own(&kv.val.s, buf)
+		r.bodyAttrs[i] = attribute.KeyValue{Key: attribute.Key(kv.key), Value: kv.val.attr()}
 	}
+}
+
+// attributes returns room for n attributes, in the shared chunk when shared.
+func (d *fastDecoder) attributes(n int, shared bool) []attribute.KeyValue {
+	if !shared {
+		return make([]attribute.KeyValue, n)
+	}
+	if len(d.sharedAttrs) < n {
+		d.sharedAttrs = make([]attribute.KeyValue, max(sharedAttrChunk, n))
+	}
+	a := d.sharedAttrs[:n:n]
+	d.sharedAttrs = d.sharedAttrs[n:]
+	return a
 }
 
 // own copies *s to the start of buf, points *s at the copy and returns the rest of buf.
@@ -397,6 +440,7 @@ func own(s *string, buf []byte) []byte {
 func (d *fastDecoder) parseRecord(b []byte) bool {
 	r := &d.rec
 	r.reset()
+	d.bodyKVs = d.bodyKVs[:0]
 	bodySeen := false
 	for len(b) > 0 {
 		num, typ, v, x, rest, ok := nextField(b)
@@ -482,7 +526,7 @@ func (d *fastDecoder) parseBody(b []byte) bool {
 		if !ok {
 			return false
 		}
-		r.bodyKVs = append(r.bodyKVs, keyValue{d.str(key), val})
+		d.bodyKVs = append(d.bodyKVs, keyValue{d.str(key), val})
 		v = rest
 	}
 	r.body = value{kind: valueKvlist}
