@@ -3,6 +3,7 @@ package stwotlp
 import (
 	"encoding/hex"
 	"fmt"
+	"math"
 
 	"github.com/stwbridge/stwbridge/bridge"
 	"go.opentelemetry.io/otel/attribute"
@@ -10,7 +11,85 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 )
 
-// fieldReader reads typed fields out of AnyValues. It keeps the first problem it meets
+// valueKind is the type of a value.
+type valueKind uint8
+
+const (
+	valueAbsent valueKind = iota // not sent at all (a field without its attribute)
+	valueEmpty                   // sent without a value (an empty AnyValue)
+	valueString
+	valueBool
+	valueInt
+	valueDouble
+	valueBytes
+	valueArray
+	valueKvlist
+)
+
+// value is an attribute value as decodeRecord reads it: a scalar held here, or an
+// array, kvlist or bytes value held as its AnyValue (from the generic path; a body
+// kvlist is read beforehand, see flatRecord.bodyAttrs). Both decoding paths describe
+// a record with values, so that one decodeRecord reads both.
+type value struct {
+	s    string // a string
+	n    uint64 // a bool (0 or 1), an int, or a double's bits
+	pb   *commonpb.AnyValue
+	kind valueKind
+}
+
+// pbValue is v as a value: a nil v, or one with nothing set, is present and empty.
+func pbValue(v *commonpb.AnyValue) value {
+	switch x := v.GetValue().(type) {
+	case *commonpb.AnyValue_StringValue:
+		return value{kind: valueString, s: x.StringValue}
+	case *commonpb.AnyValue_BoolValue:
+		var n uint64
+		if x.BoolValue {
+			n = 1
+		}
+		return value{kind: valueBool, n: n}
+	case *commonpb.AnyValue_IntValue:
+		return value{kind: valueInt, n: uint64(x.IntValue)}
+	case *commonpb.AnyValue_DoubleValue:
+		return value{kind: valueDouble, n: math.Float64bits(x.DoubleValue)}
+	case *commonpb.AnyValue_BytesValue:
+		return value{kind: valueBytes, pb: v}
+	case *commonpb.AnyValue_ArrayValue:
+		return value{kind: valueArray, pb: v}
+	case *commonpb.AnyValue_KvlistValue:
+		return value{kind: valueKvlist, pb: v}
+	default:
+		return value{kind: valueEmpty}
+	}
+}
+
+// optValue is pbValue(v), but absent when v is nil.
+func optValue(v *commonpb.AnyValue) value {
+	if v == nil {
+		return value{}
+	}
+	return pbValue(v)
+}
+
+// attr is the attribute form of v (see attrValue).
+func (v value) attr() attribute.Value {
+	switch v.kind {
+	case valueString:
+		return attribute.StringValue(v.s)
+	case valueBool:
+		return attribute.BoolValue(v.n != 0)
+	case valueInt:
+		return attribute.Int64Value(int64(v.n))
+	case valueDouble:
+		return attribute.Float64Value(math.Float64frombits(v.n))
+	case valueBytes, valueArray, valueKvlist:
+		return attrValue(v.pb)
+	default:
+		return attribute.Value{}
+	}
+}
+
+// fieldReader reads typed fields out of values. It keeps the first problem it meets
 // and returns zero values after it, so that a decoder reads every field in a row and
 // checks err once.
 type fieldReader struct{ err error }
@@ -21,26 +100,26 @@ func (r *fieldReader) fail(err error) {
 	}
 }
 
-func (r *fieldReader) wrongType(key, want string, v *commonpb.AnyValue) {
+func (r *fieldReader) wrongType(key, want string, v value) {
 	r.fail(fmt.Errorf("%s must be %s, not %s", key, want, valueTypeName(v)))
 }
 
-// valueTypeName names the type an AnyValue holds, for errors.
-func valueTypeName(v *commonpb.AnyValue) string {
-	switch v.GetValue().(type) {
-	case *commonpb.AnyValue_StringValue:
+// valueTypeName names the type a value holds, for errors.
+func valueTypeName(v value) string {
+	switch v.kind {
+	case valueString:
 		return "a string"
-	case *commonpb.AnyValue_BoolValue:
+	case valueBool:
 		return "a bool"
-	case *commonpb.AnyValue_IntValue:
+	case valueInt:
 		return "an int"
-	case *commonpb.AnyValue_DoubleValue:
+	case valueDouble:
 		return "a double"
-	case *commonpb.AnyValue_BytesValue:
+	case valueBytes:
 		return "bytes"
-	case *commonpb.AnyValue_ArrayValue:
+	case valueArray:
 		return "an array"
-	case *commonpb.AnyValue_KvlistValue:
+	case valueKvlist:
 		return "a kvlist"
 	default:
 		return "empty"
@@ -48,33 +127,31 @@ func valueTypeName(v *commonpb.AnyValue) string {
 }
 
 // str reads a string field; absent is "".
-func (r *fieldReader) str(key string, v *commonpb.AnyValue) string {
-	if v == nil {
+func (r *fieldReader) str(key string, v value) string {
+	if v.kind == valueAbsent {
 		return ""
 	}
-	x, ok := v.Value.(*commonpb.AnyValue_StringValue)
-	if !ok {
+	if v.kind != valueString {
 		r.wrongType(key, "a string", v)
 		return ""
 	}
-	return x.StringValue
+	return v.s
 }
 
 // int reads an int field; absent is 0.
-func (r *fieldReader) int(key string, v *commonpb.AnyValue) int64 {
-	if v == nil {
+func (r *fieldReader) int(key string, v value) int64 {
+	if v.kind == valueAbsent {
 		return 0
 	}
-	x, ok := v.Value.(*commonpb.AnyValue_IntValue)
-	if !ok {
+	if v.kind != valueInt {
 		r.wrongType(key, "an int", v)
 		return 0
 	}
-	return x.IntValue
+	return int64(v.n)
 }
 
 // count reads an int field that may not be negative; absent is 0.
-func (r *fieldReader) count(key string, v *commonpb.AnyValue) int {
+func (r *fieldReader) count(key string, v value) int {
 	n := r.int(key, v)
 	if n < 0 {
 		r.fail(fmt.Errorf("%s is %d, want 0 or more", key, n))
@@ -84,46 +161,43 @@ func (r *fieldReader) count(key string, v *commonpb.AnyValue) int {
 }
 
 // boolean reads a bool field; absent is false.
-func (r *fieldReader) boolean(key string, v *commonpb.AnyValue) bool {
-	if v == nil {
+func (r *fieldReader) boolean(key string, v value) bool {
+	if v.kind == valueAbsent {
 		return false
 	}
-	x, ok := v.Value.(*commonpb.AnyValue_BoolValue)
-	if !ok {
+	if v.kind != valueBool {
 		r.wrongType(key, "a bool", v)
 		return false
 	}
-	return x.BoolValue
+	return v.n != 0
 }
 
-// kvlist reads a kvlist field; absent is nil.
-func (r *fieldReader) kvlist(key string, v *commonpb.AnyValue) []*commonpb.KeyValue {
-	if v == nil {
+// kvlist reads a kvlist field of the generic path; absent is nil.
+func (r *fieldReader) kvlist(key string, v value) []*commonpb.KeyValue {
+	if v.kind == valueAbsent {
 		return nil
 	}
-	x, ok := v.Value.(*commonpb.AnyValue_KvlistValue)
-	if !ok {
+	if v.kind != valueKvlist {
 		r.wrongType(key, "a kvlist", v)
 		return nil
 	}
-	return x.KvlistValue.GetValues()
+	return v.pb.GetKvlistValue().GetValues()
 }
 
 // array reads an array field; absent is nil.
-func (r *fieldReader) array(key string, v *commonpb.AnyValue) []*commonpb.AnyValue {
-	if v == nil {
+func (r *fieldReader) array(key string, v value) []*commonpb.AnyValue {
+	if v.kind == valueAbsent {
 		return nil
 	}
-	x, ok := v.Value.(*commonpb.AnyValue_ArrayValue)
-	if !ok {
+	if v.kind != valueArray {
 		r.wrongType(key, "an array", v)
 		return nil
 	}
-	return x.ArrayValue.GetValues()
+	return v.pb.GetArrayValue().GetValues()
 }
 
 // strings reads an array of strings; absent is nil.
-func (r *fieldReader) strings(key string, v *commonpb.AnyValue) []string {
+func (r *fieldReader) strings(key string, v value) []string {
 	arr := r.array(key, v)
 	if len(arr) == 0 {
 		return nil
@@ -132,7 +206,7 @@ func (r *fieldReader) strings(key string, v *commonpb.AnyValue) []string {
 	for i, e := range arr {
 		x, ok := e.GetValue().(*commonpb.AnyValue_StringValue)
 		if !ok {
-			r.fail(fmt.Errorf("%s[%d] must be a string, not %s", key, i, valueTypeName(e)))
+			r.fail(fmt.Errorf("%s[%d] must be a string, not %s", key, i, valueTypeName(pbValue(e))))
 			return nil
 		}
 		out[i] = x.StringValue
@@ -141,7 +215,7 @@ func (r *fieldReader) strings(key string, v *commonpb.AnyValue) []string {
 }
 
 // hexBytes reads a string of exactly 2*len(dst) hex digits into dst.
-func (r *fieldReader) hexBytes(dst []byte, key string, v *commonpb.AnyValue) {
+func (r *fieldReader) hexBytes(dst []byte, key string, v value) {
 	s := r.str(key, v)
 	if r.err != nil {
 		return
@@ -155,24 +229,24 @@ func (r *fieldReader) hexBytes(dst []byte, key string, v *commonpb.AnyValue) {
 	}
 }
 
-func (r *fieldReader) streamID(key string, v *commonpb.AnyValue) (id bridge.StreamID) {
+func (r *fieldReader) streamID(key string, v value) (id bridge.StreamID) {
 	r.hexBytes(id[:], key, v)
 	return id
 }
 
-func (r *fieldReader) traceID(key string, v *commonpb.AnyValue) (id trace.TraceID) {
+func (r *fieldReader) traceID(key string, v value) (id trace.TraceID) {
 	r.hexBytes(id[:], key, v)
 	return id
 }
 
-func (r *fieldReader) spanID(key string, v *commonpb.AnyValue) (id trace.SpanID) {
+func (r *fieldReader) spanID(key string, v value) (id trace.SpanID) {
 	r.hexBytes(id[:], key, v)
 	return id
 }
 
 // parentSpanID reads a span id that must not be all zero (a zero parent is sent by
 // leaving the field out).
-func (r *fieldReader) parentSpanID(key string, v *commonpb.AnyValue) trace.SpanID {
+func (r *fieldReader) parentSpanID(key string, v value) trace.SpanID {
 	id := r.spanID(key, v)
 	if r.err == nil && !id.IsValid() {
 		r.fail(fmt.Errorf("%s is all zero; leave it out for a span without a parent", key))
@@ -180,7 +254,7 @@ func (r *fieldReader) parentSpanID(key string, v *commonpb.AnyValue) trace.SpanI
 	return id
 }
 
-func (r *fieldReader) traceState(key string, v *commonpb.AnyValue) trace.TraceState {
+func (r *fieldReader) traceState(key string, v value) trace.TraceState {
 	s := r.str(key, v)
 	if s == "" {
 		return trace.TraceState{}
@@ -193,21 +267,20 @@ func (r *fieldReader) traceState(key string, v *commonpb.AnyValue) trace.TraceSt
 }
 
 // attributesBody reads the body of span_open, attributes, span_end and onset: absent,
-// or a kvlist of attributes. An empty AnyValue counts as absent: the Collector's pdata
-// re-encodes an absent body that way.
-func (r *fieldReader) attributesBody(body *commonpb.AnyValue) []attribute.KeyValue {
-	if body == nil || body.Value == nil {
+// or a kvlist of attributes (attrs, which the decoder read beforehand). An empty
+// AnyValue counts as absent: the Collector's pdata re-encodes an absent body that way.
+func (r *fieldReader) attributesBody(body value, attrs []attribute.KeyValue) []attribute.KeyValue {
+	switch body.kind {
+	case valueAbsent, valueEmpty:
 		return nil
+	case valueKvlist:
+		return attrs
 	}
-	x, ok := body.Value.(*commonpb.AnyValue_KvlistValue)
-	if !ok {
-		r.fail(fmt.Errorf("body must be a kvlist of attributes, not %s", valueTypeName(body)))
-		return nil
-	}
-	return attrs(x.KvlistValue.GetValues())
+	r.fail(fmt.Errorf("body must be a kvlist of attributes, not %s", valueTypeName(body)))
+	return nil
 }
 
-func (r *fieldReader) status(code, msg *commonpb.AnyValue) bridge.Status {
+func (r *fieldReader) status(code, msg value) bridge.Status {
 	n := r.int(AttrStatusCode, code)
 	c, ok := statusCodeFromWire(n)
 	if !ok {
@@ -218,11 +291,11 @@ func (r *fieldReader) status(code, msg *commonpb.AnyValue) bridge.Status {
 
 // elements reads an array of kvlists and calls fn with each element's fields and a
 // reader whose errors are reported as key[i].
-func (r *fieldReader) elements(key string, v *commonpb.AnyValue, fn func(i int, sub *fieldReader, fields []*commonpb.KeyValue)) {
+func (r *fieldReader) elements(key string, v value, fn func(i int, sub *fieldReader, fields []*commonpb.KeyValue)) {
 	for i, e := range r.array(key, v) {
 		x, ok := e.GetValue().(*commonpb.AnyValue_KvlistValue)
 		if !ok {
-			r.fail(fmt.Errorf("%s[%d] must be a kvlist, not %s", key, i, valueTypeName(e)))
+			r.fail(fmt.Errorf("%s[%d] must be a kvlist, not %s", key, i, valueTypeName(pbValue(e))))
 			return
 		}
 		var sub fieldReader
@@ -234,22 +307,18 @@ func (r *fieldReader) elements(key string, v *commonpb.AnyValue, fn func(i int, 
 	}
 }
 
-// field returns the value of key in kvs (the last, if repeated), nil when absent and
-// emptyValue when present without a value.
-func field(kvs []*commonpb.KeyValue, key string) *commonpb.AnyValue {
-	var v *commonpb.AnyValue
+// field returns the value of key in kvs (the last, if repeated).
+func field(kvs []*commonpb.KeyValue, key string) value {
+	var v value
 	for _, kv := range kvs {
 		if kv != nil && kv.Key == key {
-			v = kv.Value
-			if v == nil {
-				v = emptyValue
-			}
+			v = pbValue(kv.Value)
 		}
 	}
 	return v
 }
 
-func (r *fieldReader) links(key string, v *commonpb.AnyValue) []bridge.Link {
+func (r *fieldReader) links(key string, v value) []bridge.Link {
 	n := len(r.array(key, v))
 	if n == 0 {
 		return nil
@@ -273,7 +342,7 @@ func (r *fieldReader) link(f []*commonpb.KeyValue) bridge.Link {
 	}
 	tid := field(f, "trace_id")
 	sid := field(f, "span_id")
-	if tid == nil || sid == nil {
+	if tid.kind == valueAbsent || sid.kind == valueAbsent {
 		r.fail(fmt.Errorf("trace_id and span_id are required"))
 		return bridge.Link{}
 	}
@@ -291,11 +360,11 @@ func (r *fieldReader) link(f []*commonpb.KeyValue) bridge.Link {
 	}
 }
 
-func (r *fieldReader) attrsField(key string, v *commonpb.AnyValue) []attribute.KeyValue {
+func (r *fieldReader) attrsField(key string, v value) []attribute.KeyValue {
 	return attrs(r.kvlist(key, v))
 }
 
-func (r *fieldReader) spanEvents(key string, v *commonpb.AnyValue) []bridge.SpanEvent {
+func (r *fieldReader) spanEvents(key string, v value) []bridge.SpanEvent {
 	n := len(r.array(key, v))
 	if n == 0 {
 		return nil
@@ -317,17 +386,14 @@ func (r *fieldReader) spanEvents(key string, v *commonpb.AnyValue) []bridge.Span
 }
 
 // triggerInfo reads an onset's trigger info: absent, or a kvlist of its fields.
-func (r *fieldReader) triggerInfo(key string, v *commonpb.AnyValue) bridge.TriggerInfo {
+func (r *fieldReader) triggerInfo(key string, v value) bridge.TriggerInfo {
 	var ti bridge.TriggerInfo
 	sub := &fieldReader{}
 	for _, kv := range r.kvlist(key, v) {
 		if kv == nil {
 			continue
 		}
-		v := kv.Value
-		if v == nil {
-			v = emptyValue
-		}
+		v := pbValue(kv.Value)
 		switch kv.Key {
 		case "type":
 			ti.Type = sub.str(kv.Key, v)
@@ -341,7 +407,7 @@ func (r *fieldReader) triggerInfo(key string, v *commonpb.AnyValue) bridge.Trigg
 				if h == nil {
 					continue
 				}
-				ti.Headers = append(ti.Headers, bridge.Header{Name: h.Key, Value: sub.str("headers."+h.Key, h.Value)})
+				ti.Headers = append(ti.Headers, bridge.Header{Name: h.Key, Value: sub.str("headers."+h.Key, optValue(h.Value))})
 			}
 		case "cf_json":
 			ti.CfJSON = sub.str(kv.Key, v)

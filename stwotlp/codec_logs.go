@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/stwbridge/stwbridge/bridge"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 )
 
@@ -134,6 +134,7 @@ func DecodeEventsRequest(req *collogspb.ExportLogsServiceRequest) DecodedLogs {
 	if n > 0 {
 		out.Events = make([]bridge.Event, 0, n)
 	}
+	fr := new(flatRecord)
 	for ri, rl := range req.GetResourceLogs() {
 		var (
 			res     *resource.Resource
@@ -166,7 +167,8 @@ func DecodeEventsRequest(req *collogspb.ExportLogsServiceRequest) DecodedLogs {
 					otherSL.LogRecords = append(otherSL.LogRecords, rec)
 					continue
 				}
-				e, err := decodeRecord(rec)
+				fr.fromProto(rec)
+				e, err := decodeRecord(fr)
 				if err != nil {
 					out.Rejected = append(out.Rejected, &RecordError{ri, si, i, rec.EventName, err})
 					continue
@@ -185,108 +187,202 @@ func DecodeEventsRequest(req *collogspb.ExportLogsServiceRequest) DecodedLogs {
 	return out
 }
 
-// recordFields holds the record attributes the protocol defines, as found; a field
-// present with no value holds emptyValue.
-type recordFields struct {
-	streamID, sequence, version                                       *commonpb.AnyValue
-	name, parent, kind, traceState, remoteParent, links, events       *commonpb.AnyValue
-	statusCode, statusMessage                                         *commonpb.AnyValue
-	droppedAttrs, droppedEvents, droppedLinks, childCount, unfinished *commonpb.AnyValue
-	execModel, scriptName, scriptVersion, entrypoint, scriptTags      *commonpb.AnyValue
-	dispatchNS, info, spanOutcome                                     *commonpb.AnyValue
-	outcome, cpuTime, wallTime                                        *commonpb.AnyValue
-	excType, excMessage, excStack, returnStatus, diagDropped          *commonpb.AnyValue
-	logTruncated, diagChannel, unsampled, continues                   *commonpb.AnyValue
+// A recordField is a record attribute the protocol defines.
+type recordField uint8
+
+const (
+	fStreamID recordField = iota
+	fSequence
+	fVersion
+	fName
+	fParent
+	fKind
+	fTraceState
+	fRemoteParent
+	fLinks
+	fEvents
+	fStatusCode
+	fStatusMessage
+	fDroppedAttrs
+	fDroppedEvents
+	fDroppedLinks
+	fChildCount
+	fUnfinished
+	fContinues
+	fExecModel
+	fScriptName
+	fScriptVersion
+	fEntrypoint
+	fScriptTags
+	fDispatchNS
+	fUnsampled
+	fInfo
+	fSpanOutcome
+	fOutcome
+	fCPUTime
+	fWallTime
+	fExcType
+	fExcMessage
+	fExcStack
+	fReturnStatus
+	fDiagDropped
+	fLogTruncated
+	fDiagChannel
+	numRecordFields
+)
+
+// fieldOf returns the record field named key; ok is false for attributes the
+// protocol does not define, which decoding ignores.
+func fieldOf(key string) (f recordField, ok bool) {
+	switch key {
+	case AttrStreamID:
+		return fStreamID, true
+	case AttrSequence:
+		return fSequence, true
+	case AttrProtocolVersion:
+		return fVersion, true
+	case AttrSpanName:
+		return fName, true
+	case AttrParentSpanID:
+		return fParent, true
+	case AttrSpanKind:
+		return fKind, true
+	case AttrTraceState:
+		return fTraceState, true
+	case AttrRemoteParent:
+		return fRemoteParent, true
+	case AttrLinks:
+		return fLinks, true
+	case AttrEvents:
+		return fEvents, true
+	case AttrStatusCode:
+		return fStatusCode, true
+	case AttrStatusMessage:
+		return fStatusMessage, true
+	case AttrDroppedAttributes:
+		return fDroppedAttrs, true
+	case AttrDroppedEvents:
+		return fDroppedEvents, true
+	case AttrDroppedLinks:
+		return fDroppedLinks, true
+	case AttrChildSpanCount:
+		return fChildCount, true
+	case AttrUnfinished:
+		return fUnfinished, true
+	case AttrStreamContinues:
+		return fContinues, true
+	case AttrOnsetExecModel:
+		return fExecModel, true
+	case AttrOnsetScriptName:
+		return fScriptName, true
+	case AttrOnsetScriptVersion:
+		return fScriptVersion, true
+	case AttrOnsetEntrypoint:
+		return fEntrypoint, true
+	case AttrOnsetScriptTags:
+		return fScriptTags, true
+	case AttrOnsetDispatchNS:
+		return fDispatchNS, true
+	case AttrOnsetUnsampled:
+		return fUnsampled, true
+	case AttrOnsetInfo:
+		return fInfo, true
+	case AttrSpanOutcome:
+		return fSpanOutcome, true
+	case AttrOutcomeResult:
+		return fOutcome, true
+	case AttrOutcomeCPUTime:
+		return fCPUTime, true
+	case AttrOutcomeWallTime:
+		return fWallTime, true
+	case AttrExceptionType:
+		return fExcType, true
+	case AttrExceptionMessage:
+		return fExcMessage, true
+	case AttrExceptionStack:
+		return fExcStack, true
+	case AttrReturnStatusCode:
+		return fReturnStatus, true
+	case AttrDiagnosticDropped:
+		return fDiagDropped, true
+	case AttrLogTruncated:
+		return fLogTruncated, true
+	case AttrDiagnosticChannel:
+		return fDiagChannel, true
+	}
+	return 0, false
 }
 
-var emptyValue = &commonpb.AnyValue{}
+// recordFields holds the record attributes the protocol defines, as found: of
+// repeated keys the last wins. Only the fields in set are meaningful, so that
+// clearing set empties it.
+type recordFields struct {
+	set  uint64
+	vals [numRecordFields]value
+}
 
-// collect finds the protocol's fields among a record's attributes; unknown ones are
-// ignored, and of repeated keys the last wins.
-func (f *recordFields) collect(kvs []*commonpb.KeyValue) {
-	for _, a := range kvs {
+// put sets field f to v.
+func (fs *recordFields) put(f recordField, v value) {
+	fs.vals[f] = v
+	fs.set |= 1 << f
+}
+
+// get returns field f, absent when it was not found.
+func (fs *recordFields) get(f recordField) value {
+	if fs.set&(1<<f) == 0 {
+		return value{}
+	}
+	return fs.vals[f]
+}
+
+// has reports whether field f was found.
+func (fs *recordFields) has(f recordField) bool { return fs.set&(1<<f) != 0 }
+
+// flatRecord is a LogRecord as decodeRecord reads it, filled from a
+// *logspb.LogRecord (fromProto) or straight from the wire (fastDecoder.parseRecord).
+type flatRecord struct {
+	eventName            string
+	timeUnixNano         uint64
+	observedTimeUnixNano uint64
+	severityText         string
+	flags                uint32
+	traceID, spanID      []byte
+	body                 value
+	// bodyAttrs are the attributes of a kvlist body.
+	bodyAttrs []attribute.KeyValue
+	fields    recordFields
+	// spanParts, when not nil, is where a stw.span's bodies go instead of a new
+	// completeSpanParts.
+	spanParts *completeSpanParts
+}
+
+// reset empties fr for the next record. It leaves the values of fields unset rather
+// than zeroing them, so that it costs little per record.
+func (fr *flatRecord) reset() {
+	fr.eventName, fr.severityText = "", ""
+	fr.timeUnixNano, fr.observedTimeUnixNano, fr.flags = 0, 0, 0
+	fr.traceID, fr.spanID = nil, nil
+	fr.body, fr.bodyAttrs = value{}, nil
+	fr.fields.set = 0
+	fr.spanParts = nil
+}
+
+// fromProto fills fr from rec.
+func (fr *flatRecord) fromProto(rec *logspb.LogRecord) {
+	fr.reset()
+	fr.eventName, fr.severityText = rec.EventName, rec.SeverityText
+	fr.timeUnixNano, fr.observedTimeUnixNano, fr.flags = rec.TimeUnixNano, rec.ObservedTimeUnixNano, rec.Flags
+	fr.traceID, fr.spanID = rec.TraceId, rec.SpanId
+	fr.body = optValue(rec.Body)
+	if kvs := rec.Body.GetKvlistValue(); kvs != nil {
+		fr.bodyAttrs = attrs(kvs.Values)
+	}
+	for _, a := range rec.Attributes {
 		if a == nil {
 			continue
 		}
-		v := a.Value
-		if v == nil {
-			v = emptyValue
-		}
-		switch a.Key {
-		case AttrStreamID:
-			f.streamID = v
-		case AttrSequence:
-			f.sequence = v
-		case AttrProtocolVersion:
-			f.version = v
-		case AttrSpanName:
-			f.name = v
-		case AttrParentSpanID:
-			f.parent = v
-		case AttrSpanKind:
-			f.kind = v
-		case AttrTraceState:
-			f.traceState = v
-		case AttrRemoteParent:
-			f.remoteParent = v
-		case AttrLinks:
-			f.links = v
-		case AttrEvents:
-			f.events = v
-		case AttrStatusCode:
-			f.statusCode = v
-		case AttrStatusMessage:
-			f.statusMessage = v
-		case AttrDroppedAttributes:
-			f.droppedAttrs = v
-		case AttrDroppedEvents:
-			f.droppedEvents = v
-		case AttrDroppedLinks:
-			f.droppedLinks = v
-		case AttrChildSpanCount:
-			f.childCount = v
-		case AttrUnfinished:
-			f.unfinished = v
-		case AttrStreamContinues:
-			f.continues = v
-		case AttrOnsetExecModel:
-			f.execModel = v
-		case AttrOnsetScriptName:
-			f.scriptName = v
-		case AttrOnsetScriptVersion:
-			f.scriptVersion = v
-		case AttrOnsetEntrypoint:
-			f.entrypoint = v
-		case AttrOnsetScriptTags:
-			f.scriptTags = v
-		case AttrOnsetDispatchNS:
-			f.dispatchNS = v
-		case AttrOnsetUnsampled:
-			f.unsampled = v
-		case AttrOnsetInfo:
-			f.info = v
-		case AttrSpanOutcome:
-			f.spanOutcome = v
-		case AttrOutcomeResult:
-			f.outcome = v
-		case AttrOutcomeCPUTime:
-			f.cpuTime = v
-		case AttrOutcomeWallTime:
-			f.wallTime = v
-		case AttrExceptionType:
-			f.excType = v
-		case AttrExceptionMessage:
-			f.excMessage = v
-		case AttrExceptionStack:
-			f.excStack = v
-		case AttrReturnStatusCode:
-			f.returnStatus = v
-		case AttrDiagnosticDropped:
-			f.diagDropped = v
-		case AttrLogTruncated:
-			f.logTruncated = v
-		case AttrDiagnosticChannel:
-			f.diagChannel = v
+		if f, ok := fieldOf(a.Key); ok {
+			fr.fields.put(f, pbValue(a.Value))
 		}
 	}
 }
@@ -302,25 +398,25 @@ func isSpanEvent(k bridge.Kind) bool {
 }
 
 // decodeRecord decodes one stw.* record, or says what is wrong with it.
-func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
+func decodeRecord(fr *flatRecord) (bridge.Event, error) {
 	var e bridge.Event
-	kind, ok := eventKinds[rec.EventName]
+	kind, ok := eventKinds[fr.eventName]
 	if !ok {
-		return e, fmt.Errorf("unknown event name %q: STW over OTLP version 1 defines stw.span_open, stw.update_name, stw.attributes, stw.status, stw.span_end, stw.heartbeat, stw.onset, stw.outcome, stw.log, stw.exception, stw.return, stw.diagnostic, stw.diagnostic_channel and, since 1.1, stw.span (docs/PROTOCOL.md); a newer producer may need a newer receiver", rec.EventName)
+		return e, fmt.Errorf("unknown event name %q: STW over OTLP version 1 defines stw.span_open, stw.update_name, stw.attributes, stw.status, stw.span_end, stw.heartbeat, stw.onset, stw.outcome, stw.log, stw.exception, stw.return, stw.diagnostic, stw.diagnostic_channel and, since 1.1, stw.span (docs/PROTOCOL.md); a newer producer may need a newer receiver", fr.eventName)
 	}
-	switch len(rec.TraceId) {
+	switch len(fr.traceID) {
 	case 0:
 	case len(e.TraceID):
-		copy(e.TraceID[:], rec.TraceId)
+		copy(e.TraceID[:], fr.traceID)
 	default:
-		return e, fmt.Errorf("trace_id has %d bytes, want 16", len(rec.TraceId))
+		return e, fmt.Errorf("trace_id has %d bytes, want 16", len(fr.traceID))
 	}
-	switch len(rec.SpanId) {
+	switch len(fr.spanID) {
 	case 0:
 	case len(e.SpanID):
-		copy(e.SpanID[:], rec.SpanId)
+		copy(e.SpanID[:], fr.spanID)
 	default:
-		return e, fmt.Errorf("span_id has %d bytes, want 8", len(rec.SpanId))
+		return e, fmt.Errorf("span_id has %d bytes, want 8", len(fr.spanID))
 	}
 	if isSpanEvent(kind) {
 		if !e.TraceID.IsValid() {
@@ -330,22 +426,21 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 			return e, errors.New("span_id is missing or all zero: a span event needs the id of its span")
 		}
 	}
-	e.Time = timeFromUnixNano(rec.TimeUnixNano)
+	e.Time = timeFromUnixNano(fr.timeUnixNano)
 
-	var f recordFields
-	f.collect(rec.Attributes)
+	f := &fr.fields
 	r := &fieldReader{}
-	if f.version != nil {
-		if v := r.int(AttrProtocolVersion, f.version); r.err == nil && v != 1 {
+	if f.has(fVersion) {
+		if v := r.int(AttrProtocolVersion, f.get(fVersion)); r.err == nil && v != 1 {
 			return e, fmt.Errorf("%s is %d: this receiver speaks version 1 only", AttrProtocolVersion, v)
 		}
 	}
-	alone := kind == bridge.KindCompleteSpan && f.streamID == nil && f.sequence == nil
+	alone := kind == bridge.KindCompleteSpan && !f.has(fStreamID) && !f.has(fSequence)
 	switch {
 	case alone:
 		e.StreamID = bridge.AloneStreamID(e.TraceID, e.SpanID)
-	case f.streamID != nil:
-		e.StreamID = r.streamID(AttrStreamID, f.streamID)
+	case f.has(fStreamID):
+		e.StreamID = r.streamID(AttrStreamID, f.get(fStreamID))
 	case e.TraceID.IsValid():
 		e.StreamID = bridge.StreamID(e.TraceID)
 	default:
@@ -353,10 +448,10 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 	}
 	switch {
 	case alone:
-	case f.sequence == nil:
+	case !f.has(fSequence):
 		return e, fmt.Errorf("%s is missing: every stw.* record needs its int sequence number in its stream, but a stw.span alone in its stream, which has neither it nor %s", AttrSequence, AttrStreamID)
 	default:
-		e.Sequence = uint64(r.count(AttrSequence, f.sequence))
+		e.Sequence = uint64(r.count(AttrSequence, f.get(fSequence)))
 	}
 	if r.err != nil {
 		return e, r.err
@@ -367,95 +462,98 @@ func decodeRecord(rec *logspb.LogRecord) (bridge.Event, error) {
 
 	switch kind {
 	case bridge.KindSpanOpen:
-		if f.name == nil {
+		if !f.has(fName) {
 			return e, fmt.Errorf("%s is missing: stw.span_open needs the span's name", AttrSpanName)
 		}
 		b := new(bridge.SpanOpen)
-		r.spanOpen(b, rec, &f)
+		r.spanOpen(b, fr)
 		e.Body = b
 	case bridge.KindCompleteSpan:
-		if f.name == nil {
+		if !f.has(fName) {
 			return e, fmt.Errorf("%s is missing: stw.span needs the span's name", AttrSpanName)
 		}
-		if rec.TimeUnixNano == 0 {
+		if fr.timeUnixNano == 0 {
 			return e, errors.New("time_unix_nano is missing: stw.span carries the span's start there (and its end in observed_time_unix_nano)")
 		}
-		if rec.ObservedTimeUnixNano == 0 {
+		if fr.observedTimeUnixNano == 0 {
 			return e, errors.New("observed_time_unix_nano is missing: stw.span carries the span's end there (and its start in time_unix_nano)")
 		}
-		if rec.ObservedTimeUnixNano < rec.TimeUnixNano {
+		if fr.observedTimeUnixNano < fr.timeUnixNano {
 			return e, errors.New("observed_time_unix_nano (the span's end) is before time_unix_nano (its start) on a stw.span")
 		}
 		// The record's attributes and links are all the Open's: it has one list of each.
-		// The three bodies are one allocation.
-		parts := new(completeSpanParts)
+		// The three bodies are one allocation, or room the decoder gives.
+		parts := fr.spanParts
+		if parts == nil {
+			parts = new(completeSpanParts)
+		}
 		b := &parts.span
 		*b = bridge.CompleteSpan{Start: e.Time, Open: &parts.open, End: &parts.end, Alone: alone}
-		r.spanOpen(b.Open, rec, &f)
-		r.spanEnd(b.End, nil, &f)
-		e.Time = timeFromUnixNano(rec.ObservedTimeUnixNano)
+		r.spanOpen(b.Open, fr)
+		r.spanEnd(b.End, fr, false)
+		e.Time = timeFromUnixNano(fr.observedTimeUnixNano)
 		if alone && ((b.Open.Parent.IsValid() && !b.Open.RemoteParent) || b.End.StreamContinues) {
 			return e, fmt.Errorf("a stw.span without %s and %s stands alone in its stream, so it must be a root (no parent, or a remote one) that does not continue: give it its stream's id and sequence", AttrStreamID, AttrSequence)
 		}
 		e.Body = b
 	case bridge.KindUpdateName:
-		if f.name == nil {
+		if !f.has(fName) {
 			return e, fmt.Errorf("%s is missing: stw.update_name needs the new name", AttrSpanName)
 		}
-		e.Body = &bridge.UpdateName{Name: r.str(AttrSpanName, f.name)}
+		e.Body = &bridge.UpdateName{Name: r.str(AttrSpanName, f.get(fName))}
 	case bridge.KindAttributes:
-		e.Body = &bridge.Attributes{Attributes: r.attributesBody(rec.Body)}
+		e.Body = &bridge.Attributes{Attributes: r.attributesBody(fr.body, fr.bodyAttrs)}
 	case bridge.KindStatus:
-		e.Body = &bridge.StatusUpdate{Status: r.status(f.statusCode, f.statusMessage)}
+		e.Body = &bridge.StatusUpdate{Status: r.status(f.get(fStatusCode), f.get(fStatusMessage))}
 	case bridge.KindSpanEnd:
 		b := new(bridge.SpanEndData)
-		r.spanEnd(b, rec, &f)
+		r.spanEnd(b, fr, true)
 		e.Body = b
 	case bridge.KindHeartbeat:
 		e.Body = &bridge.Heartbeat{}
 	case bridge.KindOnset:
 		b := &bridge.Onset{
-			ExecutionModel:    r.str(AttrOnsetExecModel, f.execModel),
-			ScriptName:        r.str(AttrOnsetScriptName, f.scriptName),
-			ScriptVersion:     r.str(AttrOnsetScriptVersion, f.scriptVersion),
-			Entrypoint:        r.str(AttrOnsetEntrypoint, f.entrypoint),
-			ScriptTags:        r.strings(AttrOnsetScriptTags, f.scriptTags),
-			Info:              r.triggerInfo(AttrOnsetInfo, f.info),
-			DispatchNamespace: r.str(AttrOnsetDispatchNS, f.dispatchNS),
-			Unsampled:         r.boolean(AttrOnsetUnsampled, f.unsampled),
-			Attributes:        r.attributesBody(rec.Body),
+			ExecutionModel:    r.str(AttrOnsetExecModel, f.get(fExecModel)),
+			ScriptName:        r.str(AttrOnsetScriptName, f.get(fScriptName)),
+			ScriptVersion:     r.str(AttrOnsetScriptVersion, f.get(fScriptVersion)),
+			Entrypoint:        r.str(AttrOnsetEntrypoint, f.get(fEntrypoint)),
+			ScriptTags:        r.strings(AttrOnsetScriptTags, f.get(fScriptTags)),
+			Info:              r.triggerInfo(AttrOnsetInfo, f.get(fInfo)),
+			DispatchNamespace: r.str(AttrOnsetDispatchNS, f.get(fDispatchNS)),
+			Unsampled:         r.boolean(AttrOnsetUnsampled, f.get(fUnsampled)),
+			Attributes:        r.attributesBody(fr.body, fr.bodyAttrs),
 		}
-		if f.parent != nil {
-			b.Parent = r.parentSpanID(AttrParentSpanID, f.parent)
+		if f.has(fParent) {
+			b.Parent = r.parentSpanID(AttrParentSpanID, f.get(fParent))
 		}
 		e.Body = b
 	case bridge.KindOutcome:
 		b := &bridge.Outcome{
 			Outcome:  "ok",
-			CPUTime:  time.Duration(r.count(AttrOutcomeCPUTime, f.cpuTime)),
-			WallTime: time.Duration(r.count(AttrOutcomeWallTime, f.wallTime)),
+			CPUTime:  time.Duration(r.count(AttrOutcomeCPUTime, f.get(fCPUTime))),
+			WallTime: time.Duration(r.count(AttrOutcomeWallTime, f.get(fWallTime))),
 		}
-		if f.outcome != nil {
-			b.Outcome = r.str(AttrOutcomeResult, f.outcome)
+		if f.has(fOutcome) {
+			b.Outcome = r.str(AttrOutcomeResult, f.get(fOutcome))
 		}
 		e.Body = b
 	case bridge.KindLog:
-		e.Body = &bridge.Log{Level: rec.SeverityText, Message: r.str("body", rec.Body), Truncated: r.boolean(AttrLogTruncated, f.logTruncated)}
+		e.Body = &bridge.Log{Level: fr.severityText, Message: r.str("body", fr.body), Truncated: r.boolean(AttrLogTruncated, f.get(fLogTruncated))}
 	case bridge.KindDiagnosticChannel:
-		e.Body = &bridge.DiagnosticChannel{Channel: r.str(AttrDiagnosticChannel, f.diagChannel), Message: r.str("body", rec.Body)}
+		e.Body = &bridge.DiagnosticChannel{Channel: r.str(AttrDiagnosticChannel, f.get(fDiagChannel)), Message: r.str("body", fr.body)}
 	case bridge.KindException:
 		e.Body = &bridge.Exception{
-			Name:    r.str(AttrExceptionType, f.excType),
-			Message: r.str(AttrExceptionMessage, f.excMessage),
-			Stack:   r.str(AttrExceptionStack, f.excStack),
+			Name:    r.str(AttrExceptionType, f.get(fExcType)),
+			Message: r.str(AttrExceptionMessage, f.get(fExcMessage)),
+			Stack:   r.str(AttrExceptionStack, f.get(fExcStack)),
 		}
 	case bridge.KindReturn:
-		e.Body = &bridge.Return{StatusCode: int(r.int(AttrReturnStatusCode, f.returnStatus))}
+		e.Body = &bridge.Return{StatusCode: int(r.int(AttrReturnStatusCode, f.get(fReturnStatus)))}
 	case bridge.KindStreamDiagnostic:
-		if f.diagDropped == nil {
+		if !f.has(fDiagDropped) {
 			return e, fmt.Errorf("%s is missing: a diagnostic says how many events were dropped", AttrDiagnosticDropped)
 		}
-		e.Body = &bridge.StreamDiagnostic{DroppedEvents: uint64(r.count(AttrDiagnosticDropped, f.diagDropped))}
+		e.Body = &bridge.StreamDiagnostic{DroppedEvents: uint64(r.count(AttrDiagnosticDropped, f.get(fDiagDropped)))}
 	}
 	if r.err != nil {
 		return bridge.Event{}, r.err
@@ -471,44 +569,47 @@ type completeSpanParts struct {
 }
 
 // spanOpen reads the fields of a span's opening (stw.span_open, stw.span) into b.
-func (r *fieldReader) spanOpen(b *bridge.SpanOpen, rec *logspb.LogRecord, f *recordFields) {
+func (r *fieldReader) spanOpen(b *bridge.SpanOpen, fr *flatRecord) {
+	f := &fr.fields
 	*b = bridge.SpanOpen{
-		Name:         r.str(AttrSpanName, f.name),
+		Name:         r.str(AttrSpanName, f.get(fName)),
 		SpanKind:     trace.SpanKindInternal,
-		TraceFlags:   trace.TraceFlags(rec.Flags & 0xff),
-		RemoteParent: r.boolean(AttrRemoteParent, f.remoteParent),
-		Attributes:   r.attributesBody(rec.Body),
-		Links:        r.links(AttrLinks, f.links),
+		TraceFlags:   trace.TraceFlags(fr.flags & 0xff),
+		RemoteParent: r.boolean(AttrRemoteParent, f.get(fRemoteParent)),
+		Attributes:   r.attributesBody(fr.body, fr.bodyAttrs),
+		Links:        r.links(AttrLinks, f.get(fLinks)),
 	}
-	if f.parent != nil {
-		b.Parent = r.parentSpanID(AttrParentSpanID, f.parent)
+	if f.has(fParent) {
+		b.Parent = r.parentSpanID(AttrParentSpanID, f.get(fParent))
 	}
-	if f.kind != nil {
-		k := r.int(AttrSpanKind, f.kind)
+	if f.has(fKind) {
+		k := r.int(AttrSpanKind, f.get(fKind))
 		if k < int64(trace.SpanKindUnspecified) || k > int64(trace.SpanKindConsumer) {
 			r.fail(fmt.Errorf("%s is %d, want an OTLP span kind from 0 to 5", AttrSpanKind, k))
 		}
 		b.SpanKind = trace.SpanKind(k)
 	}
-	b.TraceState = r.traceState(AttrTraceState, f.traceState)
+	b.TraceState = r.traceState(AttrTraceState, f.get(fTraceState))
 }
 
-// spanEnd reads the fields of a span's end (stw.span_end, stw.span) into b; with rec
-// nil (a stw.span, whose attributes and links its opening holds) it leaves those out.
-func (r *fieldReader) spanEnd(b *bridge.SpanEndData, rec *logspb.LogRecord, f *recordFields) {
+// spanEnd reads the fields of a span's end (stw.span_end, stw.span) into b; without
+// withLists (a stw.span, whose attributes and links its opening holds) it leaves
+// those out.
+func (r *fieldReader) spanEnd(b *bridge.SpanEndData, fr *flatRecord, withLists bool) {
+	f := &fr.fields
 	*b = bridge.SpanEndData{
-		Status:            r.status(f.statusCode, f.statusMessage),
-		Events:            r.spanEvents(AttrEvents, f.events),
-		DroppedAttributes: r.count(AttrDroppedAttributes, f.droppedAttrs),
-		DroppedEvents:     r.count(AttrDroppedEvents, f.droppedEvents),
-		DroppedLinks:      r.count(AttrDroppedLinks, f.droppedLinks),
-		ChildSpanCount:    r.count(AttrChildSpanCount, f.childCount),
-		Unfinished:        r.boolean(AttrUnfinished, f.unfinished),
-		StreamContinues:   r.boolean(AttrStreamContinues, f.continues),
-		Outcome:           r.str(AttrSpanOutcome, f.spanOutcome),
+		Status:            r.status(f.get(fStatusCode), f.get(fStatusMessage)),
+		Events:            r.spanEvents(AttrEvents, f.get(fEvents)),
+		DroppedAttributes: r.count(AttrDroppedAttributes, f.get(fDroppedAttrs)),
+		DroppedEvents:     r.count(AttrDroppedEvents, f.get(fDroppedEvents)),
+		DroppedLinks:      r.count(AttrDroppedLinks, f.get(fDroppedLinks)),
+		ChildSpanCount:    r.count(AttrChildSpanCount, f.get(fChildCount)),
+		Unfinished:        r.boolean(AttrUnfinished, f.get(fUnfinished)),
+		StreamContinues:   r.boolean(AttrStreamContinues, f.get(fContinues)),
+		Outcome:           r.str(AttrSpanOutcome, f.get(fSpanOutcome)),
 	}
-	if rec != nil {
-		b.Attributes = r.attributesBody(rec.Body)
-		b.Links = r.links(AttrLinks, f.links)
+	if withLists {
+		b.Attributes = r.attributesBody(fr.body, fr.bodyAttrs)
+		b.Links = r.links(AttrLinks, f.get(fLinks))
 	}
 }

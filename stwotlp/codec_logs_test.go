@@ -152,8 +152,16 @@ func TestEncodeEnvelope(t *testing.T) {
 	}
 }
 
+// recordAttr returns the value of rec's attribute key (the last, if repeated), nil
+// when there is none.
 func recordAttr(rec *logspb.LogRecord, key string) *commonpb.AnyValue {
-	return field(rec.Attributes, key)
+	var v *commonpb.AnyValue
+	for _, a := range rec.Attributes {
+		if a.Key == key {
+			v = a.Value
+		}
+	}
+	return v
 }
 
 // TestStreamIDOnEveryRecord: stw.stream_id is written on every record, also where it

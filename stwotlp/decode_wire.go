@@ -1,13 +1,14 @@
 package stwotlp
 
 import (
-	"math"
+	"math/bits"
 	"slices"
 	"sync"
 	"unicode/utf8"
 	"unsafe"
 
 	"github.com/stwbridge/stwbridge/bridge"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -60,41 +61,39 @@ const (
 	groupCacheMax = 64
 )
 
-// sharedArenaChunk is the size of the buffers that hold the strings of the records
-// that end a span (see fastDecoder.ownStrings).
-const sharedArenaChunk = 16 << 10
+// The sizes of the chunks that hold the strings, attributes and bodies of the
+// records that end a span (see fastDecoder.ownStrings).
+const (
+	sharedArenaChunk = 16 << 10
+	sharedAttrChunk  = 256
+	sharedPartsChunk = 64
+)
 
-// fastDecoder decodes one request at a time. Each record's fields are parsed into
-// reusable generated messages (rec and the pools below), which decodeRecord reads as
-// it reads a fully unmarshaled record; only scalar values take this path, so nothing
-// the decoded event keeps points into them. Their string values point into the
-// request while the record is parsed, then into a copy (ownStrings).
+// keyValue is an attribute of a body read from the wire.
+type keyValue struct {
+	key string
+	val value
+}
+
+// fastDecoder decodes one request at a time. Each record is parsed straight into a
+// flatRecord (rec), which decodeRecord reads as it reads one filled from a fully
+// unmarshaled record; only scalar values take this path, so nothing the decoded event
+// keeps points into rec. Its string values point into the request while the record
+// is parsed, then into a copy (ownStrings).
 type fastDecoder struct {
-	rec    logspb.LogRecord
-	body   commonpb.AnyValue
-	bodyKV commonpb.AnyValue_KvlistValue
-	bodyKL commonpb.KeyValueList
-
-	kvs     []*commonpb.KeyValue
-	attrs   []*commonpb.KeyValue // what rec.Attributes is
-	bodyKVs []*commonpb.KeyValue // what bodyKL.Values is
-	vals    []*commonpb.AnyValue
-	strs    []*commonpb.AnyValue_StringValue
-	bools   []*commonpb.AnyValue_BoolValue
-	ints    []*commonpb.AnyValue_IntValue
-	doubles []*commonpb.AnyValue_DoubleValue
-
-	nkv, nval, nstr, nbool, nint, ndouble int
-	// copyStr[i] says that strs[i] is kept by the event and must be copied out of the
-	// request; copyBytes is their total size.
-	copyStr   []bool
-	copyBytes int
+	rec flatRecord
+	// bodyKVs is the kvlist of rec's body as parsed: its keys interned, its string
+	// values aliasing the request until ownStrings copies them.
+	bodyKVs []keyValue
 	// recs holds the request's records, in order, for the groups of decode (which
 	// refer to them by index): kept from request to request.
 	recs [][]byte
-	// shared holds the strings of records that end a span, one chunk for many
-	// records: such events are held only until their span is emitted.
-	shared []byte
+	// shared, sharedAttrs and sharedParts hold the strings, attributes and bodies
+	// of records that end a span, one chunk for many records: such events are held
+	// only until their span is emitted.
+	shared      []byte
+	sharedAttrs []attribute.KeyValue
+	sharedParts []completeSpanParts
 
 	intern [internSlots]string
 	// Resources and scopes decoded before, by wire bytes: events of every request
@@ -114,58 +113,18 @@ type cachedScope struct {
 }
 
 func newFastDecoder() *fastDecoder {
-	d := &fastDecoder{resources: make(map[string]cachedResource), scopes: make(map[string]cachedScope)}
-	d.bodyKV.KvlistValue = &d.bodyKL
-	return d
+	return &fastDecoder{resources: make(map[string]cachedResource), scopes: make(map[string]cachedScope)}
 }
 
-// reset drops what the last record left, so the pooled decoder keeps nothing of a
-// request (above all no string aliasing its bytes) beyond its caches.
+// reset drops what the last request left, so the pooled decoder keeps nothing of it
+// (above all no string aliasing its bytes) beyond its caches.
 func (d *fastDecoder) reset() {
-	d.resetRecord()
+	d.rec.reset()
+	clear(d.rec.fields.vals[:])
+	clear(d.bodyKVs[:cap(d.bodyKVs)])
+	d.bodyKVs = d.bodyKVs[:0]
 	clear(d.recs)
 	d.recs = d.recs[:0]
-}
-
-func (d *fastDecoder) resetRecord() {
-	for _, kv := range d.kvs[:d.nkv] {
-		kv.Key, kv.Value = "", nil
-	}
-	for _, s := range d.strs[:d.nstr] {
-		s.StringValue = ""
-	}
-	for _, v := range d.vals[:d.nval] {
-		v.Value = nil
-	}
-	d.nkv, d.nval, d.nstr, d.nbool, d.nint, d.ndouble = 0, 0, 0, 0, 0, 0
-	d.copyBytes = 0
-	d.rec.TimeUnixNano, d.rec.ObservedTimeUnixNano = 0, 0
-	d.rec.SeverityNumber, d.rec.SeverityText = 0, ""
-	d.rec.Body, d.rec.Attributes, d.rec.DroppedAttributesCount = nil, nil, 0
-	d.rec.Flags, d.rec.TraceId, d.rec.SpanId, d.rec.EventName = 0, nil, nil, ""
-	d.body.Value = nil
-	d.bodyKL.Values = nil
-	clear(d.attrs)
-	clear(d.bodyKVs)
-	d.attrs, d.bodyKVs = d.attrs[:0], d.bodyKVs[:0]
-}
-
-func (d *fastDecoder) newKV() *commonpb.KeyValue {
-	if d.nkv == len(d.kvs) {
-		d.kvs = append(d.kvs, &commonpb.KeyValue{})
-	}
-	kv := d.kvs[d.nkv]
-	d.nkv++
-	return kv
-}
-
-func (d *fastDecoder) newValue() *commonpb.AnyValue {
-	if d.nval == len(d.vals) {
-		d.vals = append(d.vals, &commonpb.AnyValue{})
-	}
-	v := d.vals[d.nval]
-	d.nval++
-	return v
 }
 
 // str is b as a string, shared with earlier equal strings when short.
@@ -183,16 +142,39 @@ func (d *fastDecoder) str(b []byte) string {
 	return *slot
 }
 
-// field reads one tag and its value's extent: for bytes fields v is the payload, for
-// varint and fixed fields x is the value. ok is false on anything malformed.
+// nextField reads one tag and its value's extent: for bytes fields v is the payload,
+// for varint and fixed fields x is the value. ok is false on anything malformed. Tags,
+// lengths and varints of one byte, the common case, are read inline.
 func nextField(b []byte) (num protowire.Number, typ protowire.Type, v []byte, x uint64, rest []byte, ok bool) {
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 || num > protowire.MaxValidNumber {
+	var tag uint64
+	if len(b) > 0 && b[0] < 0x80 {
+		tag, b = uint64(b[0]), b[1:]
+	} else {
+		t, n := protowire.ConsumeVarint(b)
+		if n < 0 {
+			return 0, 0, nil, 0, nil, false
+		}
+		tag, b = t, b[n:]
+	}
+	if tag>>3 < uint64(protowire.MinValidNumber) || tag>>3 > uint64(protowire.MaxValidNumber) {
 		return 0, 0, nil, 0, nil, false
 	}
-	b = b[n:]
+	num, typ = protowire.Number(tag>>3), protowire.Type(tag&7)
+	n := 0
 	switch typ {
+	case protowire.BytesType:
+		if len(b) > 0 && b[0] < 0x80 {
+			m := int(b[0])
+			if len(b) <= m {
+				return 0, 0, nil, 0, nil, false
+			}
+			return num, typ, b[1 : 1+m], 0, b[1+m:], true
+		}
+		v, n = protowire.ConsumeBytes(b)
 	case protowire.VarintType:
+		if len(b) > 0 && b[0] < 0x80 {
+			return num, typ, nil, uint64(b[0]), b[1:], true
+		}
 		x, n = protowire.ConsumeVarint(b)
 	case protowire.Fixed64Type:
 		x, n = protowire.ConsumeFixed64(b)
@@ -200,8 +182,6 @@ func nextField(b []byte) (num protowire.Number, typ protowire.Type, v []byte, x 
 		var y uint32
 		y, n = protowire.ConsumeFixed32(b)
 		x = uint64(y)
-	case protowire.BytesType:
-		v, n = protowire.ConsumeBytes(b)
 	default:
 		return 0, 0, nil, 0, nil, false
 	}
@@ -311,22 +291,22 @@ func (d *fastDecoder) decode(events []bridge.Event, data []byte) (out DecodedLog
 				return out, false
 			}
 			for i, rb := range d.recs[sl.from:sl.to] {
-				d.resetRecord()
 				rec := &d.rec
 				if d.parseRecord(rb) {
 					d.ownStrings()
 				} else {
-					rec = &logspb.LogRecord{}
-					if proto.Unmarshal(rb, rec) != nil {
+					pb := &logspb.LogRecord{}
+					if proto.Unmarshal(rb, pb) != nil {
 						return out, false
 					}
+					rec.fromProto(pb)
 				}
-				if !isSTW(rec.EventName) {
+				if !isSTW(rec.eventName) {
 					return out, false
 				}
 				e, err := decodeRecord(rec)
 				if err != nil {
-					out.Rejected = append(out.Rejected, &RecordError{ri, si, i, rec.EventName, err})
+					out.Rejected = append(out.Rejected, &RecordError{ri, si, i, rec.eventName, err})
 					continue
 				}
 				e.Resource, e.Scope = res, scope
@@ -378,39 +358,89 @@ func (d *fastDecoder) scope(g group) (*instrumentation.Scope, bool) {
 	return scope, true
 }
 
+// transientFields are the record fields decodeRecord only reads into ids: their
+// strings may alias the request, as nothing keeps them.
+const transientFields = 1<<fStreamID | 1<<fParent
+
 // ownStrings copies the string values of the record just parsed out of the request,
-// so that the events never share the caller's memory. The strings of a record that
-// ends a span (stw.span, stw.span_end) go into a chunk shared with other such
-// records: a receiver holds these events only until the span is emitted. Those of
-// the other records, which may stay open for hours, get an allocation of their own,
-// so that a long-lived span keeps only its own strings alive.
+// so that the events never share the caller's memory, and makes its body's
+// attributes. The strings, attributes and bodies of a record that ends a span
+// (stw.span, stw.span_end) go into chunks shared with other such records: a receiver
+// holds these events only until the span is emitted. Those of the other records,
+// which may stay open for hours, get allocations of their own, so that a long-lived
+// span keeps only its own memory alive.
 func (d *fastDecoder) ownStrings() {
-	if d.copyBytes == 0 {
-		return
+	r := &d.rec
+	kept := r.fields.set &^ transientFields
+	size := len(r.body.s)
+	for set := kept; set != 0; set &= set - 1 {
+		size += len(r.fields.vals[bits.TrailingZeros64(set)].s)
+	}
+	for i := range d.bodyKVs {
+		size += len(d.bodyKVs[i].val.s)
+	}
+	endsSpan := r.eventName == EventSpan || r.eventName == EventSpanEnd
+	if r.eventName == EventSpan {
+		if len(d.sharedParts) == 0 {
+			d.sharedParts = make([]completeSpanParts, sharedPartsChunk)
+		}
+		r.spanParts, d.sharedParts = &d.sharedParts[0], d.sharedParts[1:]
+	}
+	if n := len(d.bodyKVs); n > 0 {
+		r.bodyAttrs = d.attributes(n, endsSpan)
 	}
 	var buf []byte
-	if name := d.rec.EventName; name == EventSpan || name == EventSpanEnd {
-		if cap(d.shared)-len(d.shared) < d.copyBytes {
-			d.shared = make([]byte, 0, max(sharedArenaChunk, d.copyBytes))
+	switch {
+	case size == 0:
+	case endsSpan:
+		if cap(d.shared)-len(d.shared) < size {
+			d.shared = make([]byte, 0, max(sharedArenaChunk, size))
 		}
 		n := len(d.shared)
-		d.shared = d.shared[:n+d.copyBytes]
+		d.shared = d.shared[:n+size]
 		buf = d.shared[n:]
-	} else {
-		buf = make([]byte, d.copyBytes)
+	default:
+		buf = make([]byte, size)
 	}
-	for i, s := range d.strs[:d.nstr] {
-		if !d.copyStr[i] || s.StringValue == "" {
-			continue
-		}
-		n := copy(buf, s.StringValue)
-		s.StringValue = unsafe.String(&buf[0], n)
-		buf = buf[n:]
+	buf = own(&r.body.s, buf)
+	for set := kept; set != 0; set &= set - 1 {
+		buf = own(&r.fields.vals[bits.TrailingZeros64(set)].s, buf)
 	}
+	for i := range d.bodyKVs {
+		kv := &d.bodyKVs[i]
+		buf = own(&kv.val.s, buf)
+		r.bodyAttrs[i] = attribute.KeyValue{Key: attribute.Key(kv.key), Value: kv.val.attr()}
+	}
+}
+
+// attributes returns room for n attributes, in the shared chunk when shared.
+func (d *fastDecoder) attributes(n int, shared bool) []attribute.KeyValue {
+	if !shared {
+		return make([]attribute.KeyValue, n)
+	}
+	if len(d.sharedAttrs) < n {
+		d.sharedAttrs = make([]attribute.KeyValue, max(sharedAttrChunk, n))
+	}
+	a := d.sharedAttrs[:n:n]
+	d.sharedAttrs = d.sharedAttrs[n:]
+	return a
+}
+
+// own copies *s to the start of buf, points *s at the copy and returns the rest of buf.
+func own(s *string, buf []byte) []byte {
+	if *s == "" {
+		return buf
+	}
+	n := copy(buf, *s)
+	*s = unsafe.String(&buf[0], n)
+	return buf[n:]
 }
 
 // parseRecord parses a LogRecord into d.rec; false means it needs the generic path.
 func (d *fastDecoder) parseRecord(b []byte) bool {
+	r := &d.rec
+	r.reset()
+	d.bodyKVs = d.bodyKVs[:0]
 	bodySeen := false
 	for len(b) > 0 {
 		num, typ, v, x, rest, ok := nextField(b)
@@ -420,54 +450,63 @@ func (d *fastDecoder) parseRecord(b []byte) bool {
 		b = rest
 		switch {
 		case num == 1 && typ == protowire.Fixed64Type:
-			d.rec.TimeUnixNano = x
+			r.timeUnixNano = x
 		case num == 11 && typ == protowire.Fixed64Type:
-			d.rec.ObservedTimeUnixNano = x
-		case num == 2 && typ == protowire.VarintType:
-			d.rec.SeverityNumber = logspb.SeverityNumber(int32(x))
+			r.observedTimeUnixNano = x
+		case num == 2 && typ == protowire.VarintType,
+			num == 7 && typ == protowire.VarintType:
+			// severity_number and dropped_attributes_count: decodeRecord reads neither.
 		case num == 3 && typ == protowire.BytesType:
 			if !utf8.Valid(v) {
 				return false
 			}
-			d.rec.SeverityText = d.str(v)
+			r.severityText = d.str(v)
 		case num == 5 && typ == protowire.BytesType:
 			if bodySeen || !d.parseBody(v) {
 				return false
 			}
 			bodySeen = true
 		case num == 6 && typ == protowire.BytesType:
-			kv, ok := d.parseKeyValue(v, true)
-			if !ok {
+			if !d.parseAttribute(v) {
 				return false
 			}
-			d.attrs = append(d.attrs, kv)
-		case num == 7 && typ == protowire.VarintType:
-			d.rec.DroppedAttributesCount = uint32(x)
 		case num == 8 && typ == protowire.Fixed32Type:
-			d.rec.Flags = uint32(x)
+			r.flags = uint32(x)
 		case num == 9 && typ == protowire.BytesType:
-			d.rec.TraceId = v
+			r.traceID = v
 		case num == 10 && typ == protowire.BytesType:
-			d.rec.SpanId = v
+			r.spanID = v
 		case num == 12 && typ == protowire.BytesType:
 			if !utf8.Valid(v) {
 				return false
 			}
-			d.rec.EventName = d.str(v)
+			r.eventName = d.str(v)
 		default:
 			return false
 		}
 	}
-	if len(d.attrs) > 0 {
-		d.rec.Attributes = d.attrs
+	return true
+}
+
+// parseAttribute parses a record attribute whose value is absent or a scalar into
+// the record's fields; attributes the protocol does not define are checked, then
+// dropped.
+func (d *fastDecoder) parseAttribute(b []byte) bool {
+	key, val, ok := parseKeyValue(b)
+	if !ok {
+		return false
+	}
+	if f, known := fieldOf(unsafeString(key)); known {
+		d.rec.fields.put(f, val)
 	}
 	return true
 }
 
 // parseBody parses a record's body: empty, a scalar, or a kvlist of scalars.
 func (d *fastDecoder) parseBody(b []byte) bool {
-	d.rec.Body = &d.body
+	r := &d.rec
 	if len(b) == 0 {
+		r.body = value{kind: valueEmpty}
 		return true
 	}
 	num, typ, v, _, rest, ok := nextField(b)
@@ -475,125 +514,90 @@ func (d *fastDecoder) parseBody(b []byte) bool {
 		return false
 	}
 	if num != 6 || typ != protowire.BytesType {
-		return d.parseScalar(&d.body, b, false)
+		r.body, ok = parseScalar(b)
+		return ok
 	}
 	for len(v) > 0 {
 		num, typ, kvb, _, rest, ok := nextField(v)
 		if !ok || num != 1 || typ != protowire.BytesType {
 			return false
 		}
-		kv, ok := d.parseKeyValue(kvb, false)
+		key, val, ok := parseKeyValue(kvb)
 		if !ok {
 			return false
 		}
-		d.bodyKVs = append(d.bodyKVs, kv)
+		d.bodyKVs = append(d.bodyKVs, keyValue{d.str(key), val})
 		v = rest
 	}
-	if len(d.bodyKVs) > 0 {
-		d.bodyKL.Values = d.bodyKVs
-	}
-	d.body.Value = &d.bodyKV
+	r.body = value{kind: valueKvlist}
 	return true
 }
 
-// parseKeyValue parses a KeyValue whose value is absent or a scalar. record says it
-// is a record attribute: the values of stw.stream_id and stw.parent_span_id, which
-// decodeRecord only reads into ids, then alias data rather than being copied.
-func (d *fastDecoder) parseKeyValue(b []byte, record bool) (*commonpb.KeyValue, bool) {
-	var key, value []byte
+// parseKeyValue parses a KeyValue whose value is absent or a scalar. The key and a
+// string value alias b.
+func parseKeyValue(b []byte) (key []byte, val value, ok bool) {
+	var raw []byte
 	valueSeen := false
 	for len(b) > 0 {
 		num, typ, v, _, rest, ok := nextField(b)
 		if !ok || typ != protowire.BytesType {
-			return nil, false
+			return nil, value{}, false
 		}
 		switch num {
 		case 1:
 			// Every occurrence must be valid UTF-8, as proto.Unmarshal checks each,
 			// though the last one wins.
 			if !utf8.Valid(v) {
-				return nil, false
+				return nil, value{}, false
 			}
 			key = v
 		case 2:
 			if valueSeen {
-				return nil, false
+				return nil, value{}, false
 			}
-			value, valueSeen = v, true
+			raw, valueSeen = v, true
 		default:
-			return nil, false
+			return nil, value{}, false
 		}
 		b = rest
 	}
-	kv := d.newKV()
-	kv.Key = d.str(key)
-	if valueSeen {
-		val := d.newValue()
-		transient := record && (kv.Key == AttrStreamID || kv.Key == AttrParentSpanID)
-		if !d.parseScalar(val, value, transient) {
-			return nil, false
-		}
-		kv.Value = val
-	}
-	return kv, true
+	val, ok = parseScalar(raw)
+	return key, val, ok
 }
 
 // parseScalar parses an AnyValue of at most one field holding a string, bool, int or
-// double into val. Its string aliases b: ownStrings copies it unless it is transient
-// (read by decodeRecord, not kept in the event).
-func (d *fastDecoder) parseScalar(val *commonpb.AnyValue, b []byte, transient bool) bool {
+// double; empty (or absent) b is an empty value. A string aliases b.
+func parseScalar(b []byte) (value, bool) {
 	if len(b) == 0 {
-		return true
+		return value{kind: valueEmpty}, true
 	}
 	num, typ, v, x, rest, ok := nextField(b)
 	if !ok || len(rest) != 0 {
-		return false
+		return value{}, false
 	}
 	switch {
 	case num == 1 && typ == protowire.BytesType:
 		if !utf8.Valid(v) {
-			return false
+			return value{}, false
 		}
-		if d.nstr == len(d.strs) {
-			d.strs = append(d.strs, &commonpb.AnyValue_StringValue{})
-			d.copyStr = append(d.copyStr, false)
-		}
-		s := d.strs[d.nstr]
-		d.copyStr[d.nstr] = !transient
-		d.nstr++
-		if len(v) > 0 {
-			s.StringValue = unsafe.String(&v[0], len(v))
-			if !transient {
-				d.copyBytes += len(v)
-			}
-		}
-		val.Value = s
+		return value{kind: valueString, s: unsafeString(v)}, true
 	case num == 2 && typ == protowire.VarintType:
-		if d.nbool == len(d.bools) {
-			d.bools = append(d.bools, &commonpb.AnyValue_BoolValue{})
+		if x != 0 {
+			x = 1
 		}
-		s := d.bools[d.nbool]
-		d.nbool++
-		s.BoolValue = x != 0
-		val.Value = s
+		return value{kind: valueBool, n: x}, true
 	case num == 3 && typ == protowire.VarintType:
-		if d.nint == len(d.ints) {
-			d.ints = append(d.ints, &commonpb.AnyValue_IntValue{})
-		}
-		s := d.ints[d.nint]
-		d.nint++
-		s.IntValue = int64(x)
-		val.Value = s
+		return value{kind: valueInt, n: x}, true
 	case num == 4 && typ == protowire.Fixed64Type:
-		if d.ndouble == len(d.doubles) {
-			d.doubles = append(d.doubles, &commonpb.AnyValue_DoubleValue{})
-		}
-		s := d.doubles[d.ndouble]
-		d.ndouble++
-		s.DoubleValue = math.Float64frombits(x)
-		val.Value = s
-	default:
-		return false
+		return value{kind: valueDouble, n: x}, true
 	}
-	return true
+	return value{}, false
+}
+
+// unsafeString is b as a string sharing its bytes.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
